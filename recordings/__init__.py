@@ -1,0 +1,1 @@
+"""Case records and their timeline: the models, migrations and the store."""

@@ -1,0 +1,209 @@
+"""REST: log-in, the matter catalog, case records, health."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import defaultdict, deque
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import text
+
+from recordings.models import User
+from signaling.connection import SESSION_COOKIE
+
+from .auth import make_token, read_token, verify_password
+from .services import SERVICES, Services
+
+log = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+
+LOGIN_WINDOW_S = 300.0
+LOGIN_MAX_FAILURES = 10
+
+
+def json_error(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return json_error(exc.status, exc.code, exc.message)
+    except web.HTTPException as exc:
+        if not request.path.startswith("/api/"):
+            raise
+        codes = {
+            400: "bad_request",
+            401: "unauthorized",
+            403: "forbidden",
+            404: "not_found",
+            405: "bad_request",
+            409: "conflict",
+            413: "bad_request",
+            429: "rate_limited",
+        }
+        return json_error(exc.status, codes.get(exc.status, "bad_request"), exc.reason)
+    except Exception:
+        log.exception("request %s %s failed", request.method, request.path)
+        return json_error(500, "unavailable", "the server could not complete this request")
+
+
+async def current_user(request: web.Request) -> User | None:
+    svc = request.app[SERVICES]
+    header = request.headers.get("Authorization", "")
+    token = header[7:].strip() if header.lower().startswith("bearer ") else request.cookies.get(SESSION_COOKIE)
+    claims = read_token(svc.settings.secret_key, token, "user", svc.clock.now())
+    if claims is None:
+        return None
+    return await svc.directory.user(str(claims.get("u")))
+
+
+async def require_user(request: web.Request, *roles: str) -> User:
+    user = await current_user(request)
+    if user is None:
+        raise ApiError(401, "unauthorized", "log in first")
+    if roles and user.role not in roles:
+        raise ApiError(403, "forbidden", "not allowed for your role")
+    return user
+
+
+class LoginThrottle:
+    """Failed log-ins per (address, username) in a sliding window; one process's view."""
+
+    def __init__(self) -> None:
+        self.failures: dict[tuple[str, str], deque[float]] = defaultdict(deque)
+
+    def blocked(self, key: tuple[str, str], now: float) -> bool:
+        q = self.failures[key]
+        while q and now - q[0] > LOGIN_WINDOW_S:
+            q.popleft()
+        if not q:
+            del self.failures[key]
+            return False
+        return len(q) >= LOGIN_MAX_FAILURES
+
+    def fail(self, key: tuple[str, str], now: float) -> None:
+        self.failures[key].append(now)
+
+
+@routes.post("/api/auth/login")
+async def login(request: web.Request) -> web.Response:
+    svc: Services = request.app[SERVICES]
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return json_error(400, "bad_request", "send a JSON object {username, password}")
+    if (
+        not isinstance(body, dict)
+        or not isinstance(body.get("username"), str)
+        or not isinstance(body.get("password"), str)
+    ):
+        return json_error(400, "bad_request", "send a JSON object {username, password}")
+    username, password = body["username"][:64], body["password"][:256]
+    key = (request.remote or "", username)
+    now = time.monotonic()
+    if svc.login_throttle.blocked(key, now):
+        return json_error(429, "rate_limited", "too many failed log-ins; wait a few minutes")
+    user = await svc.directory.user_by_name(username)
+    ok = await verify_password(user.password_hash if user else None, password)
+    if not ok or user is None or not user.active:
+        svc.login_throttle.fail(key, now)
+        return json_error(401, "unauthorized", "wrong username or password")
+    token = make_token(svc.settings.secret_key, "user", {"u": user.id}, svc.clock.now(), svc.settings.token_ttl_s)
+    resp = web.json_response({"token": token, "role": user.role, "user": user_json(user)})
+    resp.set_cookie(
+        SESSION_COOKIE, token, httponly=True, samesite="Strict", max_age=int(svc.settings.token_ttl_s), path="/"
+    )
+    return resp
+
+
+@routes.post("/api/auth/logout")
+async def logout(request: web.Request) -> web.Response:
+    resp = web.json_response({"ok": True})
+    resp.del_cookie(SESSION_COOKIE, path="/")
+    return resp
+
+
+def user_json(user: User) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "username": user.username,
+        "role": user.role,
+        "display_name": user.display_name,
+        "region": user.region,
+        "skills": list(user.skills or []),
+    }
+
+
+@routes.get("/api/me")
+async def me(request: web.Request) -> web.Response:
+    user = await require_user(request)
+    return web.json_response(user_json(user))
+
+
+@routes.get("/api/matters")
+async def matters(request: web.Request) -> web.Response:
+    return web.json_response(request.app[SERVICES].catalog.to_json())
+
+
+@routes.get("/api/cases/{case_id}")
+async def get_case(request: web.Request) -> web.Response:
+    user = await require_user(request)
+    svc = request.app[SERVICES]
+    case_id = request.match_info["case_id"]
+    if len(case_id) > 40:
+        return json_error(404, "not_found", "no such case")
+    if user.role not in ("supervisor", "auditor"):
+        found, clerk_id = await svc.store.clerk_of(case_id)
+        if not found:
+            return json_error(404, "not_found", "no such case")
+        if user.role != "clerk" or clerk_id != user.id:
+            return json_error(403, "forbidden", "only the case's clerk, supervisors and auditors may read it")
+    record = await svc.store.get(case_id)
+    if record is None:
+        return json_error(404, "not_found", "no such case")
+    return web.json_response(record)
+
+
+@routes.get("/api/dashboard")
+async def dashboard(request: web.Request) -> web.Response:
+    await require_user(request, "supervisor")
+    return web.json_response(await request.app[SERVICES].hub.dashboard())
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+@routes.get("/readyz")
+async def readyz(request: web.Request) -> web.Response:
+    svc = request.app[SERVICES]
+    checks: dict[str, str] = {}
+    try:
+        async with svc.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:
+        checks["database"] = f"error: {type(exc).__name__}"
+    if svc.settings.redis_url:
+        try:
+            await svc.backend.ping()
+            checks["redis"] = "ok"
+        except Exception as exc:
+            checks["redis"] = f"error: {type(exc).__name__}"
+    ready = all(v == "ok" for v in checks.values())
+    return web.json_response(
+        {"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503
+    )

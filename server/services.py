@@ -1,0 +1,39 @@
+"""What one server process holds, reachable from the aiohttp app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import socketio
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from queueing.backend import QueueBackend
+from queueing.clock import Clock
+from recordings.store import CaseStore, Directory
+
+from .catalog import Catalog
+from .config import Settings
+
+if TYPE_CHECKING:
+    from signaling.hub import Hub
+
+    from .api import LoginThrottle
+
+
+@dataclass
+class Services:
+    settings: Settings
+    clock: Clock
+    catalog: Catalog
+    sio: socketio.AsyncServer
+    engine: AsyncEngine
+    store: CaseStore
+    directory: Directory
+    backend: QueueBackend
+    hub: Hub
+    login_throttle: LoginThrottle
+
+
+SERVICES: web.AppKey[Services] = web.AppKey("rvw_services", Services)

@@ -1,0 +1,1 @@
+"""Socket.IO namespaces, wire schemas, per-connection state and ICE credentials."""

@@ -1,0 +1,181 @@
+"""Per-connection state and the one dispatch path every inbound event takes.
+
+Each event is checked in a fixed order, and the first failure answers it:
+
+1. the connection is known (it passed connect),
+2. the event name is known to this namespace (events of another role get
+   ``forbidden``, anything else ``bad_request``),
+3. the connection is within its rate (``rate_limited``),
+4. exactly one JSON object was sent, of at most MAX_EVENT_BYTES,
+5. the object matches the event's schema,
+6. the handler's own checks (who may act on which case).
+
+The answer is the acknowledgement ``{"ok": true, ...}`` or
+``{"ok": false, "error": {"code", "message"}}``. A stack trace is logged only
+for the unexpected, which the client sees as ``unavailable``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
+from typing import Any
+
+import socketio
+from pydantic import BaseModel
+
+from queueing.routing import RoutingError
+from recordings.store import CaseStoreError
+
+from .const import (
+    BAD_REQUEST,
+    FORBIDDEN,
+    MAX_EVENT_BYTES,
+    RATE_LIMITED,
+    UNAUTHORIZED,
+    UNAVAILABLE,
+    ProtocolError,
+)
+from .hub import Hub
+from .schemas import parse
+
+log = logging.getLogger(__name__)
+
+CITIZEN_EVENTS = frozenset({"request_help", "cancel", "signal", "media_state", "rate"})
+CLERK_EVENTS = frozenset({"set_status", "accept", "decline", "signal", "media_state", "end_case"})
+SUPERVISOR_EVENTS: frozenset[str] = frozenset()
+SESSION_COOKIE = "rvw_session"
+
+
+class TokenBucket:
+    def __init__(self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.clock = clock
+        self.tokens = burst
+        self.last = clock()
+
+    def take(self) -> bool:
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
+        self.last = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+@dataclass
+class Conn:
+    """What one connection is: who, from where, with which rights."""
+
+    sid: str
+    role: str  # citizen | clerk | supervisor
+    subject: str  # citizen id or user id
+    bucket: TokenBucket
+    region: str = ""
+    channel: str = ""
+    kiosk_id: str | None = None
+    display_name: str = ""
+    skills: list[str] = field(default_factory=list)
+
+
+class Refused(socketio.exceptions.ConnectionRefusedError):
+    """A refused connection; the client's connect error carries ``{"code", "message"}``."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message, {"code": code, "message": message})
+        # Top-level too, for clients that read the packet data directly.
+        self.error_args.update({"code": code, "message": message})
+
+
+def error(code: str, message: str) -> dict[str, Any]:
+    return ProtocolError(code, message).payload()
+
+
+def cookie_token(environ: dict[str, Any]) -> str | None:
+    raw = environ.get("HTTP_COOKIE")
+    if not raw:
+        return None
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(raw)
+    except Exception:
+        return None
+    morsel = jar.get(SESSION_COOKIE)
+    return morsel.value if morsel else None
+
+
+Handler = Callable[[Conn, Any], Awaitable[dict[str, Any] | None]]
+
+
+class BaseNamespace(socketio.AsyncNamespace):
+    role = ""
+    other_roles_events: frozenset[str] = frozenset()
+
+    def __init__(self, namespace: str, hub: Hub) -> None:
+        super().__init__(namespace)
+        self.hub = hub
+        self.conns: dict[str, Conn] = {}
+        self.handlers: dict[str, tuple[type[BaseModel], Handler]] = {}
+
+    def bucket(self) -> TokenBucket:
+        return TokenBucket(self.hub.settings.event_rate, self.hub.settings.event_burst)
+
+    async def trigger_event(self, event: str, *args: Any) -> Any:
+        if event == "connect":
+            sid, environ = args[0], args[1]
+            auth = args[2] if len(args) > 2 else None
+            return await self.on_connect(sid, environ, auth)
+        if event == "disconnect":
+            conn = self.conns.pop(args[0], None)
+            if conn is not None:
+                try:
+                    await self.on_disconnect(conn)
+                except Exception:
+                    log.exception("disconnect handling failed for %s", conn.sid)
+            return None
+        sid, data = args[0], args[1:]
+        return await self.dispatch(sid, event, data)
+
+    async def dispatch(self, sid: str, event: str, data: tuple[Any, ...]) -> dict[str, Any]:
+        conn = self.conns.get(sid)
+        if conn is None:
+            return error(UNAUTHORIZED, "not connected")
+        spec = self.handlers.get(event)
+        if spec is None:
+            if event in self.other_roles_events:
+                return error(FORBIDDEN, f"{event!r} is not an event a {self.role} may send")
+            return error(BAD_REQUEST, f"unknown event {str(event)[:40]!r}")
+        if not conn.bucket.take():
+            return error(RATE_LIMITED, "too many events; slow down")
+        if len(data) != 1:
+            return error(BAD_REQUEST, "send exactly one JSON object with the event")
+        try:
+            size = len(json.dumps(data[0], ensure_ascii=False, separators=(",", ":")))
+        except (TypeError, ValueError):
+            return error(BAD_REQUEST, "the payload is not JSON")
+        if size > MAX_EVENT_BYTES:
+            return error(BAD_REQUEST, f"payload too large ({size} bytes; at most {MAX_EVENT_BYTES})")
+        model, handler = spec
+        try:
+            message = parse(model, data[0])
+            result = await handler(conn, message)
+        except ProtocolError as exc:
+            return exc.payload()
+        except (RoutingError, CaseStoreError) as exc:
+            return error(exc.code, exc.message)
+        except Exception:
+            log.exception("%s %s failed", self.role, event)
+            return error(UNAVAILABLE, "the server could not complete this request; try again")
+        return {"ok": True, **(result or {})}
+
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any) -> bool:
+        raise NotImplementedError
+
+    async def on_disconnect(self, conn: Conn) -> None:
+        return None

@@ -1,0 +1,101 @@
+"""Wire schemas: every client-to-server event is parsed into one of these before a handler sees it."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+
+from .const import BAD_REQUEST, MAX_COMMENT_CHARS, MAX_NOTES_CHARS, MAX_SDP_CHARS, ProtocolError
+
+M = TypeVar("M", bound=BaseModel)
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")]
+Region = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{5}$")]
+
+
+class Wire(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class RequestHelp(Wire):
+    matter_code: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    target_region: Region
+    priority: Literal["normal", "priority"] = "normal"
+    language: Literal["zh", "en"] = "zh"
+
+
+class TicketRef(Wire):
+    ticket_id: Id
+
+
+class SessionDescription(Wire):
+    type: Literal["offer", "answer", "pranswer", "rollback"]
+    sdp: Annotated[str, StringConstraints(max_length=MAX_SDP_CHARS)] = ""
+
+
+class IceCandidate(BaseModel):
+    # Browsers add fields over time (usernameFragment, ...): keep them, check the known ones.
+    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
+    candidate: Annotated[str, StringConstraints(max_length=2000)]
+    sdpMid: Annotated[str, StringConstraints(max_length=64)] | None = None  # WebRTC's field name
+    sdpMLineIndex: Annotated[int, Field(ge=0, le=64)] | None = None  # WebRTC's field name
+
+
+class Signal(Wire):
+    case_id: Id
+    description: SessionDescription | None = None
+    candidate: IceCandidate | None = None
+
+    @model_validator(mode="after")
+    def one_of(self) -> Signal:
+        has_description = "description" in self.model_fields_set and self.description is not None
+        has_candidate = "candidate" in self.model_fields_set
+        if has_description == has_candidate:
+            raise ValueError("send exactly one of description or candidate (null ends the candidates)")
+        return self
+
+    def relay(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"case_id": self.case_id}
+        if self.description is not None:
+            out["description"] = self.description.model_dump()
+        else:
+            out["candidate"] = self.candidate.model_dump() if self.candidate is not None else None
+        return out
+
+
+class MediaState(Wire):
+    case_id: Id
+    state: Literal["new", "checking", "connecting", "connected", "disconnected", "failed", "closed"]
+
+
+class Rate(Wire):
+    case_id: Id
+    level: Annotated[int, Field(ge=1, le=5)]
+    comment: Annotated[str, StringConstraints(max_length=MAX_COMMENT_CHARS)] = ""
+
+
+class SetStatus(Wire):
+    status: Literal["available", "break", "offline"]
+
+
+class EndCase(Wire):
+    case_id: Id
+    outcome: Literal["resolved", "referred", "unresolved"]
+    notes: Annotated[str, StringConstraints(max_length=MAX_NOTES_CHARS)] = ""
+
+
+class Empty(Wire):
+    pass
+
+
+def parse(model: type[M], data: Any) -> M:
+    """Validate ``data`` into ``model`` or raise bad_request naming the first problem."""
+    if not isinstance(data, dict):
+        raise ProtocolError(BAD_REQUEST, "the payload must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "payload"
+        raise ProtocolError(BAD_REQUEST, f"{where}: {first.get('msg', 'invalid')}") from None

@@ -1,0 +1,181 @@
+"""Shared fixtures: a real server on 127.0.0.1 with a fresh database, and real clients."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import socketio
+from aiohttp import web
+
+from queueing.clock import Clock, ManualClock
+from server.app import create_app
+from server.auth import hash_password, kiosk_token_hash
+from server.config import Settings
+from server.services import SERVICES, Services
+
+PASSWORD = "test-password-1"
+KIOSK_TOKEN = "k_test_kiosk_320500"
+KIOSK2_TOKEN = "k_test_kiosk_330100"
+
+
+@dataclass
+class Server:
+    base_url: str
+    app: web.Application
+    clock: Clock
+    clients: list[socketio.AsyncClient] = field(default_factory=list)
+
+    @property
+    def services(self) -> Services:
+        return self.app[SERVICES]
+
+    async def add_user(self, username: str, role: str, region: str, skills: list[str], name: str = "") -> str:
+        user_id = "u" + username
+        await self.services.directory.add_user(
+            user_id=user_id,
+            username=username,
+            password_hash=_HASH,
+            role=role,
+            display_name=name or username,
+            region=region,
+            skills=skills,
+            at=self.clock.now(),
+        )
+        return user_id
+
+    async def login(self, username: str) -> str:
+        async with aiohttp.ClientSession() as http:
+            async with http.post(
+                f"{self.base_url}/api/auth/login", json={"username": username, "password": PASSWORD}
+            ) as resp:
+                assert resp.status == 200, await resp.text()
+                return str((await resp.json())["token"])
+
+    async def get_json(self, path: str, token: str | None = None) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{self.base_url}{path}", headers=headers) as resp:
+                return resp.status, await resp.json()
+
+
+_HASH = hash_password(PASSWORD)
+
+
+class Client:
+    """A python-socketio client that records every event it receives, for awaiting in tests."""
+
+    def __init__(self, server: Server, namespace: str) -> None:
+        self.server = server
+        self.namespace = namespace
+        self.sio = socketio.AsyncClient(reconnection=False)
+        self.events: list[tuple[str, Any]] = []
+        self._changed = asyncio.Event()
+        self.connect_error: Any = None
+
+        @self.sio.on("*", namespace=namespace)
+        async def any_event(event: str, data: Any = None) -> None:
+            self.events.append((event, data))
+            self._changed.set()
+
+        @self.sio.on("connect_error", namespace=namespace)
+        async def on_connect_error(data: Any) -> None:
+            self.connect_error = data
+
+    async def connect(self, auth: Any) -> None:
+        await self.sio.connect(
+            self.server.base_url, namespaces=[self.namespace], auth=auth, transports=["websocket"], wait_timeout=10
+        )
+        self.server.clients.append(self.sio)
+
+    async def call(self, event: str, *data: Any) -> Any:
+        return await self.sio.call(event, data[0] if len(data) == 1 else data, namespace=self.namespace, timeout=10)
+
+    async def call_raw(self, event: str, data: Any) -> Any:
+        return await self.sio.call(event, data, namespace=self.namespace, timeout=10)
+
+    async def wait_for(self, event: str, pred: Any = None, timeout: float = 10.0) -> Any:
+        """The first received ``event`` (matching ``pred``) not yet consumed; waits for it."""
+
+        async def find() -> Any:
+            while True:
+                for i, (name, data) in enumerate(self.events):
+                    if name == event and (pred is None or pred(data)):
+                        del self.events[i]
+                        return data
+                self._changed.clear()
+                await self._changed.wait()
+
+        return await asyncio.wait_for(find(), timeout)
+
+    def seen(self, event: str) -> list[Any]:
+        return [d for n, d in self.events if n == event]
+
+    async def close(self) -> None:
+        if self.sio.connected:
+            await self.sio.disconnect()
+
+
+async def start_server(tmp_path: Path, clock: Clock | None = None, **overrides: Any) -> tuple[web.AppRunner, Server]:
+    settings = Settings(
+        database_url=overrides.pop("database_url", f"sqlite+aiosqlite:///{tmp_path / 'test.sqlite3'}"),
+        secret_key="test-secret",
+        recordings_dir=str(tmp_path / "recordings"),
+        dashboard_interval_s=0.2,
+        **overrides,
+    )
+    app = create_app(settings, clock=clock)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    server = Server(base_url=f"http://127.0.0.1:{port}", app=app, clock=clock or app[SERVICES].clock)
+    directory = server.services.directory
+    await directory.add_kiosk(
+        kiosk_id="kiosk-sz", name="苏州测试终端", region="320500", token_hash=kiosk_token_hash(KIOSK_TOKEN), at=0.0
+    )
+    await directory.add_kiosk(
+        kiosk_id="kiosk-hz", name="杭州测试终端", region="330100", token_hash=kiosk_token_hash(KIOSK2_TOKEN), at=0.0
+    )
+    return runner, server
+
+
+@pytest.fixture
+def manual_clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+async def server(tmp_path: Path, manual_clock: ManualClock) -> AsyncIterator[Server]:
+    runner, srv = await start_server(tmp_path, manual_clock)
+    try:
+        yield srv
+    finally:
+        for c in srv.clients:
+            if c.connected:
+                await c.disconnect()
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def live_server(tmp_path: Path) -> AsyncIterator[Server]:
+    """A server on the real clock (for browsers, whose timers run in real time anyway)."""
+    runner, srv = await start_server(tmp_path, None)
+    try:
+        yield srv
+    finally:
+        for c in srv.clients:
+            if c.connected:
+                await c.disconnect()
+        await runner.cleanup()
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False)
