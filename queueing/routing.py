@@ -298,7 +298,7 @@ class Router:
             self._end_offer(now, self.tickets[clerk.offer_ticket], "withdrawn", events)
         if wanted is Presence.OFFLINE and not clerk.case_id and not clerk.offer_ticket:
             # Offline clerks with nothing in hand are forgotten; they come back with set_clerk.
-            del self.clerks[clerk_id]
+            self.clerks.pop(clerk_id, None)
         events.append(ClerkChanged(clerk_id, clerk.status, "set_status"))
         self._dispatch(now, events)
         self._positions(self._keys_of(clerk), events)
@@ -335,6 +335,19 @@ class Router:
             raise RoutingError("not_found", "no such open case")
         if case.clerk_id != clerk_id:
             raise RoutingError("forbidden", "this case belongs to another clerk")
+        return self._close_case(now, case)
+
+    def hang_up(self, now: float, citizen_id: str, case_id: str) -> list[Event]:
+        """The citizen leaves the call; the clerk is freed and wraps the case up."""
+        case = self.cases.get(case_id)
+        if case is None:
+            raise RoutingError("not_found", "no such open case")
+        if case.citizen_id != citizen_id:
+            raise RoutingError("forbidden", "this case is not yours")
+        return self._close_case(now, case)
+
+    def _close_case(self, now: float, case: ActiveCase) -> list[Event]:
+        case_id, clerk_id = case.case_id, case.clerk_id
         del self.cases[case_id]
         events: list[Event] = [CaseClosed(case)]
         clerk = self.clerks.get(clerk_id)
@@ -342,7 +355,7 @@ class Router:
             clerk.case_id = None
             clerk.idle_since = now
             if clerk.presence is Presence.OFFLINE:
-                del self.clerks[clerk_id]
+                self.clerks.pop(clerk_id, None)
             events.append(ClerkChanged(clerk_id, clerk.status, "case_ended"))
             self._dispatch(now, events)
             self._positions(self._keys_of(clerk), events)
@@ -487,7 +500,7 @@ class Router:
             clerk.offer_ticket = None
             clerk.idle_since = now
             if clerk.presence is Presence.OFFLINE and not clerk.case_id:
-                del self.clerks[clerk_id]
+                self.clerks.pop(clerk_id, None)
         events.append(OfferEnded(ticket.ticket_id, ticket.case_id, clerk_id, reason))
 
     def _expire(self, now: float, ticket: Ticket, events: list[Event]) -> None:

@@ -25,9 +25,7 @@ def service_level(
 ) -> dict[str, float | int | None]:
     answered = [c for c in cases if c.answered_at is not None]
     abandoned = [
-        c
-        for c in cases
-        if c.answered_at is None and c.outcome in ("cancelled", "abandoned") and c.ended_at is not None
+        c for c in cases if c.answered_at is None and c.outcome in ("cancelled", "abandoned") and c.ended_at is not None
     ]
     long_abandoned = [c for c in abandoned if (c.ended_at or 0) - c.requested_at >= short_abandon_s]
     met = [c for c in answered if (c.answered_at or 0) - c.requested_at <= sla_s]

@@ -45,7 +45,7 @@ from .schemas import parse
 
 log = logging.getLogger(__name__)
 
-CITIZEN_EVENTS = frozenset({"request_help", "cancel", "signal", "media_state", "rate"})
+CITIZEN_EVENTS = frozenset({"request_help", "cancel", "signal", "media_state", "hang_up", "rate"})
 CLERK_EVENTS = frozenset({"set_status", "accept", "decline", "signal", "media_state", "end_case"})
 SUPERVISOR_EVENTS: frozenset[str] = frozenset()
 SESSION_COOKIE = "rvw_session"

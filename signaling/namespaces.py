@@ -8,7 +8,7 @@ import secrets
 from typing import Any
 
 from queueing.clock import to_datetime
-from queueing.routing import PositionChanged, RoutingError, province_of
+from queueing.routing import CaseClosed, PositionChanged, RoutingError, province_of
 from recordings.store import CaseStoreError
 from server.auth import kiosk_token_hash, make_token, read_token
 from server.catalog import PROVINCES
@@ -33,12 +33,13 @@ from .const import (
     ProtocolError,
 )
 from .hub import Hub, citizen_room, clerk_room
-from .schemas import EndCase, MediaState, Rate, RequestHelp, SetStatus, Signal, TicketRef
+from .schemas import CaseRef, EndCase, MediaState, Rate, RequestHelp, SetStatus, Signal, TicketRef
 
 log = logging.getLogger(__name__)
 
 REGION_RE = re.compile(r"^[1-9][0-9]{5}$")
 RESUME_TTL_S = 2 * 3600.0
+CITIZEN_ENDED = "citizen_ended"
 RECORDED_MEDIA_STATES = {"failed": "media_failed", "disconnected": "media_disconnected", "closed": "media_closed"}
 
 
@@ -65,6 +66,7 @@ class CitizenNamespace(BaseNamespace):
             "cancel": (TicketRef, self.cancel),
             "signal": (Signal, self.signal),
             "media_state": (MediaState, self.media_state),
+            "hang_up": (CaseRef, self.hang_up),
             "rate": (Rate, self.rate),
         }
 
@@ -248,6 +250,27 @@ class CitizenNamespace(BaseNamespace):
         await record_media_state(self.hub, msg, f"citizen:{conn.subject}")
         return {}
 
+    async def hang_up(self, conn: Conn, msg: CaseRef) -> dict[str, Any]:
+        hub = self.hub
+        events = await hub.apply(lambda r, now: r.hang_up(now, conn.subject, msg.case_id))
+        closed = next(e for e in events if isinstance(e, CaseClosed))
+        now = hub.clock.now()
+        await hub.store.record(
+            msg.case_id,
+            at=now,
+            event="citizen_hung_up",
+            actor=f"citizen:{conn.subject}",
+            ended_at=now,
+            outcome=CITIZEN_ENDED,
+        )
+        await hub.sio.emit(
+            "case_ended",
+            {"case_id": msg.case_id, "outcome": CITIZEN_ENDED},
+            room=clerk_room(closed.case.clerk_id),
+            namespace=CLERK_NS,
+        )
+        return {"case_id": msg.case_id, "outcome": CITIZEN_ENDED}
+
     async def rate(self, conn: Conn, msg: Rate) -> dict[str, Any]:
         await self.hub.store.rate(
             msg.case_id, conn.subject, at=self.hub.clock.now(), level=msg.level, comment=msg.comment
@@ -377,8 +400,13 @@ class ClerkNamespace(BaseNamespace):
 
     async def end_case(self, conn: Conn, msg: EndCase) -> dict[str, Any]:
         hub = self.hub
-        events = await hub.apply(lambda r, now: r.end_case(now, conn.subject, msg.case_id))
-        closed = next(e for e in events if hasattr(e, "case"))
+        try:
+            events = await hub.apply(lambda r, now: r.end_case(now, conn.subject, msg.case_id))
+        except RoutingError as exc:
+            if exc.code != NOT_FOUND:
+                raise
+            return await self._wrap_up(conn, msg)
+        closed = next(e for e in events if isinstance(e, CaseClosed))
         now = hub.clock.now()
         try:
             await hub.store.record(
@@ -398,6 +426,23 @@ class ClerkNamespace(BaseNamespace):
             {"case_id": msg.case_id, "outcome": msg.outcome},
             room=citizen_room(closed.case.citizen_id),
             namespace=CITIZEN_NS,
+        )
+        return {"case_id": msg.case_id}
+
+    async def _wrap_up(self, conn: Conn, msg: EndCase) -> dict[str, Any]:
+        """The citizen hung up first: the clerk still records the outcome and notes, once."""
+        hub = self.hub
+        record = await hub.store.get(msg.case_id)
+        if record is None or record["clerk_id"] != conn.subject or record["outcome"] != CITIZEN_ENDED:
+            raise ProtocolError(NOT_FOUND, "no open case with that id")
+        await hub.store.record(
+            msg.case_id,
+            at=hub.clock.now(),
+            event="wrapped_up",
+            actor=f"clerk:{conn.subject}",
+            detail={"outcome": msg.outcome},
+            outcome=msg.outcome,
+            notes=msg.notes,
         )
         return {"case_id": msg.case_id}
 

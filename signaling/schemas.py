@@ -29,6 +29,10 @@ class TicketRef(Wire):
     ticket_id: Id
 
 
+class CaseRef(Wire):
+    case_id: Id
+
+
 class SessionDescription(Wire):
     type: Literal["offer", "answer", "pranswer", "rollback"]
     sdp: Annotated[str, StringConstraints(max_length=MAX_SDP_CHARS)] = ""

@@ -1,0 +1,185 @@
+"""Decline, offer time-out, cancel, positions and abandonment: over the wire, on a manual clock."""
+
+from __future__ import annotations
+
+from queueing.clock import ManualClock
+from tests.conftest import KIOSK2_TOKEN, KIOSK_TOKEN, Client, Server
+from tests.helpers import ask, citizen, clerk_on_duty, until
+
+
+async def timeline(server: Server, case_id: str) -> list[tuple[str, str]]:
+    status, record = await server.get_json(f"/api/cases/{case_id}", await server.login("boss"))
+    assert status == 200, record
+    return [(e["event"], e["actor"]) for e in record["timeline"]]
+
+
+async def record_of(server: Server, case_id: str) -> dict:
+    status, record = await server.get_json(f"/api/cases/{case_id}", await server.login("boss"))
+    assert status == 200
+    return record
+
+
+async def test_decline_and_time_out_move_the_request_on(server: Server, manual_clock: ManualClock) -> None:
+    await server.add_user("boss", "supervisor", "310000", [])
+    a = await clerk_on_duty(server, "clerk_a")
+    manual_clock.advance(1)
+    b = await clerk_on_duty(server, "clerk_b")
+    manual_clock.advance(1)
+    c = await clerk_on_duty(server, "clerk_c")
+    kiosk = await citizen(server)
+    ack = await ask(kiosk)
+
+    first = await a.wait_for("offer")  # idle longest
+    assert first["ticket_id"] == ack["ticket_id"]
+    assert not b.seen("offer") and not c.seen("offer")
+    assert (await a.call("decline", {"ticket_id": ack["ticket_id"]}))["ok"] is True
+    assert (await a.wait_for("offer_withdrawn"))["reason"] == "declined"
+    second = await b.wait_for("offer")
+    assert second["ticket_id"] == ack["ticket_id"]
+
+    # Clerk b lets it lapse: at 15 s the ticker (woken by the manual clock) re-routes it.
+    manual_clock.advance(14.9)
+    manual_clock.advance(0.2)
+    assert (await b.wait_for("offer_withdrawn"))["reason"] == "expired"
+    missed = await b.wait_for("status", lambda d: d["reason"] == "missed_offer")
+    assert missed["status"] == "break"
+    third = await c.wait_for("offer")
+    assert third["ticket_id"] == ack["ticket_id"]
+    assert third["waited_s"] == 15.1
+    late = await b.call_raw("accept", {"ticket_id": ack["ticket_id"]})
+    assert late["ok"] is False and late["error"]["code"] == "forbidden"
+    assert (await c.call("accept", {"ticket_id": ack["ticket_id"]}))["ok"] is True
+    assert not a.seen("offer") and not b.seen("offer")  # nobody got it twice
+
+    events = await timeline(server, ack["case_id"])
+    assert events == [
+        events[0],
+        ("offered", "system"),
+        ("offer_declined", "clerk:uclerk_a"),
+        ("offered", "system"),
+        ("offer_expired", "system"),
+        ("offered", "system"),
+        ("answered", "clerk:uclerk_c"),
+    ]
+    record = await record_of(server, ack["case_id"])
+    assert record["clerk_id"] == "uclerk_c"
+    offered_first = [e for e in record["timeline"] if e["event"] == "offered"][0]["at"]
+    assert record["offered_at"] == offered_first  # the first offer's time stands
+
+
+async def test_positions_update_and_cancel_removes(server: Server, manual_clock: ManualClock) -> None:
+    await server.add_user("boss", "supervisor", "310000", [])
+    citizens = [await citizen(server, {"channel": "web", "region": "320500"}) for _ in range(3)]
+    acks = []
+    for c in citizens:
+        acks.append(await ask(c))
+        manual_clock.advance(1)
+    assert [a["position"] for a in acks] == [1, 2, 3]
+    assert [a["estimated_wait_s"] for a in acks] == [0, 180, 360]
+
+    assert (await citizens[0].call("cancel", {"ticket_id": acks[0]["ticket_id"]}))["ok"] is True
+    assert (await citizens[1].wait_for("queue_update", lambda d: d["position"] == 1))["ticket_id"] == acks[1]["ticket_id"]
+    assert (await citizens[2].wait_for("queue_update", lambda d: d["position"] == 2))["estimated_wait_s"] == 180
+    ended = await citizens[0].wait_for("case_ended")
+    assert ended["outcome"] == "cancelled"
+    again = await citizens[0].call_raw("cancel", {"ticket_id": acks[0]["ticket_id"]})
+    assert again["error"]["code"] == "not_found"
+    # Someone else's ticket cannot be cancelled.
+    other = await citizens[0].call_raw("cancel", {"ticket_id": acks[1]["ticket_id"]})
+    assert other["error"]["code"] == "forbidden"
+
+    record = await record_of(server, acks[0]["case_id"])
+    assert record["outcome"] == "cancelled" and record["ended_at"] is not None and record["answered_at"] is None
+    assert [e for e, _ in await timeline(server, acks[0]["case_id"])] == ["requested", "cancelled"]
+
+    # A clerk coming on duty is offered the oldest waiting ticket at once.
+    clerk = await clerk_on_duty(server, "clerk_a")
+    assert (await clerk.wait_for("offer"))["ticket_id"] == acks[1]["ticket_id"]
+
+
+async def test_priority_goes_first_and_skills_and_province_are_respected(
+    server: Server, manual_clock: ManualClock
+) -> None:
+    normal = await citizen(server)
+    n = await ask(normal)
+    manual_clock.advance(1)
+    urgent = await citizen(server, {"kiosk_token": KIOSK2_TOKEN})
+    u = await ask(urgent, priority="priority")
+    assert u["position"] == 1
+    assert (await normal.wait_for("queue_update", lambda d: d["position"] == 2))["ticket_id"] == n["ticket_id"]
+    wrong_skill = await clerk_on_duty(server, "clerk_pension", skills=["pension"])
+    wrong_province = await clerk_on_duty(server, "clerk_zj", region="330000")
+    right = await clerk_on_duty(server, "clerk_sh")
+    assert (await right.wait_for("offer"))["ticket_id"] == u["ticket_id"]
+    assert not wrong_skill.seen("offer") and not wrong_province.seen("offer")
+
+
+async def test_dropped_citizen_resumes_or_is_abandoned(server: Server, manual_clock: ManualClock) -> None:
+    await server.add_user("boss", "supervisor", "310000", [])
+    leaver = await citizen(server, {"channel": "web", "region": "340100"})
+    leave = await ask(leaver)
+    stayer = Client(server, "/citizen")
+    await stayer.connect({"kiosk_token": KIOSK_TOKEN})
+    first_session = await stayer.wait_for("session")
+    stay = await ask(stayer)
+    assert (leave["position"], stay["position"]) == (1, 2)
+
+    # The stayer drops and comes back inside the 30 s grace with its resume token.
+    await stayer.close()
+    await until(server, lambda r: r.tickets[stay["ticket_id"]].gone_since is not None, "the drop was noticed")
+    manual_clock.advance(10)
+    back = Client(server, "/citizen")
+    await back.connect({"resume_token": first_session["resume_token"]})
+    again = await back.wait_for("session")
+    assert again["citizen_id"] == first_session["citizen_id"] and again["origin_region"] == "320500"
+    update = await back.wait_for("queue_update")
+    assert (update["ticket_id"], update["position"]) == (stay["ticket_id"], 2)
+
+    # The leaver stays away past the grace: abandoned, and the stayer moves up.
+    await leaver.close()
+    await until(server, lambda r: r.tickets[leave["ticket_id"]].gone_since is not None, "the drop was noticed")
+    manual_clock.advance(31)
+    moved = await back.wait_for("queue_update", lambda d: d["position"] == 1)
+    assert moved["ticket_id"] == stay["ticket_id"]
+    gone = await record_of(server, leave["case_id"])
+    assert gone["outcome"] == "abandoned" and gone["answered_at"] is None
+    assert [e for e, _ in await timeline(server, leave["case_id"])] == ["requested", "abandoned"]
+    kept = await record_of(server, stay["case_id"])
+    assert kept["outcome"] is None and kept["ended_at"] is None
+    # Resumed citizens keep acting on their own ticket.
+    assert (await back.call("cancel", {"ticket_id": stay["ticket_id"]}))["ok"] is True
+
+
+async def test_clerk_going_away_withdraws_the_offer(server: Server, manual_clock: ManualClock) -> None:
+    a = await clerk_on_duty(server, "clerk_a")
+    manual_clock.advance(1)
+    b = await clerk_on_duty(server, "clerk_b")
+    c = await citizen(server)
+    ack = await ask(c)
+    assert (await a.wait_for("offer"))["ticket_id"] == ack["ticket_id"]
+    await a.close()  # the console closed: no offers may wait on it
+    assert (await b.wait_for("offer"))["ticket_id"] == ack["ticket_id"]
+    assert (await b.call("set_status", {"status": "break"}))["status"] == "break"
+    assert (await b.wait_for("offer_withdrawn"))["reason"] == "withdrawn"
+
+
+async def test_citizen_hangs_up_and_clerk_wraps_up(server: Server, manual_clock: ManualClock) -> None:
+    await server.add_user("boss", "supervisor", "310000", [])
+    clerk = await clerk_on_duty(server, "clerk_a")
+    c = await citizen(server)
+    ack = await ask(c)
+    offer = await clerk.wait_for("offer")
+    assert (await clerk.call("accept", {"ticket_id": offer["ticket_id"]}))["ok"] is True
+    await c.wait_for("matched")
+    manual_clock.advance(30)
+    assert (await c.call("hang_up", {"case_id": ack["case_id"]}))["outcome"] == "citizen_ended"
+    assert (await clerk.wait_for("case_ended"))["outcome"] == "citizen_ended"
+    assert (await clerk.wait_for("status", lambda d: d["reason"] == "case_ended"))["status"] == "available"
+    wrap = await clerk.call("end_case", {"case_id": ack["case_id"], "outcome": "unresolved", "notes": "材料不全"})
+    assert wrap["ok"] is True
+    twice = await clerk.call_raw("end_case", {"case_id": ack["case_id"], "outcome": "resolved", "notes": ""})
+    assert twice["error"]["code"] == "not_found"
+    record = await record_of(server, ack["case_id"])
+    assert (record["outcome"], record["notes"]) == ("unresolved", "材料不全")
+    assert [e for e, _ in await timeline(server, ack["case_id"])][-2:] == ["citizen_hung_up", "wrapped_up"]
+    assert (await c.call("rate", {"case_id": ack["case_id"], "level": 2, "comment": ""}))["ok"] is True
