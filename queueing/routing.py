@@ -190,6 +190,9 @@ def estimate_wait(position: int, staffed: int, aht_s: float) -> int:
 
 
 class Router:
+    """The whole queue state of a deployment. Every public method checks before it changes
+    anything, so one that raises leaves the state as it was."""
+
     def __init__(
         self,
         *,
@@ -294,8 +297,11 @@ class Router:
         clerk.presence = wanted
         if wanted is Presence.AVAILABLE and before is not Presence.AVAILABLE:
             clerk.idle_since = now
-        if wanted is not Presence.AVAILABLE and clerk.offer_ticket:
-            self._end_offer(now, self.tickets[clerk.offer_ticket], "withdrawn", events)
+        if clerk.offer_ticket:
+            held = self.tickets[clerk.offer_ticket]
+            still_fits = held.region == clerk.region and held.skill in clerk.skills
+            if wanted is not Presence.AVAILABLE or not still_fits:
+                self._end_offer(now, held, "withdrawn", events)
         if wanted is Presence.OFFLINE and not clerk.case_id and not clerk.offer_ticket:
             # Offline clerks with nothing in hand are forgotten; they come back with set_clerk.
             self.clerks.pop(clerk_id, None)
@@ -308,8 +314,8 @@ class Router:
         ticket = self._offer_for(clerk_id, ticket_id)
         clerk = self.clerks[clerk_id]
         if ticket.offer_expires_at is not None and now >= ticket.offer_expires_at:
-            events: list[Event] = []
-            self._expire(now, ticket, events)
+            # Refuse without changing anything (an operation that raises stores nothing);
+            # the ticker applies the time-out.
             raise RoutingError("conflict", "the offer has expired")
         self._unqueue(ticket)
         clerk.offer_ticket = None

@@ -1,0 +1,222 @@
+"""The pure routing core, driven directly with explicit times."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from queueing.routing import (
+    Answered,
+    ClerkChanged,
+    OfferEnded,
+    Offered,
+    PositionChanged,
+    Router,
+    RoutingError,
+    TicketClosed,
+    estimate_wait,
+    province_of,
+)
+
+
+def req(router: Router, now: float, n: int, region: str = "310000", skill: str = "s", priority: str = "normal"):
+    return router.request(
+        now,
+        ticket_id=f"T{n}",
+        case_id=f"C{n}",
+        citizen_id=f"c{n}",
+        target_region=region,
+        skill=skill,
+        matter_code="M",
+        origin_region="320500",
+        channel="kiosk",
+        priority=priority,
+    )
+
+
+def offers(events: list) -> list[tuple[str, str]]:
+    return [(e.ticket.ticket_id, e.clerk_id) for e in events if isinstance(e, Offered)]
+
+
+def test_province_of() -> None:
+    assert province_of("320500") == "320000"
+    assert province_of("310115") == "310000"
+
+
+def test_longest_idle_clerk_gets_the_oldest_ticket() -> None:
+    r = Router()
+    assert offers(r.set_clerk(10, "b", "310000", ["s"], "available")) == []
+    r.set_clerk(5, "a", "310000", ["s"], "available")  # idle since 5: longest
+    assert offers(req(r, 20, 1)) == [("T1", "a")]
+    assert offers(req(r, 21, 2)) == [("T2", "b")]
+    assert offers(req(r, 22, 3)) == []
+    assert r.tickets["T3"].position == 3
+
+
+def test_expiry_reroutes_and_puts_the_clerk_on_break() -> None:
+    r = Router(offer_timeout_s=15)
+    r.set_clerk(0, "a", "310000", ["s"], "available")
+    r.set_clerk(1, "b", "310000", ["s"], "available")
+    req(r, 2, 1)
+    assert r.next_deadline() == 17
+    assert r.tick(16.9) == []
+    events = r.tick(17)
+    assert [type(e) for e in events][:2] == [OfferEnded, ClerkChanged]
+    assert offers(events) == [("T1", "b")]
+    assert r.clerks["a"].status == "break"
+    # a comes back: not offered T1 while b holds it.
+    assert offers(r.set_clerk(18, "a", "310000", ["s"], "available")) == []
+
+
+def test_decline_cooldown_lets_a_lone_clerk_have_it_again() -> None:
+    r = Router(decline_cooldown_s=30)
+    r.set_clerk(0, "a", "310000", ["s"], "available")
+    req(r, 1, 1)
+    assert offers(r.decline(2, "a", "T1")) == []
+    assert r.next_deadline() == 32
+    assert offers(r.tick(32)) == [("T1", "a")]
+
+
+def test_accept_rules() -> None:
+    r = Router(offer_timeout_s=15)
+    r.set_clerk(0, "a", "310000", ["s"], "available")
+    r.set_clerk(0, "b", "310000", ["s"], "available")
+    req(r, 1, 1)
+    holder = r.tickets["T1"].offered_to
+    other = "b" if holder == "a" else "a"
+    with pytest.raises(RoutingError) as exc:
+        r.accept(2, other, "T1")
+    assert exc.value.code == "forbidden"
+    with pytest.raises(RoutingError) as exc:
+        r.accept(2, holder or "", "T9")
+    assert exc.value.code == "not_found"
+    with pytest.raises(RoutingError) as exc:
+        r.accept(16, holder or "", "T1")  # past the deadline, before the ticker ran
+    assert exc.value.code == "conflict"
+    assert r.tickets["T1"].offered_to == holder  # refused without a change
+    assert offers(r.tick(16)) == [("T1", other)]
+    events = r.accept(17, other, "T1")
+    assert isinstance(events[0], Answered)
+    assert "T1" not in r.tickets and r.cases["C1"].clerk_id == other
+    assert r.clerks[other].status == "busy"
+
+
+def test_one_open_request_per_citizen_and_cancel_rules() -> None:
+    r = Router()
+    req(r, 0, 1)
+    with pytest.raises(RoutingError) as exc:
+        r.request(1, ticket_id="T2", case_id="C2", citizen_id="c1", target_region="310000", skill="s",
+                  matter_code="M", origin_region="320500", channel="web")
+    assert exc.value.code == "conflict"
+    with pytest.raises(RoutingError) as exc:
+        r.cancel(2, "someone-else", "T1")
+    assert exc.value.code == "forbidden"
+    events = r.cancel(3, "c1", "T1")
+    assert [type(e) for e in events] == [TicketClosed]
+    assert r.tickets == {} and r.queues == {}
+
+
+def test_positions_and_estimates() -> None:
+    r = Router(aht_s=120)
+    for n in range(1, 5):
+        req(r, n, n)
+    r.set_clerk(10, "a", "310000", ["s"], "break")
+    r.set_clerk(10, "b", "310000", ["s"], "break")
+    assert [r.tickets[f"T{n}"].position for n in range(1, 5)] == [1, 2, 3, 4]
+    events = r.cancel(11, "c2", "T2")
+    moved = {e.ticket_id: e.position for e in events if isinstance(e, PositionChanged)}
+    assert moved == {"T3": 2, "T4": 3}
+    assert estimate_wait(1, 2, 120) == 0
+    assert estimate_wait(3, 2, 120) == 120
+    assert estimate_wait(4, 0, 120) == 360
+
+
+def test_reconnect_grace() -> None:
+    r = Router(reconnect_grace_s=30)
+    r.set_clerk(0, "a", "310000", ["s"], "break")
+    req(r, 0, 1)
+    r.citizen_left(5, "c1")
+    # gone citizens are not offered
+    assert offers(r.set_clerk(6, "a", "310000", ["s"], "available")) == []
+    assert offers(r.citizen_returned(10, "c1")) == [("T1", "a")]
+    r.decline(11, "a", "T1")
+    r.citizen_left(12, "c1")
+    events = r.tick(42)
+    assert [(type(e), getattr(e, "reason", None)) for e in events if isinstance(e, TicketClosed)] == [
+        (TicketClosed, "abandoned")
+    ]
+
+
+def test_state_round_trips_through_json() -> None:
+    rng = random.Random(7)
+    r = Router()
+    for n in range(40):
+        req(r, n, n, region=rng.choice(["310000", "320000"]), skill=rng.choice(["s", "t"]),
+            priority=rng.choice(["normal", "priority"]))
+    r.set_clerk(50, "a", "310000", ["s", "t"], "available")
+    r.set_clerk(51, "b", "320000", ["t"], "available")
+    first = next(iter(r.clerks["a"].offer_ticket or ""), None)
+    assert first is not None
+    r.accept(52, "a", r.clerks["a"].offer_ticket or "")
+    r.citizen_left(53, "c5")
+    copy = Router()
+    copy.load(json.loads(json.dumps(r.to_dict())))
+    assert copy.to_dict() == r.to_dict()
+    assert copy.queues == r.queues
+    assert copy.snapshot(60) == r.snapshot(60)
+    assert offers(copy.tick(80)) == offers(r.tick(80))
+
+
+def test_random_operations_keep_invariants() -> None:
+    """Whatever happens, a ticket has at most one offer, a clerk at most one offer or case."""
+    rng = random.Random(11)
+    r = Router(offer_timeout_s=15, reconnect_grace_s=30)
+    now = 0.0
+    n = 0
+    clerks = [f"k{i}" for i in range(5)]
+    for _ in range(3000):
+        now += rng.random() * 3
+        op = rng.random()
+        try:
+            if op < 0.3:
+                n += 1
+                req(r, now, n, skill=rng.choice(["s", "t"]), priority=rng.choice(["normal", "priority"]))
+            elif op < 0.45:
+                k = rng.choice(clerks)
+                r.set_clerk(now, k, "310000", rng.choice([["s"], ["t"], ["s", "t"]]),
+                            rng.choice(["available", "available", "break", "offline"]))
+            elif op < 0.6 and r.clerks:
+                k = rng.choice(list(r.clerks))
+                if r.clerks[k].offer_ticket:
+                    (r.accept if rng.random() < 0.7 else r.decline)(now, k, r.clerks[k].offer_ticket or "")
+            elif op < 0.7 and r.cases:
+                case = rng.choice(list(r.cases.values()))
+                r.end_case(now, case.clerk_id, case.case_id)
+            elif op < 0.8 and r.tickets:
+                t = rng.choice(list(r.tickets.values()))
+                r.cancel(now, t.citizen_id, t.ticket_id)
+            elif op < 0.85 and r.tickets:
+                t = rng.choice(list(r.tickets.values()))
+                r.citizen_left(now, t.citizen_id)
+            else:
+                r.tick(now)
+        except RoutingError:
+            pass
+        offered = [t.offered_to for t in r.tickets.values() if t.offered_to]
+        assert len(offered) == len(set(offered))
+        for t in r.tickets.values():
+            if t.offered_to:
+                clerk = r.clerks[t.offered_to]
+                assert clerk.offer_ticket == t.ticket_id and clerk.case_id is None
+                assert t.region == clerk.region and t.skill in clerk.skills
+        for c in r.clerks.values():
+            assert not (c.offer_ticket and c.case_id)
+            if c.case_id:
+                assert r.cases[c.case_id].clerk_id == c.clerk_id
+        queued = sorted(tid for entries in r.queues.values() for *_, tid in entries)
+        assert queued == sorted(r.tickets)
+        for entries in r.queues.values():
+            assert [r.tickets[tid].position for *_, tid in entries] == list(range(1, len(entries) + 1))
+    assert n > 500
