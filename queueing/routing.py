@@ -321,7 +321,7 @@ class Router:
         clerk.offer_ticket = None
         clerk.case_id = ticket.case_id
         self.cases[ticket.case_id] = ActiveCase(ticket.case_id, ticket_id, ticket.citizen_id, clerk_id, now)
-        events = [Answered(ticket, clerk_id), ClerkChanged(clerk_id, clerk.status, "answered")]
+        events: list[Event] = [Answered(ticket, clerk_id), ClerkChanged(clerk_id, clerk.status, "answered")]
         self._dispatch(now, events)
         self._positions([ticket.key], events)
         return events

@@ -100,7 +100,7 @@ class Client:
     async def call_raw(self, event: str, data: Any) -> Any:
         return await self.sio.call(event, data, namespace=self.namespace, timeout=10)
 
-    async def wait_for(self, event: str, pred: Any = None, timeout: float = 10.0) -> Any:
+    async def wait_for(self, event: str, pred: Any = None, within: float = 10.0) -> Any:
         """The first received ``event`` (matching ``pred``) not yet consumed; waits for it."""
 
         async def find() -> Any:
@@ -112,7 +112,7 @@ class Client:
                 self._changed.clear()
                 await self._changed.wait()
 
-        return await asyncio.wait_for(find(), timeout)
+        return await asyncio.wait_for(find(), within)
 
     def seen(self, event: str) -> list[Any]:
         return [d for n, d in self.events if n == event]

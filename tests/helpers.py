@@ -7,7 +7,9 @@ from typing import Any
 from tests.conftest import KIOSK_TOKEN, Client, Server
 
 
-async def clerk_on_duty(server: Server, username: str, region: str = "310000", skills: list[str] | None = None) -> Client:
+async def clerk_on_duty(
+    server: Server, username: str, region: str = "310000", skills: list[str] | None = None
+) -> Client:
     if await server.services.directory.user_by_name(username) is None:
         await server.add_user(username, "clerk", region, skills or ["social_insurance"])
     clerk = Client(server, "/clerk")

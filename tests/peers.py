@@ -65,7 +65,9 @@ class Peer:
     async def _send_description(self) -> None:
         desc = self.pc.localDescription
         sdp, candidates = split_candidates(desc.sdp)
-        ack = await self.client.call("signal", {"case_id": self.case_id, "description": {"type": desc.type, "sdp": sdp}})
+        ack = await self.client.call(
+            "signal", {"case_id": self.case_id, "description": {"type": desc.type, "sdp": sdp}}
+        )
         assert ack == {"ok": True}, ack
         for cand in candidates:
             ack = await self.client.call("signal", {"case_id": self.case_id, "candidate": cand})

@@ -26,20 +26,26 @@ async def test_malformed_events_are_refused_with_codes(server: Server) -> None:
     assert code(missing) == "bad_request" and "target_region" in missing["error"]["message"]
     wrong_type = await c.call_raw("request_help", {"matter_code": 42, "target_region": "310000"})
     assert code(wrong_type) == "bad_request" and "matter_code" in wrong_type["error"]["message"]
-    assert code(await c.call_raw("request_help", {"matter_code": "SB-ZY-001", "target_region": 310000})) == "bad_request"
+    assert (
+        code(await c.call_raw("request_help", {"matter_code": "SB-ZY-001", "target_region": 310000})) == "bad_request"
+    )
     assert code(await c.call_raw("request_help", {"matter_code": "SB-ZY-001", "target_region": "31"})) == "bad_request"
     extra = {"matter_code": "SB-ZY-001", "target_region": "310000", "sneaky": True}
     assert code(await c.call_raw("request_help", extra)) == "bad_request"
     assert code(await c.call_raw("request_help", {"matter_code": "NOPE", "target_region": "310000"})) == "not_found"
     # SC-SL-002 (company registration) is not served by Anhui in the demo catalog.
-    assert code(await c.call_raw("request_help", {"matter_code": "SC-SL-002", "target_region": "340000"})) == "bad_request"
+    assert (
+        code(await c.call_raw("request_help", {"matter_code": "SC-SL-002", "target_region": "340000"})) == "bad_request"
+    )
     assert code(await c.call_raw("rate", {"case_id": "X", "level": 9})) == "bad_request"
     assert code(await c.call_raw("rate", {"case_id": "X", "level": "5"})) == "bad_request"
     assert code(await c.call_raw("cancel", {"ticket_id": "T00000000"})) == "not_found"
     assert code(await c.call_raw("signal", {"case_id": "X"})) == "bad_request"  # neither description nor candidate
     both = {"case_id": "X", "description": {"type": "offer", "sdp": ""}, "candidate": None}
     assert code(await c.call_raw("signal", both)) == "bad_request"
-    assert code(await c.call_raw("signal", {"case_id": "X", "description": {"type": "bogus", "sdp": ""}})) == "bad_request"
+    assert (
+        code(await c.call_raw("signal", {"case_id": "X", "description": {"type": "bogus", "sdp": ""}})) == "bad_request"
+    )
     assert code(await c.call_raw("signal", {"case_id": "X", "candidate": None})) == "not_found"
     # Oversized: within the transport's limit but past the event limit.
     huge = {"case_id": "X", "description": {"type": "offer", "sdp": "v=0\r\n" + "a" * 200_000}}
@@ -64,7 +70,10 @@ async def test_citizen_cannot_send_clerk_events_or_touch_other_cases(server: Ser
     assert code(await intruder.call_raw("rate", {"case_id": case_id, "level": 1})) == "not_found"
     assert not clerk.seen("signal"), "nothing from the intruder may reach the clerk"
     # The clerk cannot use citizen events either.
-    assert code(await clerk.call_raw("request_help", {"matter_code": "SB-ZY-001", "target_region": "310000"})) == "forbidden"
+    assert (
+        code(await clerk.call_raw("request_help", {"matter_code": "SB-ZY-001", "target_region": "310000"}))
+        == "forbidden"
+    )
     # The real pair still works.
     assert await owner.call("signal", offer) == {"ok": True}
     relayed = await clerk.wait_for("signal")

@@ -13,7 +13,7 @@ from tests.peers import Peer
 async def pump(client: Client, peer: Peer, stop: asyncio.Event) -> None:
     while not stop.is_set():
         try:
-            message = await client.wait_for("signal", timeout=0.2)
+            message = await client.wait_for("signal", within=0.2)
         except TimeoutError:
             continue
         await peer.handle(message)
@@ -97,8 +97,10 @@ async def test_full_case_with_media_and_record(server: Server, manual_clock: Man
     assert record["matter_code"] == "SB-ZY-001"
     assert (record["origin_region"], record["target_region"], record["channel"]) == ("320500", "310000", "kiosk")
     assert record["clerk_id"] == "uclerk_a"
-    stamps = {k: datetime.fromisoformat(record[k]) for k in (
-        "requested_at", "offered_at", "answered_at", "connected_at", "ended_at")}
+    stamps = {
+        k: datetime.fromisoformat(record[k])
+        for k in ("requested_at", "offered_at", "answered_at", "connected_at", "ended_at")
+    }
     assert all(t.tzinfo is not None for t in stamps.values())
     start = manual_clock.now() - 131
     assert [round(t.timestamp() - start, 3) for t in stamps.values()] == [0.0, 0.0, 4.0, 5.0, 126.0]

@@ -40,20 +40,41 @@ async def test_cli_adds_users_and_kiosks_then_serves_them(tmp_path: Path) -> Non
     env = env_for(tmp_path)
     assert run(["db", "upgrade"], env).returncode == 0
     added = run(
-        ["user", "add", "--username", "zhou", "--role", "clerk", "--region", "320000", "--skills",
-         "housing_fund,pension", "--display-name", "周晓"],
+        [
+            "user",
+            "add",
+            "--username",
+            "zhou",
+            "--role",
+            "clerk",
+            "--region",
+            "320000",
+            "--skills",
+            "housing_fund,pension",
+            "--display-name",
+            "周晓",
+        ],
         env,
         stdin="a-long-password\n",
     )
     assert added.returncode == 0, added.stderr
-    dup = run(["user", "add", "--username", "zhou", "--role", "clerk", "--region", "320000",
-               "--display-name", "x"], env, stdin="a-long-password\n")
+    dup = run(
+        ["user", "add", "--username", "zhou", "--role", "clerk", "--region", "320000", "--display-name", "x"],
+        env,
+        stdin="a-long-password\n",
+    )
     assert dup.returncode == 1 and "exists" in dup.stderr
-    short = run(["user", "add", "--username", "li", "--role", "auditor", "--region", "310000",
-                 "--display-name", "x"], env, stdin="short\n")
+    short = run(
+        ["user", "add", "--username", "li", "--role", "auditor", "--region", "310000", "--display-name", "x"],
+        env,
+        stdin="short\n",
+    )
     assert short.returncode == 2
-    bad_region = run(["user", "add", "--username", "li", "--role", "auditor", "--region", "110000",
-                      "--display-name", "x"], env, stdin="a-long-password\n")
+    bad_region = run(
+        ["user", "add", "--username", "li", "--role", "auditor", "--region", "110000", "--display-name", "x"],
+        env,
+        stdin="a-long-password\n",
+    )
     assert bad_region.returncode == 2 and "region" in bad_region.stderr
     kiosk = run(["kiosk", "add", "--name", "南京新街口 2 号机", "--region", "320100"], env)
     assert kiosk.returncode == 0
@@ -62,8 +83,14 @@ async def test_cli_adds_users_and_kiosks_then_serves_them(tmp_path: Path) -> Non
 
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
-        *RVW, "serve", "--port", str(port), "--demo", env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        *RVW,
+        "serve",
+        "--port",
+        str(port),
+        "--demo",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     try:
         base = f"http://127.0.0.1:{port}"
@@ -79,11 +106,15 @@ async def test_cli_adds_users_and_kiosks_then_serves_them(tmp_path: Path) -> Non
                 assert r.status == 200
             async with http.get(f"{base}/readyz") as r:
                 assert (await r.json())["checks"] == {"database": "ok"}
-            async with http.post(f"{base}/api/auth/login", json={"username": "zhou", "password": "a-long-password"}) as r:
+            async with http.post(
+                f"{base}/api/auth/login", json={"username": "zhou", "password": "a-long-password"}
+            ) as r:
                 body = await r.json()
                 assert r.status == 200 and body["role"] == "clerk"
                 assert body["user"]["skills"] == ["housing_fund", "pension"]
-            async with http.post(f"{base}/api/auth/login", json={"username": "clerk_js", "password": "rvw-demo-2026"}) as r:
+            async with http.post(
+                f"{base}/api/auth/login", json={"username": "clerk_js", "password": "rvw-demo-2026"}
+            ) as r:
                 assert r.status == 200
             for page in ("/", "/kiosk", "/console", "/supervisor", "/static/vendor/socket.io.min.js"):
                 async with http.get(f"{base}{page}") as r:
@@ -126,8 +157,9 @@ async def test_case_access_rules(server: Server, manual_clock: ManualClock) -> N
     assert set(matters[0]) == {"code", "name", "skill", "provinces"}
     # The session cookie works like the bearer token (unsafe=True: keep cookies for 127.0.0.1).
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-        async with http.post(f"{server.base_url}/api/auth/login",
-                             json={"username": "clerk_a", "password": "test-password-1"}) as r:
+        async with http.post(
+            f"{server.base_url}/api/auth/login", json={"username": "clerk_a", "password": "test-password-1"}
+        ) as r:
             assert r.status == 200
         async with http.get(f"{server.base_url}{path}") as r:
             assert r.status == 200
@@ -142,12 +174,14 @@ async def test_login_throttle(server: Server) -> None:
     async with aiohttp.ClientSession() as http:
         statuses = []
         for _ in range(12):
-            async with http.post(f"{server.base_url}/api/auth/login",
-                                 json={"username": "clerk_a", "password": "wrong-password"}) as r:
+            async with http.post(
+                f"{server.base_url}/api/auth/login", json={"username": "clerk_a", "password": "wrong-password"}
+            ) as r:
                 statuses.append(r.status)
         assert statuses[:10] == [401] * 10 and statuses[10:] == [429, 429]
-        async with http.post(f"{server.base_url}/api/auth/login",
-                             json={"username": "clerk_a", "password": "test-password-1"}) as r:
+        async with http.post(
+            f"{server.base_url}/api/auth/login", json={"username": "clerk_a", "password": "test-password-1"}
+        ) as r:
             assert r.status == 429  # still blocked for this address and name
 
 

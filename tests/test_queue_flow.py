@@ -63,7 +63,7 @@ async def test_decline_and_time_out_move_the_request_on(server: Server, manual_c
     ]
     record = await record_of(server, ack["case_id"])
     assert record["clerk_id"] == "uclerk_c"
-    offered_first = [e for e in record["timeline"] if e["event"] == "offered"][0]["at"]
+    offered_first = next(e for e in record["timeline"] if e["event"] == "offered")["at"]
     assert record["offered_at"] == offered_first  # the first offer's time stands
 
 
@@ -78,7 +78,9 @@ async def test_positions_update_and_cancel_removes(server: Server, manual_clock:
     assert [a["estimated_wait_s"] for a in acks] == [0, 180, 360]
 
     assert (await citizens[0].call("cancel", {"ticket_id": acks[0]["ticket_id"]}))["ok"] is True
-    assert (await citizens[1].wait_for("queue_update", lambda d: d["position"] == 1))["ticket_id"] == acks[1]["ticket_id"]
+    assert (await citizens[1].wait_for("queue_update", lambda d: d["position"] == 1))["ticket_id"] == acks[1][
+        "ticket_id"
+    ]
     assert (await citizens[2].wait_for("queue_update", lambda d: d["position"] == 2))["estimated_wait_s"] == 180
     ended = await citizens[0].wait_for("case_ended")
     assert ended["outcome"] == "cancelled"

@@ -10,8 +10,8 @@ import pytest
 from queueing.routing import (
     Answered,
     ClerkChanged,
-    OfferEnded,
     Offered,
+    OfferEnded,
     PositionChanged,
     Router,
     RoutingError,
@@ -107,8 +107,17 @@ def test_one_open_request_per_citizen_and_cancel_rules() -> None:
     r = Router()
     req(r, 0, 1)
     with pytest.raises(RoutingError) as exc:
-        r.request(1, ticket_id="T2", case_id="C2", citizen_id="c1", target_region="310000", skill="s",
-                  matter_code="M", origin_region="320500", channel="web")
+        r.request(
+            1,
+            ticket_id="T2",
+            case_id="C2",
+            citizen_id="c1",
+            target_region="310000",
+            skill="s",
+            matter_code="M",
+            origin_region="320500",
+            channel="web",
+        )
     assert exc.value.code == "conflict"
     with pytest.raises(RoutingError) as exc:
         r.cancel(2, "someone-else", "T1")
@@ -153,8 +162,14 @@ def test_state_round_trips_through_json() -> None:
     rng = random.Random(7)
     r = Router()
     for n in range(40):
-        req(r, n, n, region=rng.choice(["310000", "320000"]), skill=rng.choice(["s", "t"]),
-            priority=rng.choice(["normal", "priority"]))
+        req(
+            r,
+            n,
+            n,
+            region=rng.choice(["310000", "320000"]),
+            skill=rng.choice(["s", "t"]),
+            priority=rng.choice(["normal", "priority"]),
+        )
     r.set_clerk(50, "a", "310000", ["s", "t"], "available")
     r.set_clerk(51, "b", "320000", ["t"], "available")
     first = next(iter(r.clerks["a"].offer_ticket or ""), None)
@@ -185,8 +200,13 @@ def test_random_operations_keep_invariants() -> None:
                 req(r, now, n, skill=rng.choice(["s", "t"]), priority=rng.choice(["normal", "priority"]))
             elif op < 0.45:
                 k = rng.choice(clerks)
-                r.set_clerk(now, k, "310000", rng.choice([["s"], ["t"], ["s", "t"]]),
-                            rng.choice(["available", "available", "break", "offline"]))
+                r.set_clerk(
+                    now,
+                    k,
+                    "310000",
+                    rng.choice([["s"], ["t"], ["s", "t"]]),
+                    rng.choice(["available", "available", "break", "offline"]),
+                )
             elif op < 0.6 and r.clerks:
                 k = rng.choice(list(r.clerks))
                 if r.clerks[k].offer_ticket:
