@@ -147,6 +147,31 @@ async def start_server(tmp_path: Path, clock: Clock | None = None, **overrides: 
     return runner, server
 
 
+PROJECT = Path(__file__).resolve().parent.parent
+OUR_PACKAGES = tuple(str(PROJECT / p) for p in ("server", "signaling", "queueing", "recordings"))
+
+
+def leaked_tasks() -> list[str]:
+    """Tasks still running code of ours after a server shut down: each is a leak."""
+    leaks = []
+    for task in asyncio.all_tasks():
+        if task is asyncio.current_task() or task.done():
+            continue
+        code = getattr(task.get_coro(), "cr_code", None)
+        if code is not None and code.co_filename.startswith(OUR_PACKAGES):
+            leaks.append(f"{code.co_filename}:{code.co_name}")
+    return leaks
+
+
+async def stop_server(runner: web.AppRunner, srv: Server) -> None:
+    for c in srv.clients:
+        if c.connected:
+            await c.disconnect()
+    await runner.cleanup()
+    await asyncio.sleep(0)
+    assert leaked_tasks() == [], "the server left tasks running"
+
+
 @pytest.fixture
 def manual_clock() -> ManualClock:
     return ManualClock()
@@ -158,10 +183,7 @@ async def server(tmp_path: Path, manual_clock: ManualClock) -> AsyncIterator[Ser
     try:
         yield srv
     finally:
-        for c in srv.clients:
-            if c.connected:
-                await c.disconnect()
-        await runner.cleanup()
+        await stop_server(runner, srv)
 
 
 @pytest.fixture
@@ -171,10 +193,7 @@ async def live_server(tmp_path: Path) -> AsyncIterator[Server]:
     try:
         yield srv
     finally:
-        for c in srv.clients:
-            if c.connected:
-                await c.disconnect()
-        await runner.cleanup()
+        await stop_server(runner, srv)
 
 
 def dumps(data: Any) -> str:
