@@ -100,19 +100,28 @@ class Clerk:
     idle_since: float = 0.0
     offer_ticket: str | None = None
     case_id: str | None = None
+    wrap_up_case: str | None = None  # the citizen hung up; the clerk still records the outcome
 
     @property
     def status(self) -> str:
-        """What a supervisor sees: busy, offered, available, break or offline."""
+        """What a supervisor sees: busy, wrap_up, offered, available, break or offline."""
         if self.case_id:
             return "busy"
+        if self.wrap_up_case:
+            return "wrap_up"
         if self.offer_ticket:
             return "offered"
         return self.presence.value
 
     @property
     def free(self) -> bool:
-        return self.presence is Presence.AVAILABLE and not self.offer_ticket and not self.case_id
+        return (
+            self.presence is Presence.AVAILABLE and not self.offer_ticket and not self.case_id and not self.wrap_up_case
+        )
+
+    @property
+    def holds_work(self) -> bool:
+        return bool(self.offer_ticket or self.case_id or self.wrap_up_case)
 
 
 @dataclass
@@ -302,7 +311,7 @@ class Router:
             still_fits = held.region == clerk.region and held.skill in clerk.skills
             if wanted is not Presence.AVAILABLE or not still_fits:
                 self._end_offer(now, held, "withdrawn", events)
-        if wanted is Presence.OFFLINE and not clerk.case_id and not clerk.offer_ticket:
+        if wanted is Presence.OFFLINE and not clerk.holds_work:
             # Offline clerks with nothing in hand are forgotten; they come back with set_clerk.
             self.clerks.pop(clerk_id, None)
         events.append(ClerkChanged(clerk_id, clerk.status, "set_status"))
@@ -350,21 +359,36 @@ class Router:
             raise RoutingError("not_found", "no such open case")
         if case.citizen_id != citizen_id:
             raise RoutingError("forbidden", "this case is not yours")
-        return self._close_case(now, case)
+        return self._close_case(now, case, wrap_up=True)
 
-    def _close_case(self, now: float, case: ActiveCase) -> list[Event]:
-        case_id, clerk_id = case.case_id, case.clerk_id
-        del self.cases[case_id]
-        events: list[Event] = [CaseClosed(case)]
+    def finish_wrap_up(self, now: float, clerk_id: str, case_id: str) -> list[Event]:
+        """The clerk has recorded the outcome of a case the citizen hung up; free for the next citizen."""
         clerk = self.clerks.get(clerk_id)
+        if clerk is None or clerk.wrap_up_case != case_id:
+            raise RoutingError("not_found", "no open case with that id")
+        clerk.wrap_up_case = None
+        return self._freed(now, clerk, "wrapped_up")
+
+    def _close_case(self, now: float, case: ActiveCase, wrap_up: bool = False) -> list[Event]:
+        del self.cases[case.case_id]
+        events: list[Event] = [CaseClosed(case)]
+        clerk = self.clerks.get(case.clerk_id)
         if clerk is not None:
             clerk.case_id = None
-            clerk.idle_since = now
-            if clerk.presence is Presence.OFFLINE:
-                self.clerks.pop(clerk_id, None)
-            events.append(ClerkChanged(clerk_id, clerk.status, "case_ended"))
-            self._dispatch(now, events)
-            self._positions(self._keys_of(clerk), events)
+            if wrap_up:
+                clerk.wrap_up_case = case.case_id
+                events.append(ClerkChanged(clerk.clerk_id, clerk.status, "citizen_ended"))
+            else:
+                events += self._freed(now, clerk, "case_ended")
+        return events
+
+    def _freed(self, now: float, clerk: Clerk, reason: str) -> list[Event]:
+        clerk.idle_since = now
+        if clerk.presence is Presence.OFFLINE:
+            self.clerks.pop(clerk.clerk_id, None)
+        events: list[Event] = [ClerkChanged(clerk.clerk_id, clerk.status, reason)]
+        self._dispatch(now, events)
+        self._positions(self._keys_of(clerk), events)
         return events
 
     # ---- time -----------------------------------------------------------
@@ -505,7 +529,7 @@ class Router:
         if clerk is not None and clerk.offer_ticket == ticket.ticket_id:
             clerk.offer_ticket = None
             clerk.idle_since = now
-            if clerk.presence is Presence.OFFLINE and not clerk.case_id:
+            if clerk.presence is Presence.OFFLINE and not clerk.holds_work:
                 self.clerks.pop(clerk_id, None)
         events.append(OfferEnded(ticket.ticket_id, ticket.case_id, clerk_id, reason))
 

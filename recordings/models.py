@@ -37,7 +37,11 @@ class Kiosk(Base):
 
 class Case(Base):
     __tablename__ = "cases"
-    __table_args__ = (Index("ix_cases_requested_at", "requested_at"), Index("ix_cases_clerk_id", "clerk_id"))
+    __table_args__ = (
+        Index("ix_cases_requested_at", "requested_at"),
+        Index("ix_cases_clerk_id", "clerk_id"),
+        Index("ix_cases_citizen_id", "citizen_id"),
+    )
 
     case_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     ticket_id: Mapped[str] = mapped_column(String(16), unique=True)

@@ -180,6 +180,21 @@ class CaseStore:
                 ],
             }
 
+    async def latest_of_citizen(self, citizen_id: str) -> dict[str, Any] | None:
+        """The citizen's most recent case: id, ticket, outcome and whether it was rated."""
+        async with self.sessions() as session:
+            row = (
+                await session.execute(
+                    select(Case.case_id, Case.ticket_id, Case.outcome, Case.rating_level)
+                    .where(Case.citizen_id == citizen_id)
+                    .order_by(Case.requested_at.desc())
+                    .limit(1)
+                )
+            ).first()
+            if row is None:
+                return None
+            return {"case_id": row[0], "ticket_id": row[1], "outcome": row[2], "rating": row[3]}
+
     async def clerk_of(self, case_id: str) -> tuple[bool, str | None]:
         async with self.sessions() as session:
             row = (await session.execute(select(Case.clerk_id).where(Case.case_id == case_id))).first()

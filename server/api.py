@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -24,8 +25,16 @@ LOGIN_WINDOW_S = 300.0
 LOGIN_MAX_FAILURES = 10
 
 
+_dumps = functools.partial(json.dumps, ensure_ascii=False)
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    """JSON with Chinese left readable (UTF-8), not escaped."""
+    return web.json_response(data, status=status, dumps=_dumps)
+
+
 def json_error(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+    return json_response({"error": {"code": code, "message": message}}, status=status)
 
 
 class ApiError(Exception):
@@ -121,7 +130,7 @@ async def login(request: web.Request) -> web.Response:
         svc.login_throttle.fail(key, now)
         return json_error(401, "unauthorized", "wrong username or password")
     token = make_token(svc.settings.secret_key, "user", {"u": user.id}, svc.clock.now(), svc.settings.token_ttl_s)
-    resp = web.json_response({"token": token, "role": user.role, "user": user_json(user)})
+    resp = json_response({"token": token, "role": user.role, "user": user_json(user)})
     resp.set_cookie(
         SESSION_COOKIE, token, httponly=True, samesite="Strict", max_age=int(svc.settings.token_ttl_s), path="/"
     )
@@ -130,7 +139,7 @@ async def login(request: web.Request) -> web.Response:
 
 @routes.post("/api/auth/logout")
 async def logout(request: web.Request) -> web.Response:
-    resp = web.json_response({"ok": True})
+    resp = json_response({"ok": True})
     resp.del_cookie(SESSION_COOKIE, path="/")
     return resp
 
@@ -149,12 +158,12 @@ def user_json(user: User) -> dict[str, Any]:
 @routes.get("/api/me")
 async def me(request: web.Request) -> web.Response:
     user = await require_user(request)
-    return web.json_response(user_json(user))
+    return json_response(user_json(user))
 
 
 @routes.get("/api/matters")
 async def matters(request: web.Request) -> web.Response:
-    return web.json_response(request.app[SERVICES].catalog.to_json())
+    return json_response(request.app[SERVICES].catalog.to_json())
 
 
 @routes.get("/api/cases/{case_id}")
@@ -173,18 +182,18 @@ async def get_case(request: web.Request) -> web.Response:
     record = await svc.store.get(case_id)
     if record is None:
         return json_error(404, "not_found", "no such case")
-    return web.json_response(record)
+    return json_response(record)
 
 
 @routes.get("/api/dashboard")
 async def dashboard(request: web.Request) -> web.Response:
     await require_user(request, "supervisor")
-    return web.json_response(await request.app[SERVICES].hub.dashboard())
+    return json_response(await request.app[SERVICES].hub.dashboard())
 
 
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    return json_response({"status": "ok"})
 
 
 @routes.get("/readyz")
@@ -204,6 +213,6 @@ async def readyz(request: web.Request) -> web.Response:
         except Exception as exc:
             checks["redis"] = f"error: {type(exc).__name__}"
     ready = all(v == "ok" for v in checks.values())
-    return web.json_response(
+    return json_response(
         {"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503
     )

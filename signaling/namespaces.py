@@ -142,7 +142,25 @@ class CitizenNamespace(BaseNamespace):
                 },
                 to=conn.sid,
             )
+        if ticket is None and case is None:
+            last = await hub.store.latest_of_citizen(conn.subject)
+            if last is not None and last["outcome"] is not None and last["rating"] is None:
+                # Closed while the citizen was away (abandoned, or the clerk ended it).
+                await self.emit(
+                    "case_ended",
+                    {
+                        "case_id": last["case_id"],
+                        "ticket_id": last["ticket_id"],
+                        "outcome": last["outcome"],
+                        "resumed": True,
+                    },
+                    to=conn.sid,
+                )
         if case is not None:
+            # The clerk's side of the call is stale: let the console offer again at once.
+            await hub.sio.emit(
+                "citizen_resumed", {"case_id": case.case_id}, room=clerk_room(case.clerk_id), namespace=CLERK_NS
+            )
             clerk = await hub.directory.user(case.clerk_id)
             await self.emit(
                 "matched",
@@ -355,6 +373,12 @@ class ClerkNamespace(BaseNamespace):
                     },
                     to=conn.sid,
                 )
+            if state["wrap_up_case"] is not None:
+                await self.emit(
+                    "case_ended",
+                    {"case_id": state["wrap_up_case"], "outcome": CITIZEN_ENDED, "resumed": True},
+                    to=conn.sid,
+                )
 
     async def on_disconnect(self, conn: Conn) -> None:
         if any(c.subject == conn.subject for c in self.conns.values()):
@@ -430,11 +454,9 @@ class ClerkNamespace(BaseNamespace):
         return {"case_id": msg.case_id}
 
     async def _wrap_up(self, conn: Conn, msg: EndCase) -> dict[str, Any]:
-        """The citizen hung up first: the clerk still records the outcome and notes, once."""
+        """The citizen hung up first: the clerk records the outcome and notes, once, and is then free."""
         hub = self.hub
-        record = await hub.store.get(msg.case_id)
-        if record is None or record["clerk_id"] != conn.subject or record["outcome"] != CITIZEN_ENDED:
-            raise ProtocolError(NOT_FOUND, "no open case with that id")
+        await hub.apply(lambda r, now: r.finish_wrap_up(now, conn.subject, msg.case_id))
         await hub.store.record(
             msg.case_id,
             at=hub.clock.now(),
@@ -451,7 +473,11 @@ def _clerk_state(router: Any, clerk_id: str) -> dict[str, Any] | None:
     clerk = router.clerks.get(clerk_id)
     if clerk is None:
         return None
-    return {"status": clerk.status, "case": router.cases.get(clerk.case_id) if clerk.case_id else None}
+    return {
+        "status": clerk.status,
+        "case": router.cases.get(clerk.case_id) if clerk.case_id else None,
+        "wrap_up_case": clerk.wrap_up_case,
+    }
 
 
 async def authenticate(hub: Hub, environ: dict[str, Any], auth: Any) -> Any:

@@ -176,12 +176,55 @@ async def test_citizen_hangs_up_and_clerk_wraps_up(server: Server, manual_clock:
     manual_clock.advance(30)
     assert (await c.call("hang_up", {"case_id": ack["case_id"]}))["outcome"] == "citizen_ended"
     assert (await clerk.wait_for("case_ended"))["outcome"] == "citizen_ended"
-    assert (await clerk.wait_for("status", lambda d: d["reason"] == "case_ended"))["status"] == "available"
+    assert (await clerk.wait_for("status", lambda d: d["reason"] == "citizen_ended"))["status"] == "wrap_up"
+    # While writing up, the clerk is offered nobody.
+    other = await citizen(server, {"channel": "web", "region": "310104"})
+    waiting = await ask(other)
+    # A console reload during the write-up gets the case back to finish.
+    await clerk.close()
+    clerk = Client(server, "/clerk")
+    await clerk.connect({"token": await server.login("clerk_a")})
+    assert (await clerk.wait_for("status"))["status"] == "wrap_up"
+    assert await clerk.wait_for("case_ended") == {
+        "case_id": ack["case_id"],
+        "outcome": "citizen_ended",
+        "resumed": True,
+    }
+    assert not clerk.seen("offer")
     wrap = await clerk.call("end_case", {"case_id": ack["case_id"], "outcome": "unresolved", "notes": "材料不全"})
     assert wrap["ok"] is True
+    # Free again (the reload set the clerk offline, so come back first): the waiting citizen is offered.
+    assert (await clerk.call("set_status", {"status": "available"}))["ok"] is True
+    assert (await clerk.wait_for("offer"))["ticket_id"] == waiting["ticket_id"]
     twice = await clerk.call_raw("end_case", {"case_id": ack["case_id"], "outcome": "resolved", "notes": ""})
     assert twice["error"]["code"] == "not_found"
     record = await record_of(server, ack["case_id"])
     assert (record["outcome"], record["notes"]) == ("unresolved", "材料不全")
     assert [e for e, _ in await timeline(server, ack["case_id"])][-2:] == ["citizen_hung_up", "wrapped_up"]
     assert (await c.call("rate", {"case_id": ack["case_id"], "level": 2, "comment": ""}))["ok"] is True
+
+
+async def test_resumes_tell_the_other_side(server: Server, manual_clock: ManualClock) -> None:
+    clerk = await clerk_on_duty(server, "clerk_a")
+    kiosk = Client(server, "/citizen")
+    await kiosk.connect({"kiosk_token": KIOSK_TOKEN})
+    token = (await kiosk.wait_for("session"))["resume_token"]
+    ack = await ask(kiosk)
+    offer = await clerk.wait_for("offer")
+    assert (await clerk.call("accept", {"ticket_id": offer["ticket_id"]}))["ok"] is True
+    await kiosk.wait_for("matched")
+    # The kiosk page reloads mid-call: it gets the case back and the clerk is told to offer again.
+    await kiosk.close()
+    back = Client(server, "/citizen")
+    await back.connect({"resume_token": token})
+    again = await back.wait_for("matched")
+    assert again["case_id"] == ack["case_id"] and again["resumed"] is True
+    assert await clerk.wait_for("citizen_resumed") == {"case_id": ack["case_id"]}
+    # The clerk ends the case while the citizen is away; on return the citizen learns it and can rate.
+    await back.close()
+    assert (await clerk.call("end_case", {"case_id": ack["case_id"], "outcome": "resolved", "notes": ""}))["ok"]
+    last = Client(server, "/citizen")
+    await last.connect({"resume_token": token})
+    ended = await last.wait_for("case_ended")
+    assert ended == {"case_id": ack["case_id"], "ticket_id": ack["ticket_id"], "outcome": "resolved", "resumed": True}
+    assert (await last.call("rate", {"case_id": ack["case_id"], "level": 5, "comment": ""}))["ok"] is True

@@ -1,0 +1,366 @@
+"""The pages in headless Chromium with a fake camera and microphone, against a real server.
+
+A clerk logs in on /console and goes available, a kiosk asks for help, the clerk accepts, and both
+pages' RTCPeerConnections must decode video; then the kiosk shares its screen, the clerk ends the
+case, the kiosk rates it, and the case record shows it all.
+
+Set RVW_SCREENSHOTS=/some/dir to keep a screenshot of every page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import KIOSK_TOKEN, PASSWORD, Server
+
+playwright_api = pytest.importorskip("playwright.async_api")
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--auto-select-desktop-capture-source=Entire screen",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-gpu",
+]
+MATTER = "SB-ZY-001"  # skill social_insurance
+TARGET = "310000"
+
+# Inbound video of the page's current RTCPeerConnection, one entry per received video track.
+INBOUND_VIDEO_JS = """
+async () => {
+  const pc = window.rvwDebug && window.rvwDebug.pc();
+  if (!pc) return [];
+  const report = await pc.getStats();
+  const out = [];
+  report.forEach((s) => {
+    if (s.type === "inbound-rtp" && s.kind === "video") {
+      out.push({ mid: s.mid, track: s.trackIdentifier, frames: s.framesDecoded || 0 });
+    }
+  });
+  return out;
+}
+"""
+
+if not Path(CHROMIUM).exists():
+    pytest.skip(f"{CHROMIUM} is not installed", allow_module_level=True)
+
+
+@asynccontextmanager
+async def chromium() -> AsyncIterator[Any]:
+    async with playwright_api.async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+def screenshot_path(label: str) -> str | None:
+    folder = os.environ.get("RVW_SCREENSHOTS")
+    if not folder:
+        return None
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    return str(Path(folder) / f"{label}.png")
+
+
+class Tab:
+    """One page in its own browser context (own cookies, storage and camera), recording page errors."""
+
+    def __init__(self, context: Any, page: Any, name: str, owns_context: bool = True) -> None:
+        self.context = context
+        self.owns_context = owns_context
+        self.page = page
+        self.name = name
+        self.errors: list[str] = []
+        page.on("pageerror", lambda exc: self.errors.append(f"{name}: {exc}"))
+
+    @classmethod
+    async def open(cls, browser: Any, base_url: str, path: str, name: str) -> Tab:
+        context = await browser.new_context(
+            base_url=base_url, viewport={"width": 1280, "height": 900}, permissions=["camera", "microphone"]
+        )
+        page = await context.new_page()
+        tab = cls(context, page, name)
+        await page.goto(path)
+        return tab
+
+    async def debug(self, what: str) -> Any:
+        return await self.page.evaluate(f"() => window.rvwDebug && window.rvwDebug.{what}()")
+
+    async def inbound_video(self) -> list[dict[str, Any]]:
+        return list(await self.page.evaluate(INBOUND_VIDEO_JS))
+
+    async def screenshot(self, label: str) -> None:
+        path = screenshot_path(label)
+        if path:
+            await self.page.screenshot(path=path, full_page=True)
+
+    async def close(self) -> None:
+        if self.owns_context:
+            await self.context.close()
+        else:
+            await self.page.close()
+
+
+async def poll(check: Callable[[], Awaitable[Any]], what: str, limit_s: float = 30.0, every_s: float = 0.25) -> Any:
+    """Call ``check`` until it returns something truthy, at most ``limit_s`` seconds; that value."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit_s
+    last: Any = None
+    while loop.time() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(every_s)
+    raise AssertionError(f"gave up waiting for {what}; last value {last!r}")
+
+
+async def log_in(tab: Tab, username: str, password: str = PASSWORD) -> None:
+    page = tab.page
+    await page.locator("#login-username").fill(username)
+    await page.locator("#login-password").fill(password)
+    await page.locator("#login-form button[type=submit]").click()
+
+
+def decoding(minimum_tracks: int = 1) -> Callable[[list[dict[str, Any]]], bool]:
+    def ok(stats: list[dict[str, Any]]) -> bool:
+        return sum(1 for s in stats if s["frames"] > 0) >= minimum_tracks
+
+    return ok
+
+
+async def test_kiosk_and_console_serve_a_case_over_webrtc(live_server: Server) -> None:
+    await live_server.add_user("clerk1", "clerk", "310000", ["social_insurance"], name="王芳")
+    await live_server.add_user("sup1", "supervisor", "310000", [])
+    tabs: list[Tab] = []
+    async with chromium() as browser:
+        try:
+            # The clerk logs in and goes available.
+            console = await Tab.open(browser, live_server.base_url, "/console", "console")
+            tabs.append(console)
+            await log_in(console, "clerk1")
+            await console.page.locator("#desk").wait_for(state="visible")
+            await console.page.locator("#conn-status[data-state=online]").wait_for()
+            await console.page.locator("[data-set-status=available]").click()
+            await console.page.locator("#my-status[data-status=available]").wait_for()
+
+            # The kiosk in Suzhou asks Shanghai for help with a social insurance transfer.
+            kiosk = await Tab.open(browser, live_server.base_url, f"/kiosk?kiosk_token={KIOSK_TOKEN}", "kiosk")
+            tabs.append(kiosk)
+            await kiosk.page.locator("#conn-status[data-state=online]").wait_for()
+            await kiosk.screenshot("kiosk-matters")
+            await kiosk.page.locator(f'[data-matter="{MATTER}"]').click()
+            await kiosk.page.locator(f'[data-province="{TARGET}"]').click()
+            await kiosk.page.locator("#ask-help").click()
+
+            # The offer rings on the console; the clerk accepts.
+            offer = console.page.locator(".offer")
+            await offer.wait_for()
+            assert "社会保险关系转移" in await offer.inner_text()
+            await console.screenshot("console-offer")
+            await offer.locator("button.accept").click()
+
+            await poll(lambda: _is(console.debug("state"), "in_call"), "the console's call", 15)
+            await poll(lambda: _is(kiosk.debug("state"), "in_call"), "the kiosk's call", 15)
+            case_id = await kiosk.debug("caseId")
+            assert case_id and case_id == await console.debug("caseId")
+
+            # Media flows both ways: each side decodes the other's camera.
+            await poll(lambda: _check(console.inbound_video(), decoding(1)), "video decoded on the console")
+            await poll(lambda: _check(kiosk.inbound_video(), decoding(1)), "video decoded on the kiosk")
+            await kiosk.page.locator("#media-state[data-state=connected]").wait_for()
+            await console.page.locator("#case-media-state[data-state=connected]").wait_for()
+
+            # The citizen shares the screen: a second video track reaches the console and decodes.
+            share = kiosk.page.locator("#share-screen")
+            await share.wait_for(state="visible")
+            await poll(share.is_enabled, "the share button")
+            await share.click()
+            stats = await poll(lambda: _check(console.inbound_video(), decoding(2)), "the shared screen's frames")
+            assert len({s["track"] for s in stats}) >= 2
+            await console.page.locator("#remote-screen-box").wait_for(state="visible")
+            await poll(
+                lambda: console.page.evaluate("() => document.querySelector('#remote-screen').videoWidth > 0"),
+                "the shared screen shown on the console",
+            )
+            await kiosk.screenshot("kiosk-call")
+            await console.screenshot("console-call")
+
+            # The clerk ends the case with an outcome and notes.
+            await console.page.locator("#outcome-resolved").check()
+            await console.page.locator("#case-notes").fill("已指导群众提交社保转移申请")
+            await console.page.locator("#end-case").click()
+            await console.page.locator(f'#history-list li[data-case="{case_id}"]').wait_for()
+            await poll(lambda: _is(console.debug("state"), "idle"), "the console back to idle", 10)
+
+            # The kiosk rates the service: 5, 非常满意.
+            await kiosk.page.locator("#screen-rate").wait_for(state="visible")
+            await kiosk.screenshot("kiosk-rate")
+            await kiosk.page.locator('.rate-button[data-level="5"]').click()
+            await kiosk.page.locator("#rate-comment").fill("很耐心")
+            await kiosk.page.locator("#submit-rating").click()
+            await kiosk.page.locator("#screen-done").wait_for(state="visible")
+            assert case_id in await kiosk.page.locator("#done-text").inner_text()
+            await console.screenshot("console-after")
+
+            # The supervisor's wall counts the case.
+            supervisor = await Tab.open(browser, live_server.base_url, "/supervisor", "supervisor")
+            tabs.append(supervisor)
+            await log_in(supervisor, "sup1")
+            await supervisor.page.locator("#board").wait_for(state="visible")
+            await poll(
+                lambda: _is(supervisor.page.locator("#kpi-answered").inner_text(), "1"), "the dashboard's figures", 10
+            )
+            assert await supervisor.page.locator("#kpi-requests").inner_text() == "1"
+            assert await supervisor.page.locator("#kpi-sl").inner_text() == "100.0%"
+            await supervisor.screenshot("supervisor")
+
+            # The case record has it all.
+            token = await live_server.login("sup1")
+            status, record = await live_server.get_json(f"/api/cases/{case_id}", token)
+            assert status == 200, record
+            assert record["connected_at"] and record["ended_at"] and record["answered_at"]
+            assert record["outcome"] == "resolved"
+            assert record["notes"] == "已指导群众提交社保转移申请"
+            assert record["rating"]["level"] == 5
+            assert record["rating"]["comment"] == "很耐心"
+            assert record["origin_region"] == "320500" and record["target_region"] == TARGET
+            assert record["channel"] == "kiosk"
+
+            assert [e for t in tabs for e in t.errors] == []
+        finally:
+            for tab in reversed(tabs):
+                await tab.close()
+
+
+async def test_citizen_hangs_up_and_the_clerk_wraps_up(live_server: Server) -> None:
+    await live_server.add_user("clerk3", "clerk", "330000", ["social_insurance"], name="李强")
+    await live_server.add_user("sup3", "supervisor", "330000", [])
+    tabs: list[Tab] = []
+    async with chromium() as browser:
+        try:
+            console = await Tab.open(browser, live_server.base_url, "/console", "console")
+            tabs.append(console)
+            await log_in(console, "clerk3")
+            await console.page.locator("#conn-status[data-state=online]").wait_for()
+            await console.page.locator("[data-set-status=available]").click()
+            await console.page.locator("#my-status[data-status=available]").wait_for()
+
+            # A citizen in a browser in Hangzhou (no kiosk) asks Zhejiang.
+            kiosk = await Tab.open(browser, live_server.base_url, "/kiosk?region=330100", "web citizen")
+            tabs.append(kiosk)
+            kiosk.page.on("dialog", accept_dialog)
+            await kiosk.page.locator(f'[data-matter="{MATTER}"]').click()
+            await kiosk.page.locator('[data-province="330000"]').click()
+            await kiosk.page.locator("#ask-help").click()
+            await console.page.locator(".offer button.accept").click()
+            await kiosk.page.locator("#media-state[data-state=connected]").wait_for()
+            await console.page.locator("#case-media-state[data-state=connected]").wait_for()
+            case_id = await kiosk.debug("caseId")
+
+            # The citizen hangs up: the console closes the call and asks for the outcome.
+            await kiosk.page.locator("#hang-up").click()
+            await kiosk.page.locator("#screen-rate").wait_for(state="visible")
+            await console.page.locator("#citizen-ended").wait_for(state="visible")
+            assert await console.debug("pc") is None
+            await console.page.locator("#my-status[data-status=wrap_up]").wait_for()
+            await console.screenshot("console-wrap-up")
+
+            await console.page.locator("#outcome-referred").check()
+            await console.page.locator("#case-notes").fill("转浙江省社保中心")
+            await console.page.locator("#end-case").click()
+            await console.page.locator(f'#history-list li[data-case="{case_id}"]').wait_for()
+            # Back to taking citizens after the wrap-up.
+            await console.page.locator("#my-status[data-status=available]").wait_for()
+
+            await kiosk.page.locator('.rate-button[data-level="4"]').click()
+            await kiosk.page.locator("#submit-rating").click()
+            await kiosk.page.locator("#screen-done").wait_for(state="visible")
+
+            token = await live_server.login("sup3")
+            status, record = await live_server.get_json(f"/api/cases/{case_id}", token)
+            assert status == 200, record
+            assert record["channel"] == "web" and record["origin_region"] == "330100"
+            assert record["connected_at"] and record["ended_at"]
+            assert record["outcome"] == "referred" and record["notes"] == "转浙江省社保中心"
+            assert record["rating"]["level"] == 4
+            events = [e["event"] for e in record["timeline"]]
+            assert "citizen_hung_up" in events and "wrapped_up" in events, events
+
+            assert [e for t in tabs for e in t.errors] == []
+        finally:
+            for tab in reversed(tabs):
+                await tab.close()
+
+
+async def test_english_switch_and_wrong_password(live_server: Server) -> None:
+    await live_server.add_user("clerk2", "clerk", "320000", ["social_insurance"])
+    tabs: list[Tab] = []
+    async with chromium() as browser:
+        try:
+            home = await Tab.open(browser, live_server.base_url, "/", "home")
+            tabs.append(home)
+            await home.screenshot("index")
+            kiosk = await Tab.open(browser, live_server.base_url, "/kiosk?region=320500", "kiosk")
+            tabs.append(kiosk)
+            heading = kiosk.page.locator("#screen-matter h2")
+            assert await heading.inner_text() == "请选择要办理的事项"
+            await kiosk.page.locator(f'[data-matter="{MATTER}"]').wait_for()
+            assert "社会保险关系转移" in await kiosk.page.locator("#matter-list").inner_text()
+
+            await kiosk.page.locator("#lang-switch").click()
+            assert await heading.inner_text() == "What do you need help with?"
+            assert "Transfer of social insurance records" in await kiosk.page.locator("#matter-list").inner_text()
+            assert await kiosk.page.evaluate("() => document.documentElement.lang") == "en"
+            # The choice is remembered.
+            await kiosk.page.reload()
+            assert await heading.inner_text() == "What do you need help with?"
+            assert "Suzhou" in await kiosk.page.locator("#where").inner_text()
+
+            # A wrong password is refused in plain words (English: same browser context).
+            console = Tab(kiosk.context, await kiosk.context.new_page(), "console", owns_context=False)
+            tabs.append(console)
+            await console.page.goto("/console")
+            await log_in(console, "clerk2", "not-the-password")
+            error = console.page.locator("#login-error")
+            await error.wait_for(state="visible")
+            assert await error.inner_text() == "Wrong username or password."
+            assert await console.page.locator("#desk").is_hidden()
+            await console.screenshot("console-login-error")
+
+            # In Chinese too, after switching back.
+            await console.page.locator("#lang-switch").click()
+            await log_in(console, "clerk2", "still-wrong")
+            await poll(lambda: _is(error.inner_text(), "用户名或密码错误。"), "the Chinese error", 10)
+
+            assert [e for t in tabs for e in t.errors] == []
+        finally:
+            for tab in reversed(tabs):
+                await tab.close()
+
+
+async def accept_dialog(dialog: Any) -> None:
+    await dialog.accept()
+
+
+async def _is(value: Awaitable[Any], expected: Any) -> bool:
+    return (await value) == expected
+
+
+async def _check(value: Awaitable[Any], ok: Callable[[Any], bool]) -> Any:
+    result = await value
+    return result if ok(result) else None

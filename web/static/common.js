@@ -1,0 +1,214 @@
+// Small helpers shared by the pages: DOM building, acknowledged emits, REST calls,
+// plain-words errors and the log-in panel of the console and the supervisor page.
+
+import { t } from "./i18n.js";
+
+export const $ = (selector, root = document) => root.querySelector(selector);
+export const $$ = (selector, root = document) => Array.from(root.querySelectorAll(selector));
+
+/** el("button", {class: "big", onclick: fn}, "text", child) */
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key.startsWith("on") && typeof value === "function") {
+      node.addEventListener(key.slice(2), value);
+    } else if (key === "class") {
+      node.className = value;
+    } else if (key === "dataset") {
+      Object.assign(node.dataset, value);
+    } else if (value === true) {
+      node.setAttribute(key, "");
+    } else {
+      node.setAttribute(key, String(value));
+    }
+  }
+  for (const child of children.flat()) {
+    if (child === undefined || child === null || child === false) continue;
+    node.append(child instanceof Node ? child : String(child));
+  }
+  return node;
+}
+
+/** Emit with an acknowledgement; resolves to the server's {"ok", ...} answer (a timeout becomes an error). */
+export function ack(socket, event, data, timeoutMs = 10000) {
+  return new Promise((resolve) => {
+    if (!socket || !socket.connected) {
+      resolve({ ok: false, error: { code: "network", message: "not connected" } });
+      return;
+    }
+    socket.timeout(timeoutMs).emit(event, data, (err, answer) => {
+      if (err) {
+        resolve({ ok: false, error: { code: "timeout", message: "no answer from the server" } });
+      } else if (!answer || typeof answer !== "object") {
+        resolve({ ok: false, error: { code: "unavailable", message: "empty answer" } });
+      } else {
+        resolve(answer);
+      }
+    });
+  });
+}
+
+/**
+ * An error object {code, message} in plain words. With `detail`, the server's own message
+ * (English, technical) follows in brackets: useful to clerks, noise to citizens.
+ */
+export function errorText(error, detail = false) {
+  const code = error && error.code;
+  const key = `err.${code}`;
+  let text = t(key);
+  if (text === key) text = t("err.unknown");
+  if (detail && error && error.message) text += `（${error.message}）`;
+  return text;
+}
+
+/** fetch JSON: resolves to {status, data}; a network failure is status 0. */
+export async function api(method, path, body) {
+  const init = { method, headers: { Accept: "application/json" }, credentials: "same-origin" };
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  try {
+    const resp = await fetch(path, init);
+    let data = null;
+    try {
+      data = await resp.json();
+    } catch {
+      data = null;
+    }
+    return { status: resp.status, data };
+  } catch {
+    return { status: 0, data: { error: { code: "network", message: "network error" } } };
+  }
+}
+
+/** Show one `.screen` section of a page and hide the others. */
+export function showScreen(id) {
+  for (const section of $$(".screen")) {
+    section.hidden = section.id !== id;
+  }
+  const shown = document.getElementById(id);
+  const heading = shown && shown.querySelector("h2, h1");
+  if (heading) {
+    heading.setAttribute("tabindex", "-1");
+    heading.focus({ preventScroll: true });
+  }
+}
+
+/** A message in an element with role=alert or role=status; kind "error" | "info" | "ok". */
+export function say(node, text, kind = "info") {
+  if (!node) return;
+  node.textContent = text || "";
+  node.dataset.kind = kind;
+  node.hidden = !text;
+}
+
+export function duration(seconds) {
+  const s = Math.max(0, Math.round(Number(seconds) || 0));
+  if (s < 90) return t("unit.s", { n: s });
+  return t("unit.min", { n: Math.round(s / 60) });
+}
+
+export function percent(value) {
+  if (value === null || value === undefined || Number.isNaN(value)) return t("sup.none");
+  return `${(value * 100).toFixed(1)}%`;
+}
+
+export function clock(epochSeconds) {
+  const d = epochSeconds ? new Date(epochSeconds * 1000) : new Date();
+  return d.toLocaleTimeString("zh-CN", { hour12: false });
+}
+
+/** A key kept in sessionStorage (per tab); failures (private mode) are ignored. */
+export const session = {
+  get(key) {
+    try {
+      return sessionStorage.getItem(key);
+    } catch {
+      return null;
+    }
+  },
+  set(key, value) {
+    try {
+      if (value === null || value === undefined) sessionStorage.removeItem(key);
+      else sessionStorage.setItem(key, value);
+    } catch {
+      // ignore
+    }
+  },
+};
+
+const TOKEN_KEY = "rvw.token";
+
+/**
+ * The log-in panel: #login-panel holds #login-form (#login-username, #login-password) and #login-error.
+ * Calls `onReady(user, token)` once a user of `role` is logged in (now or from an earlier log-in),
+ * and returns {logout(), expired()} for the page.
+ */
+export function loginPanel({ role, onReady }) {
+  const panel = $("#login-panel");
+  const form = $("#login-form");
+  const errorBox = $("#login-error");
+
+  function showForm(message) {
+    panel.hidden = false;
+    say(errorBox, message || "", "error");
+    const user = $("#login-username");
+    if (user && !user.value) user.focus();
+  }
+
+  async function check() {
+    const { status, data } = await api("GET", "/api/me");
+    if (status === 200 && data && data.role === role) {
+      panel.hidden = true;
+      onReady(data, session.get(TOKEN_KEY));
+    } else if (status === 200) {
+      showForm(t(`login.wrongRole.${role}`));
+    } else {
+      showForm("");
+    }
+  }
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const button = form.querySelector("button[type=submit]");
+    button.disabled = true;
+    say(errorBox, "");
+    const username = $("#login-username").value.trim();
+    const password = $("#login-password").value;
+    const { status, data } = await api("POST", "/api/auth/login", { username, password });
+    button.disabled = false;
+    if (status === 200 && data && data.token) {
+      if (data.role !== role) {
+        await api("POST", "/api/auth/logout");
+        showForm(t(`login.wrongRole.${role}`));
+        return;
+      }
+      session.set(TOKEN_KEY, data.token);
+      $("#login-password").value = "";
+      panel.hidden = true;
+      onReady(data.user, data.token);
+    } else if (status === 401) {
+      showForm(t("login.failed"));
+    } else if (status === 429) {
+      showForm(t("login.throttled"));
+    } else {
+      showForm(errorText((data && data.error) || { code: status ? "unavailable" : "network" }));
+    }
+  });
+
+  check();
+
+  return {
+    async logout() {
+      session.set(TOKEN_KEY, null);
+      await api("POST", "/api/auth/logout");
+      showForm("");
+    },
+    expired() {
+      session.set(TOKEN_KEY, null);
+      showForm(t("login.expired"));
+    },
+  };
+}

@@ -1,0 +1,565 @@
+// The clerk's console: log in, go available, answer offers, serve the citizen over video, end the case.
+
+import { $, $$, ack, api, clock, el, errorText, loginPanel, say, session } from "./common.js";
+import { lang, onChange, regionName, skillName, t } from "./i18n.js";
+import { Call, openCamera, playStream } from "./rtc.js";
+
+const TICK_MS = 250;
+
+const ui = {
+  desk: $("#desk"),
+  logout: $("#logout"),
+  meName: $("#me-name"),
+  meDetail: $("#me-detail"),
+  status: $("#my-status"),
+  statusNotice: $("#status-notice"),
+  conn: $("#conn-status"),
+  error: $("#console-error"),
+  offers: $("#offer-list"),
+  noOffers: $("#no-offers"),
+  casePanel: $("#case-panel"),
+  caseId: $("#case-id"),
+  caseMatter: $("#case-matter"),
+  caseCitizen: $("#case-citizen"),
+  mediaState: $("#case-media-state"),
+  citizenEnded: $("#citizen-ended"),
+  stage: $("#stage"),
+  remoteVideo: $("#remote-video"),
+  remoteScreen: $("#remote-screen"),
+  remoteScreenBox: $("#remote-screen-box"),
+  localVideo: $("#local-video"),
+  sound: $("#enable-sound"),
+  share: $("#share-screen"),
+  reconnect: $("#reconnect-video"),
+  callActions: $("#call-actions"),
+  endForm: $("#end-form"),
+  notes: $("#case-notes"),
+  endButton: $("#end-case"),
+  history: $("#history-list"),
+  noHistory: $("#no-history"),
+};
+
+const state = {
+  phase: "login", // login | idle | in_call | wrap_up
+  user: null,
+  clerk: null,
+  socket: null,
+  connectedOnce: false,
+  status: "offline",
+  wanted: "offline", // the presence the clerk chose; restored after a reconnect or a wrap-up
+  offers: new Map(), // ticket_id -> offer (+ deadline)
+  offerOfCase: new Map(), // case_id -> offer
+  matters: new Map(), // code -> {name, skill}
+  case: null, // {case_id, ticket_id, citizen, matter_code}
+  call: null,
+  mediaState: "new",
+  ticker: null,
+};
+
+const login = loginPanel({ role: "clerk", onReady: start });
+
+// ---- start and connection --------------------------------------------------------------------
+
+function start(user, token) {
+  state.user = user;
+  state.phase = "idle";
+  ui.desk.hidden = false;
+  ui.logout.hidden = false;
+  say(ui.error, "");
+  renderMe();
+  renderHistory();
+  renderStatus();
+  loadMatters();
+  connect(token);
+}
+
+async function loadMatters() {
+  const { status, data } = await api("GET", "/api/matters");
+  if (status === 200 && Array.isArray(data)) {
+    for (const m of data) state.matters.set(m.code, m);
+    renderCase();
+  }
+}
+
+function connect(token) {
+  const socket = io("/clerk", { auth: token ? { token } : {} });
+  state.socket = socket;
+
+  socket.on("connect", () => {
+    connStatus("conn.online", "online");
+    if (state.connectedOnce && state.wanted !== "offline") {
+      // The server set us offline when the connection dropped; come back as we were
+      // (still on break while writing up a case the citizen hung up).
+      // The server keeps the clerk in wrap-up (no offers) until the write-up is sent.
+      setStatus(state.wanted);
+    }
+    state.connectedOnce = true;
+  });
+  socket.on("disconnect", (reason) => {
+    connStatus("conn.lost", "lost");
+    if (reason === "io server disconnect") socket.connect();
+  });
+  socket.on("connect_error", (err) => {
+    if (socket.active) {
+      connStatus("conn.lost", "lost");
+      return;
+    }
+    const data = (err && err.data) || {};
+    socket.removeAllListeners();
+    state.socket = null;
+    if (data.code === "unauthorized") {
+      stop();
+      login.expired();
+      return;
+    }
+    connStatus("conn.refused", "refused", { msg: errorText(data, true) });
+  });
+  socket.on("session", (data) => {
+    state.clerk = data.clerk;
+    renderMe();
+  });
+  socket.on("status", (data) => {
+    state.status = data.status;
+    if (data.reason === "missed_offer") {
+      state.wanted = "break";
+      say(ui.statusNotice, t("status.reason.missed_offer"), "error");
+      ui.statusNotice.dataset.key = "status.reason.missed_offer";
+    }
+    renderStatus();
+  });
+  socket.on("offer", addOffer);
+  socket.on("offer_withdrawn", (data) => removeOffer(data.ticket_id, data.reason));
+  socket.on("matched", startCase);
+  socket.on("signal", (data) => {
+    if (state.call && state.case && data.case_id === state.case.case_id) state.call.handle(data);
+  });
+  socket.on("case_ended", (data) => {
+    if (data.outcome !== "citizen_ended") return;
+    if (state.case && data.case_id === state.case.case_id && state.phase === "in_call") {
+      citizenHungUp();
+    } else if (!state.case && data.resumed) {
+      // The page was reloaded while a write-up was pending: bring the form back.
+      state.case = { case_id: data.case_id, ticket_id: "", citizen: {}, matter_code: "" };
+      ui.endForm.reset();
+      ui.notes.value = "";
+      ui.casePanel.hidden = false;
+      ui.endButton.disabled = false;
+      renderCase();
+      citizenHungUp();
+    }
+  });
+  socket.on("citizen_resumed", (data) => {
+    // The citizen's page came back mid-call: offer again now rather than wait for ICE to time out.
+    if (state.call && state.case && data.case_id === state.case.case_id) state.call.restart();
+  });
+}
+
+function connStatus(key, kind, vars) {
+  ui.conn.dataset.state = kind;
+  ui.conn.dataset.key = key;
+  ui.conn.textContent = t(key, vars);
+}
+
+function stop() {
+  if (state.socket) {
+    state.socket.removeAllListeners();
+    state.socket.disconnect();
+    state.socket = null;
+  }
+  closeCall();
+  clearInterval(state.ticker);
+  state.ticker = null;
+  state.offers.clear();
+  state.case = null;
+  state.phase = "login";
+  state.connectedOnce = false;
+  state.status = state.wanted = "offline";
+  ui.desk.hidden = true;
+  ui.logout.hidden = true;
+}
+
+ui.logout.addEventListener("click", async () => {
+  stop();
+  await login.logout();
+});
+
+// ---- who and status ------------------------------------------------------------------------------------
+
+function renderMe() {
+  const c = state.clerk || state.user || {};
+  ui.meName.textContent = c.display_name || c.username || "";
+  ui.meDetail.textContent = t("console.me", {
+    name: c.display_name || "",
+    region: regionName(c.region),
+    skills: (c.skills || []).map(skillName).join("、") || "—",
+  });
+}
+
+function renderStatus() {
+  const shown = state.phase === "wrap_up" ? "wrap_up" : state.status;
+  ui.status.dataset.status = shown;
+  ui.status.dataset.i18n = `status.${shown}`;
+  ui.status.textContent = t(`status.${shown}`);
+  for (const button of $$("[data-set-status]")) {
+    const pressed = state.phase !== "wrap_up" && button.dataset.setStatus === state.wanted;
+    button.setAttribute("aria-pressed", String(pressed));
+  }
+}
+
+async function setStatus(status) {
+  const answer = await ack(state.socket, "set_status", { status });
+  if (answer.ok) {
+    state.wanted = status;
+    state.status = answer.status || status;
+    if (status === "available") say(ui.statusNotice, "");
+    renderStatus();
+  } else {
+    say(ui.error, errorText(answer.error, true), "error");
+  }
+  return answer;
+}
+
+for (const button of $$("[data-set-status]")) {
+  button.addEventListener("click", () => {
+    say(ui.error, "");
+    setStatus(button.dataset.setStatus);
+  });
+}
+
+// ---- offers ---------------------------------------------------------------------------------------------
+
+function addOffer(offer) {
+  const now = performance.now();
+  const entry = { ...offer, deadline: now + offer.expires_in_s * 1000, since: now - offer.waited_s * 1000 };
+  state.offers.set(offer.ticket_id, entry);
+  state.offerOfCase.set(offer.case_id, offer);
+  renderOffers();
+  if (!state.ticker) state.ticker = setInterval(tick, TICK_MS);
+}
+
+function removeOffer(ticketId, reason) {
+  if (!state.offers.delete(ticketId)) return;
+  renderOffers();
+  if (reason && reason !== "declined" && reason !== "accepted") {
+    const key = `console.withdrawn.${reason}`;
+    delete ui.statusNotice.dataset.key;
+    say(ui.statusNotice, t(t(key) === key ? "console.withdrawn.other" : key, { id: ticketId }), "info");
+  }
+}
+
+function matterName(offerOrCode) {
+  if (offerOrCode && typeof offerOrCode === "object") {
+    return lang() === "en" ? offerOrCode.matter_name_en || offerOrCode.matter_name : offerOrCode.matter_name;
+  }
+  const m = state.matters.get(offerOrCode);
+  if (!m) return offerOrCode || "";
+  return (m.name && (m.name[lang()] || m.name.zh)) || offerOrCode;
+}
+
+function renderOffers() {
+  const items = [...state.offers.values()].map((o) =>
+    el(
+      "li",
+      { class: "offer", dataset: { ticket: o.ticket_id } },
+      el(
+        "div",
+        { class: "offer-main" },
+        el(
+          "p",
+          { class: "offer-title" },
+          o.priority === "priority" ? el("span", { class: "badge" }, t("console.priority")) : null,
+          matterName(o),
+        ),
+        el(
+          "p",
+          { class: "offer-from" },
+          t("console.offerFrom", { origin: regionName(o.origin_region), channel: t(`channel.${o.channel}`) }),
+          " → ",
+          regionName(o.target_region),
+        ),
+        el("p", { class: "offer-times" }, el("span", { class: "waited" }), " · ", el("span", { class: "countdown" })),
+        el("div", { class: "meter" }, el("span", { class: "meter-fill" })),
+      ),
+      el(
+        "div",
+        { class: "offer-actions" },
+        el("button", { type: "button", class: "accept primary", onclick: () => accept(o) }, t("console.accept")),
+        el("button", { type: "button", class: "decline secondary", onclick: () => decline(o) }, t("console.decline")),
+      ),
+    ),
+  );
+  ui.offers.replaceChildren(...items);
+  ui.noOffers.hidden = items.length > 0;
+  tick();
+}
+
+function tick() {
+  const now = performance.now();
+  for (const item of $$(".offer", ui.offers)) {
+    const o = state.offers.get(item.dataset.ticket);
+    if (!o) continue;
+    const left = Math.max(0, (o.deadline - now) / 1000);
+    item.querySelector(".countdown").textContent = t("console.offerExpires", { s: Math.ceil(left) });
+    item.querySelector(".waited").textContent = t("console.offerWaited", { s: Math.round((now - o.since) / 1000) });
+    const total = Math.max(1, o.expires_in_s);
+    item.querySelector(".meter-fill").style.width = `${Math.min(100, (left / total) * 100)}%`;
+    item.classList.toggle("urgent", left <= 5);
+  }
+  if (!state.offers.size) {
+    clearInterval(state.ticker);
+    state.ticker = null;
+  }
+}
+
+async function accept(offer) {
+  say(ui.error, "");
+  setOfferBusy(offer.ticket_id, true);
+  const answer = await ack(state.socket, "accept", { ticket_id: offer.ticket_id });
+  if (answer.ok) {
+    state.offers.delete(offer.ticket_id);
+    renderOffers(); // `matched` follows the ack and opens the case
+  } else {
+    setOfferBusy(offer.ticket_id, false);
+    say(ui.error, errorText(answer.error, true), "error");
+    if (answer.error && ["not_found", "conflict"].includes(answer.error.code)) removeOffer(offer.ticket_id);
+  }
+}
+
+async function decline(offer) {
+  setOfferBusy(offer.ticket_id, true);
+  const answer = await ack(state.socket, "decline", { ticket_id: offer.ticket_id });
+  if (answer.ok || (answer.error && answer.error.code === "not_found")) {
+    removeOffer(offer.ticket_id, "declined");
+  } else {
+    setOfferBusy(offer.ticket_id, false);
+    say(ui.error, errorText(answer.error, true), "error");
+  }
+}
+
+function setOfferBusy(ticketId, busy) {
+  const item = ui.offers.querySelector(`[data-ticket="${CSS.escape(ticketId)}"]`);
+  if (item) for (const b of item.querySelectorAll("button")) b.disabled = busy;
+}
+
+// ---- the case -----------------------------------------------------------------------------------
+
+function startCase(data) {
+  if (state.case && state.case.case_id === data.case_id && state.call) return; // seen again after a reconnect
+  if (state.call) closeCall();
+  say(ui.error, "");
+  say(ui.statusNotice, "");
+  const offer = state.offerOfCase.get(data.case_id);
+  state.case = {
+    case_id: data.case_id,
+    ticket_id: data.ticket_id,
+    citizen: data.citizen || {},
+    matter_code: data.matter_code || (offer && offer.matter_code) || "",
+  };
+  state.phase = "in_call";
+  ui.endForm.reset();
+  ui.notes.value = "";
+  ui.citizenEnded.hidden = true;
+  ui.stage.hidden = false;
+  ui.callActions.hidden = false;
+  ui.mediaState.hidden = false;
+  ui.casePanel.hidden = false;
+  ui.endButton.disabled = false;
+  renderCase();
+  renderStatus();
+
+  const localMedia = openCamera().then((stream) => {
+    if (stream) ui.localVideo.srcObject = stream;
+    return stream;
+  });
+  const caseId = data.case_id;
+  const call = new Call({
+    caseId,
+    polite: false,
+    iceServers: data.ice_servers,
+    localMedia,
+    send: (payload) => ack(state.socket, "signal", { case_id: caseId, ...payload }),
+  });
+  state.call = call;
+  call.addEventListener("state", (e) => {
+    setMediaState(e.detail);
+    ack(state.socket, "media_state", { case_id: caseId, state: e.detail }).then((answer) => {
+      if (!answer.ok) console.warn("media_state refused", answer.error);
+    });
+  });
+  call.addEventListener("remotecamera", (e) => playStream(ui.remoteVideo, e.detail, ui.sound));
+  call.addEventListener("remotescreen", (e) => showRemoteScreen(e.detail));
+  call.addEventListener("screenended", () => renderShareButton());
+  call.addEventListener("error", (e) => console.warn("call:", e.detail));
+  setMediaState("new");
+  call.start();
+  ui.casePanel.scrollIntoView({ block: "start", behavior: "smooth" });
+}
+
+function renderCase() {
+  const c = state.case;
+  if (!c) return;
+  const offer = state.offerOfCase.get(c.case_id);
+  ui.caseId.textContent = c.case_id;
+  ui.caseMatter.textContent = offer ? matterName(offer) : matterName(c.matter_code);
+  const origin = c.citizen.origin_region || (offer && offer.origin_region);
+  const channel = c.citizen.channel || (offer && offer.channel);
+  ui.caseCitizen.textContent = origin
+    ? t("console.citizenFrom", { origin: regionName(origin), channel: channel ? t(`channel.${channel}`) : "" })
+    : "—";
+}
+
+function setMediaState(value) {
+  state.mediaState = value;
+  ui.mediaState.dataset.state = value;
+  ui.mediaState.textContent = t(`media.${value}`);
+  renderShareButton();
+}
+
+function renderShareButton() {
+  const call = state.call;
+  const sharing = Boolean(call && call.sharing);
+  ui.share.disabled = !call || state.mediaState !== "connected";
+  ui.share.dataset.i18n = sharing ? "console.stopShare" : "console.shareScreen";
+  ui.share.textContent = t(ui.share.dataset.i18n);
+  ui.share.setAttribute("aria-pressed", String(sharing));
+  ui.reconnect.disabled = !call;
+}
+
+function showRemoteScreen(stream) {
+  ui.remoteScreenBox.hidden = !stream;
+  ui.stage.classList.toggle("with-screen", Boolean(stream));
+  playStream(ui.remoteScreen, stream);
+}
+
+ui.share.addEventListener("click", async () => {
+  const call = state.call;
+  if (!call) return;
+  if (call.sharing) {
+    call.stopScreen();
+  } else {
+    ui.share.disabled = true;
+    try {
+      await call.shareScreen();
+    } catch (err) {
+      say(ui.error, t("err.media", { msg: (err && err.message) || err }), "error");
+    }
+  }
+  renderShareButton();
+});
+
+ui.reconnect.addEventListener("click", () => {
+  if (state.call) state.call.restart();
+});
+
+function closeCall() {
+  if (state.call) state.call.close();
+  state.call = null;
+  ui.localVideo.srcObject = null;
+  ui.remoteVideo.srcObject = null;
+  showRemoteScreen(null);
+  ui.sound.hidden = true;
+}
+
+async function citizenHungUp() {
+  closeCall();
+  state.phase = "wrap_up";
+  ui.stage.hidden = true;
+  ui.callActions.hidden = true;
+  ui.mediaState.hidden = true;
+  ui.citizenEnded.hidden = false;
+  renderStatus();
+  // The server offers no new citizen while this write-up is pending.
+  ui.notes.focus();
+}
+
+ui.endForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const c = state.case;
+  if (!c) return;
+  const outcome = (ui.endForm.querySelector("input[name=outcome]:checked") || {}).value || "resolved";
+  ui.endButton.disabled = true;
+  const answer = await ack(state.socket, "end_case", {
+    case_id: c.case_id,
+    outcome,
+    notes: ui.notes.value.trim().slice(0, 2000),
+  });
+  ui.endButton.disabled = false;
+  if (!answer.ok) {
+    say(ui.error, errorText(answer.error, true), "error");
+    return;
+  }
+  closeCall();
+  addHistory({ case_id: c.case_id, outcome, at: Date.now() / 1000 });
+  state.case = null;
+  state.phase = "idle";
+  ui.casePanel.hidden = true;
+  say(ui.error, "");
+  renderStatus();
+});
+
+// ---- history of the day -----------------------------------------------------------------------------
+
+function historyKey() {
+  const who = (state.clerk && state.clerk.id) || (state.user && state.user.id) || "";
+  return `rvw.history.${who}`;
+}
+
+function today() {
+  const d = new Date();
+  return `${d.getFullYear()}-${d.getMonth() + 1}-${d.getDate()}`;
+}
+
+function readHistory() {
+  try {
+    const saved = JSON.parse(session.get(historyKey()) || "null");
+    return saved && saved.day === today() && Array.isArray(saved.items) ? saved.items : [];
+  } catch {
+    return [];
+  }
+}
+
+function addHistory(item) {
+  const items = readHistory().filter((i) => i.case_id !== item.case_id);
+  items.unshift(item);
+  session.set(historyKey(), JSON.stringify({ day: today(), items }));
+  renderHistory();
+}
+
+function renderHistory() {
+  const items = readHistory();
+  ui.history.replaceChildren(
+    ...items.map((i) =>
+      el(
+        "li",
+        { dataset: { case: i.case_id } },
+        el("code", {}, i.case_id),
+        el("span", { class: `outcome outcome-${i.outcome}` }, t(`outcome.${i.outcome}`)),
+        el("span", { class: "muted" }, clock(i.at)),
+      ),
+    ),
+  );
+  ui.noHistory.hidden = items.length > 0;
+}
+
+// ---- language ---------------------------------------------------------------------------------------
+
+onChange(() => {
+  renderMe();
+  renderStatus();
+  renderOffers();
+  renderCase();
+  renderHistory();
+  if (state.case) setMediaState(state.mediaState);
+  const key = ui.conn.dataset.key;
+  if (key && key !== "conn.refused") ui.conn.textContent = t(key);
+  const notice = ui.statusNotice.dataset.key;
+  if (notice && !ui.statusNotice.hidden) ui.statusNotice.textContent = t(notice);
+});
+
+window.rvwDebug = {
+  pc: () => (state.call ? state.call.pc : null),
+  state: () => state.phase,
+  caseId: () => (state.case ? state.case.case_id : null),
+  status: () => state.status,
+  call: () => state.call,
+};

@@ -1,0 +1,527 @@
+// The citizen's page (kiosk or browser): choose a matter and a province, queue, talk to the clerk, rate.
+
+import { $, $$, ack, api, duration, el, errorText, say, session, showScreen } from "./common.js";
+import { lang, localName, onChange, regionName, skillName, t } from "./i18n.js";
+import { Call, openCamera, playStream } from "./rtc.js";
+
+const RESUME_KEY = "rvw.resume";
+const DONE_RESET_MS = 60_000;
+const RESUME_CHECK_MS = 4000;
+
+const params = new URLSearchParams(location.search);
+const kioskToken = params.get("kiosk_token");
+const webRegion = params.get("region") || "310000";
+const freshAuth = kioskToken ? { kiosk_token: kioskToken } : { channel: "web", region: webRegion };
+const identity = kioskToken ? `kiosk:${kioskToken}` : `web:${webRegion}`;
+
+const ui = {
+  conn: $("#conn-status"),
+  error: $("#kiosk-error"),
+  where: $("#where"),
+  matters: $("#matter-list"),
+  chosenMatter: $("#chosen-matter"),
+  provinces: $("#province-list"),
+  ask: $("#ask-help"),
+  ticket: $("#ticket-id"),
+  position: $("#queue-position"),
+  wait: $("#queue-wait"),
+  cancel: $("#cancel-ticket"),
+  callTitle: $("#call-title"),
+  mediaState: $("#media-state"),
+  cameraNote: $("#camera-note"),
+  remoteVideo: $("#remote-video"),
+  remoteScreen: $("#remote-screen"),
+  remoteScreenBox: $("#remote-screen-box"),
+  stage: $("#stage"),
+  localVideo: $("#local-video"),
+  share: $("#share-screen"),
+  hangUp: $("#hang-up"),
+  sound: $("#enable-sound"),
+  endedReason: $("#ended-reason"),
+  rateCase: $("#rate-case"),
+  comment: $("#rate-comment"),
+  submitRating: $("#submit-rating"),
+  skipRating: $("#skip-rating"),
+  doneTitle: $("#done-title"),
+  doneText: $("#done-text"),
+  startOver: $("#start-over"),
+};
+
+const state = {
+  screen: "matter", // matter | province | waiting | in_call | rating | done
+  origin: kioskToken ? "" : webRegion,
+  matters: [],
+  matter: null,
+  province: null,
+  ticket: null, // {ticket_id, case_id, position, estimated_wait_s}
+  caseId: null,
+  clerk: null,
+  call: null,
+  mediaState: "new",
+  ended: null, // {case_id, outcome}
+  level: null,
+  heardSince: 0, // queue_update / matched seen since the last (re)connect
+  doneTimer: null,
+};
+
+// ---- the connection ------------------------------------------------------------
+
+function storedResume() {
+  try {
+    const saved = JSON.parse(session.get(RESUME_KEY) || "null");
+    return saved && saved.identity === identity ? saved.token : null;
+  } catch {
+    return null;
+  }
+}
+
+const resume = storedResume();
+let usingResume = Boolean(resume);
+const socket = io("/citizen", { auth: resume ? { resume_token: resume } : { ...freshAuth } });
+
+function connStatus(key, kind, vars) {
+  ui.conn.dataset.state = kind;
+  ui.conn.textContent = t(key, vars);
+  ui.conn.dataset.key = key;
+}
+
+socket.on("connect", () => {
+  connStatus("conn.online", "online");
+});
+
+socket.on("session", (data) => {
+  session.set(RESUME_KEY, JSON.stringify({ identity, token: data.resume_token }));
+  // Socket.IO's own reconnection will use this.
+  socket.auth = { resume_token: data.resume_token };
+  state.origin = data.origin_region || state.origin;
+  renderWhere();
+  const resumed = usingResume;
+  usingResume = true;
+  state.heardSince = 0;
+  if (resumed && state.screen === "waiting") {
+    // A ticket that was closed while we were away sends nothing on resume.
+    setTimeout(() => {
+      if (state.screen === "waiting" && state.heardSince === 0) ticketClosed("abandoned");
+    }, RESUME_CHECK_MS);
+  }
+});
+
+socket.on("connect_error", (err) => {
+  if (socket.active) {
+    connStatus("conn.lost", "lost"); // the transport failed: Socket.IO retries by itself
+    return;
+  }
+  const data = (err && err.data) || {};
+  if (usingResume) {
+    // The resume token expired or is unknown: start afresh.
+    usingResume = false;
+    session.set(RESUME_KEY, null);
+    socket.auth = { ...freshAuth };
+    socket.connect();
+    return;
+  }
+  let message = errorText(data);
+  if (data.code === "unauthorized" && kioskToken) message = t("err.kioskToken");
+  else if (data.code === "bad_request" && !kioskToken) message = t("err.region");
+  connStatus("conn.refused", "refused", { msg: message });
+  say(ui.error, message, "error");
+});
+
+socket.on("disconnect", (reason) => {
+  connStatus("conn.lost", "lost");
+  if (reason === "io server disconnect") socket.connect();
+});
+
+socket.on("queue_update", (data) => {
+  state.heardSince += 1;
+  if (state.call) return;
+  if (!state.ticket || state.ticket.ticket_id !== data.ticket_id) {
+    // After a page reload the server tells us about our ticket again.
+    state.ticket = { ticket_id: data.ticket_id, case_id: state.ticket ? state.ticket.case_id : null };
+  }
+  Object.assign(state.ticket, { position: data.position, estimated_wait_s: data.estimated_wait_s });
+  showWaiting();
+});
+
+socket.on("matched", (data) => {
+  state.heardSince += 1;
+  if (state.call && state.caseId === data.case_id) return; // our own call, seen again after a reconnect
+  startCall(data);
+});
+
+socket.on("signal", (data) => {
+  if (state.call && data.case_id === state.caseId) state.call.handle(data);
+});
+
+socket.on("case_ended", (data) => {
+  if (data.outcome === "cancelled" || data.outcome === "abandoned") {
+    if (!state.call && state.ticket && (!data.ticket_id || data.ticket_id === state.ticket.ticket_id)) {
+      ticketClosed(data.outcome);
+    }
+    return;
+  }
+  if (data.case_id === state.caseId && state.screen === "in_call") callEnded(data.outcome);
+});
+
+// ---- choosing -----------------------------------------------------------------------
+
+async function loadMatters() {
+  const { status, data } = await api("GET", "/api/matters");
+  if (status !== 200 || !Array.isArray(data)) {
+    ui.matters.replaceChildren(el("p", { class: "notice", "data-kind": "error" }, errorText(data && data.error)));
+    return;
+  }
+  state.matters = data;
+  renderMatters();
+}
+
+function renderWhere() {
+  ui.where.textContent = state.origin ? t("kiosk.where", { region: regionName(state.origin) }) : "";
+}
+
+function renderMatters() {
+  if (!state.matters.length) {
+    ui.matters.replaceChildren(el("p", { class: "muted" }, t("kiosk.noMatters")));
+    return;
+  }
+  ui.matters.replaceChildren(
+    ...state.matters.map((m) =>
+      el(
+        "button",
+        { type: "button", class: "choice", dataset: { matter: m.code }, onclick: () => chooseMatter(m) },
+        el("span", { class: "choice-title" }, localName(m.name)),
+        el("span", { class: "choice-sub" }, skillName(m.skill)),
+      ),
+    ),
+  );
+}
+
+function goMatter() {
+  clearTimeout(state.doneTimer);
+  state.screen = "matter";
+  state.matter = null;
+  state.province = null;
+  showScreen("screen-matter");
+}
+
+function chooseMatter(matter) {
+  say(ui.error, "");
+  state.matter = matter;
+  const own = state.origin ? state.origin.slice(0, 2) + "0000" : null;
+  state.province = matter.provinces.length === 1 ? matter.provinces[0] : matter.provinces.includes(own) ? own : null;
+  state.screen = "province";
+  renderProvince();
+  showScreen("screen-province");
+}
+
+function renderProvince() {
+  const matter = state.matter;
+  if (!matter) return;
+  ui.chosenMatter.textContent = t("kiosk.chosenMatter", { name: localName(matter.name) });
+  ui.provinces.replaceChildren(
+    ...matter.provinces.map((code) =>
+      el(
+        "button",
+        {
+          type: "button",
+          class: "choice province",
+          "aria-pressed": String(code === state.province),
+          dataset: { province: code },
+          onclick: () => {
+            state.province = code;
+            renderProvince();
+          },
+        },
+        el("span", { class: "choice-title" }, regionName(code)),
+      ),
+    ),
+  );
+  ui.ask.disabled = !state.province;
+}
+
+ui.back = $("#back-to-matter");
+ui.back.addEventListener("click", goMatter);
+
+ui.ask.addEventListener("click", async () => {
+  if (!state.matter || !state.province) return;
+  ui.ask.disabled = true;
+  say(ui.error, "");
+  const answer = await ack(socket, "request_help", {
+    matter_code: state.matter.code,
+    target_region: state.province,
+    priority: "normal",
+    language: lang(),
+  });
+  ui.ask.disabled = false;
+  if (!answer.ok) {
+    say(ui.error, errorText(answer.error), "error");
+    return;
+  }
+  if (state.call) return; // answered already: `matched` came first
+  state.ticket = {
+    ticket_id: answer.ticket_id,
+    case_id: answer.case_id,
+    position: answer.position,
+    estimated_wait_s: answer.estimated_wait_s,
+  };
+  state.caseId = answer.case_id;
+  showWaiting();
+});
+
+// ---- waiting ----------------------------------------------------------------------------
+
+function showWaiting() {
+  const ticket = state.ticket;
+  if (!ticket) return;
+  ui.ticket.textContent = ticket.ticket_id;
+  const position = Number(ticket.position) || 1;
+  ui.position.textContent = position <= 1 ? t("kiosk.positionFirst") : t("kiosk.positionValue", { n: position - 1 });
+  const wait = Number(ticket.estimated_wait_s) || 0;
+  ui.wait.textContent = wait <= 0 ? t("kiosk.estimateSoon") : t("kiosk.estimateValue", { t: duration(wait) });
+  if (state.screen !== "waiting") {
+    state.screen = "waiting";
+    showScreen("screen-waiting");
+  }
+}
+
+ui.cancel.addEventListener("click", async () => {
+  if (!state.ticket) return;
+  ui.cancel.disabled = true;
+  const answer = await ack(socket, "cancel", { ticket_id: state.ticket.ticket_id });
+  ui.cancel.disabled = false;
+  if (answer.ok || (answer.error && answer.error.code === "not_found")) {
+    ticketClosed("cancelled");
+  } else {
+    say(ui.error, errorText(answer.error), "error");
+  }
+});
+
+function ticketClosed(outcome) {
+  state.ticket = null;
+  state.caseId = null;
+  goMatter();
+  say(ui.error, t(`kiosk.ended.${outcome}`), outcome === "cancelled" ? "info" : "error");
+}
+
+// ---- the call --------------------------------------------------------------------------------
+
+function startCall(data) {
+  if (state.call) state.call.close();
+  say(ui.error, "");
+  state.caseId = data.case_id;
+  state.ticket = null;
+  state.clerk = data.clerk || {};
+  state.ended = null;
+  state.screen = "in_call";
+  renderCallTitle();
+  showScreen("screen-call");
+  showRemoteScreen(null);
+  ui.share.disabled = true;
+  ui.hangUp.disabled = false;
+  ui.cameraNote.hidden = true;
+
+  const localMedia = openCamera().then((stream) => {
+    if (stream) {
+      ui.localVideo.srcObject = stream;
+    } else {
+      ui.cameraNote.hidden = false;
+    }
+    return stream;
+  });
+  const caseId = data.case_id;
+  const call = new Call({
+    caseId,
+    polite: true,
+    iceServers: data.ice_servers,
+    localMedia,
+    send: (payload) => ack(socket, "signal", { case_id: caseId, ...payload }),
+  });
+  state.call = call;
+  call.addEventListener("state", (e) => {
+    setMediaState(e.detail);
+    ack(socket, "media_state", { case_id: caseId, state: e.detail }).then((answer) => {
+      if (!answer.ok) console.warn("media_state refused", answer.error);
+    });
+  });
+  call.addEventListener("remotecamera", (e) => playStream(ui.remoteVideo, e.detail, ui.sound));
+  call.addEventListener("remotescreen", (e) => showRemoteScreen(e.detail));
+  call.addEventListener("screenended", () => renderShareButton());
+  call.addEventListener("error", (e) => console.warn("call:", e.detail));
+  setMediaState("new");
+  call.start();
+}
+
+function renderCallTitle() {
+  const clerk = state.clerk || {};
+  ui.callTitle.textContent = t("kiosk.callWith", {
+    name: clerk.display_name || t("kiosk.clerk"),
+    region: regionName(clerk.region),
+  });
+}
+
+function setMediaState(value) {
+  state.mediaState = value;
+  ui.mediaState.dataset.state = value;
+  ui.mediaState.textContent = t(`media.${value}`);
+  renderShareButton();
+}
+
+function renderShareButton() {
+  const call = state.call;
+  ui.share.disabled = !call || state.mediaState !== "connected";
+  ui.share.textContent = t(call && call.sharing ? "kiosk.stopShare" : "kiosk.shareScreen");
+  ui.share.dataset.i18n = call && call.sharing ? "kiosk.stopShare" : "kiosk.shareScreen";
+  ui.share.setAttribute("aria-pressed", String(Boolean(call && call.sharing)));
+}
+
+function showRemoteScreen(stream) {
+  ui.remoteScreenBox.hidden = !stream;
+  ui.stage.classList.toggle("with-screen", Boolean(stream));
+  playStream(ui.remoteScreen, stream);
+}
+
+ui.share.addEventListener("click", async () => {
+  const call = state.call;
+  if (!call) return;
+  if (call.sharing) {
+    call.stopScreen();
+    renderShareButton();
+    return;
+  }
+  ui.share.disabled = true;
+  try {
+    await call.shareScreen();
+  } catch (err) {
+    say(ui.error, t("err.media", { msg: (err && err.message) || err }), "error");
+  }
+  renderShareButton();
+});
+
+ui.hangUp.addEventListener("click", async () => {
+  if (!state.call || !state.caseId) return;
+  if (!window.confirm(t("kiosk.hangUpConfirm"))) return;
+  ui.hangUp.disabled = true;
+  const answer = await ack(socket, "hang_up", { case_id: state.caseId });
+  ui.hangUp.disabled = false;
+  if (answer.ok || (answer.error && answer.error.code === "not_found")) {
+    callEnded(answer.outcome || "citizen_ended");
+  } else {
+    say(ui.error, errorText(answer.error), "error");
+  }
+});
+
+function closeCall() {
+  if (state.call) state.call.close();
+  state.call = null;
+  ui.localVideo.srcObject = null;
+  ui.remoteVideo.srcObject = null;
+  showRemoteScreen(null);
+  ui.sound.hidden = true;
+}
+
+function callEnded(outcome) {
+  closeCall();
+  state.ended = { case_id: state.caseId, outcome };
+  state.level = null;
+  state.screen = "rating";
+  ui.comment.value = "";
+  renderRating();
+  showScreen("screen-rate");
+}
+
+// ---- rating -------------------------------------------------------------------------------------
+
+function renderRating() {
+  const outcome = state.ended ? state.ended.outcome : null;
+  const key = `kiosk.ended.${outcome}`;
+  ui.endedReason.textContent = outcome && t(key) !== key ? t(key) : t("kiosk.ended.other");
+  ui.rateCase.textContent = state.ended ? t("kiosk.rateCase", { id: state.ended.case_id }) : "";
+  for (const button of $$(".rate-button")) {
+    const chosen = Number(button.dataset.level) === state.level;
+    button.setAttribute("aria-checked", String(chosen));
+    button.classList.toggle("chosen", chosen);
+  }
+  ui.submitRating.disabled = !state.level;
+}
+
+for (const button of $$(".rate-button")) {
+  button.addEventListener("click", () => {
+    state.level = Number(button.dataset.level);
+    renderRating();
+  });
+}
+
+ui.submitRating.addEventListener("click", async () => {
+  if (!state.ended || !state.level) return;
+  ui.submitRating.disabled = true;
+  const answer = await ack(socket, "rate", {
+    case_id: state.ended.case_id,
+    level: state.level,
+    comment: ui.comment.value.trim().slice(0, 500),
+  });
+  ui.submitRating.disabled = false;
+  if (answer.ok) {
+    showDone(true);
+  } else {
+    say(ui.error, errorText(answer.error), "error");
+  }
+});
+
+ui.skipRating.addEventListener("click", () => showDone(false));
+
+function showDone(rated) {
+  say(ui.error, "");
+  state.screen = "done";
+  state.rated = rated;
+  renderDone();
+  showScreen("screen-done");
+  clearTimeout(state.doneTimer);
+  state.doneTimer = setTimeout(startOver, DONE_RESET_MS);
+}
+
+function renderDone() {
+  ui.doneTitle.textContent = state.rated ? t("kiosk.doneTitle") : t("kiosk.doneNoRate");
+  ui.doneText.textContent = state.ended ? t("kiosk.doneText", { id: state.ended.case_id }) : "";
+}
+
+function startOver() {
+  // The next person at the kiosk starts with a new identity.
+  state.ended = null;
+  state.caseId = null;
+  session.set(RESUME_KEY, null);
+  usingResume = false;
+  socket.disconnect();
+  socket.auth = { ...freshAuth };
+  socket.connect();
+  goMatter();
+}
+
+ui.startOver.addEventListener("click", startOver);
+
+// ---- language --------------------------------------------------------------------------------
+
+onChange(() => {
+  renderWhere();
+  renderMatters();
+  if (state.matter) renderProvince();
+  if (state.ticket) showWaiting();
+  if (state.screen === "in_call") {
+    renderCallTitle();
+    setMediaState(state.mediaState);
+  }
+  if (state.screen === "rating") renderRating();
+  if (state.screen === "done") renderDone();
+  const key = ui.conn.dataset.key;
+  if (key && key !== "conn.refused") ui.conn.textContent = t(key);
+});
+
+window.rvwDebug = {
+  pc: () => (state.call ? state.call.pc : null),
+  state: () => state.screen,
+  caseId: () => state.caseId || (state.ended && state.ended.case_id) || null,
+  ticketId: () => (state.ticket ? state.ticket.ticket_id : null),
+  call: () => state.call,
+};
+
+renderWhere();
+loadMatters();

@@ -1,0 +1,379 @@
+// One WebRTC call between a clerk and a citizen, with "perfect negotiation".
+//
+// The clerk is the impolite peer and opens the negotiation: it adds its camera and
+// microphone and offers. The citizen is the polite peer and never offers first: when the
+// first offer arrives it puts its own camera and microphone on the offered transceivers
+// (replaceTrack, direction "sendrecv") and answers. After that either side may
+// renegotiate, e.g. to add a screen-share video track; on an offer collision the polite
+// side rolls back and the impolite side ignores the other's offer.
+//
+// Events (CustomEvent, payload in `detail`):
+//   state         the RTCPeerConnection's connectionState
+//   remotecamera  the remote camera/microphone MediaStream
+//   remotescreen  the remote screen-share MediaStream, or null when it stops
+//   screenended   our own screen share stopped (e.g. from the browser's "stop sharing")
+//   error         an Error worth logging
+
+const RESTART_AFTER_MS = 4000;
+
+/** Camera and microphone, falling back to one of them; null when neither can be opened. */
+export async function openCamera() {
+  const devices = navigator.mediaDevices;
+  if (!devices || !devices.getUserMedia) return null;
+  const attempts = [
+    { audio: true, video: { width: { ideal: 640 }, height: { ideal: 480 } } },
+    { video: true },
+    { audio: true },
+  ];
+  for (const constraints of attempts) {
+    try {
+      return await devices.getUserMedia(constraints);
+    } catch (err) {
+      console.warn("getUserMedia failed", constraints, err);
+    }
+  }
+  return null;
+}
+
+function fingerprint(sdp) {
+  const match = /^a=fingerprint:.*$/m.exec(sdp || "");
+  return match ? match[0].trim() : "";
+}
+
+export class Call extends EventTarget {
+  /**
+   * @param {object} o
+   * @param {string} o.caseId
+   * @param {boolean} o.polite     true for the citizen
+   * @param {Array} o.iceServers   from the `matched` event
+   * @param {Function} o.send      (payload without case_id) => Promise of the ack
+   * @param {Promise<MediaStream|null>} o.localMedia
+   */
+  constructor({ caseId, polite, iceServers, send, localMedia }) {
+    super();
+    this.caseId = caseId;
+    this.polite = polite;
+    this.iceServers = Array.isArray(iceServers) ? iceServers : [];
+    this.sendSignal = send;
+    this.localMedia = Promise.resolve(localMedia).catch(() => null);
+    this.camera = null; // our camera stream once known
+    this.screen = null; // {stream, sender}
+    this.closed = false;
+    this.chain = Promise.resolve();
+    this.restartTimer = null;
+    this.pc = null;
+    this._build();
+  }
+
+  // ---- the peer connection ---------------------------------------------
+
+  _build() {
+    const pc = new RTCPeerConnection({ iceServers: this.iceServers });
+    this.pc = pc;
+    this.makingOffer = false;
+    this.ignoreOffer = false;
+    this.answerPending = false;
+    this.negotiated = false;
+    this.remoteCameraId = null;
+    this.remoteScreenId = null;
+    this.remoteCamera = new MediaStream();
+    pc.addEventListener("negotiationneeded", () => this._negotiate(pc));
+    pc.addEventListener("icecandidate", (e) => {
+      if (pc !== this.pc || this.closed) return;
+      this._send({ candidate: e.candidate ? e.candidate.toJSON() : null });
+    });
+    pc.addEventListener("track", (e) => this._onTrack(pc, e));
+    pc.addEventListener("connectionstatechange", () => {
+      if (pc !== this.pc || this.closed) return;
+      this._fire("state", pc.connectionState);
+      this._watch();
+    });
+  }
+
+  /** The impolite side starts: camera tracks (or receive-only transceivers) → negotiationneeded → offer. */
+  async start() {
+    this.camera = await this.localMedia;
+    if (this.closed || this.polite) return;
+    this._addOwnTracks();
+  }
+
+  _addOwnTracks() {
+    const pc = this.pc;
+    const kinds = new Set();
+    if (this.camera) {
+      for (const track of this.camera.getTracks()) {
+        pc.addTrack(track, this.camera);
+        kinds.add(track.kind);
+      }
+    }
+    // Without a camera or microphone we still want to receive the other side's.
+    for (const kind of ["audio", "video"]) {
+      if (!kinds.has(kind)) pc.addTransceiver(kind, { direction: "recvonly" });
+    }
+    if (this.screen) {
+      this.screen.sender = pc.addTrack(this.screen.stream.getVideoTracks()[0], this.screen.stream);
+    }
+  }
+
+  async _negotiate(pc) {
+    if (pc !== this.pc || this.closed) return;
+    // The citizen never opens the negotiation; once the first offer is answered it may renegotiate.
+    if (this.polite && !this.negotiated) return;
+    try {
+      this.makingOffer = true;
+      await pc.setLocalDescription();
+      if (pc === this.pc) await this._send({ description: pc.localDescription.toJSON() });
+    } catch (err) {
+      this._fire("error", err);
+    } finally {
+      this.makingOffer = false;
+    }
+  }
+
+  /** Handle a `signal` message from the other side (in arrival order). */
+  handle(message) {
+    this.chain = this.chain
+      .then(() => this._handle(message))
+      .catch((err) => this._fire("error", err));
+    return this.chain;
+  }
+
+  async _handle({ description, candidate }) {
+    if (this.closed) return;
+    if (description) {
+      if (description.type === "offer" && this.polite && this._fromNewPeer(description)) {
+        // The clerk's page was reloaded: its new connection cannot continue our old one.
+        this._rebuild();
+      }
+      const pc = this.pc;
+      const readyForOffer = !this.makingOffer && (pc.signalingState === "stable" || this.answerPending);
+      const collision = description.type === "offer" && !readyForOffer;
+      this.ignoreOffer = !this.polite && collision;
+      if (this.ignoreOffer) return;
+      this.answerPending = description.type === "answer";
+      await pc.setRemoteDescription(description); // the polite side rolls back implicitly
+      this.answerPending = false;
+      this.negotiated = true;
+      if (description.type === "offer") {
+        await this._attachCamera(pc);
+        if (pc !== this.pc || this.closed) return;
+        await pc.setLocalDescription();
+        await this._send({ description: pc.localDescription.toJSON() });
+      }
+    } else if (candidate !== undefined) {
+      try {
+        if (candidate === null) await this.pc.addIceCandidate();
+        else await this.pc.addIceCandidate(candidate);
+      } catch (err) {
+        if (!this.ignoreOffer && candidate !== null) this._fire("error", err);
+      }
+    }
+  }
+
+  _fromNewPeer(offer) {
+    const current = this.pc.remoteDescription;
+    return Boolean(current && current.sdp && fingerprint(current.sdp) !== fingerprint(offer.sdp));
+  }
+
+  /** Put our camera and microphone on the offered transceivers that carry nothing of ours yet. */
+  async _attachCamera(pc) {
+    this.camera = await this.localMedia;
+    if (!this.camera || pc !== this.pc) return;
+    const sending = new Set(pc.getSenders().map((s) => s.track).filter(Boolean));
+    const screenIds = new Set([this.remoteScreenId].filter(Boolean));
+    for (const track of this.camera.getTracks()) {
+      if (sending.has(track)) continue;
+      const transceiver = pc
+        .getTransceivers()
+        .find(
+          (tr) =>
+            !tr.stopped &&
+            tr.mid !== null &&
+            tr.receiver.track.kind === track.kind &&
+            !tr.sender.track &&
+            !screenIds.has(tr.mid),
+        );
+      if (!transceiver) {
+        pc.addTrack(track, this.camera); // a later renegotiation will carry it
+        continue;
+      }
+      await transceiver.sender.replaceTrack(track);
+      if (transceiver.sender.setStreams) transceiver.sender.setStreams(this.camera);
+      transceiver.direction = "sendrecv";
+    }
+  }
+
+  _onTrack(pc, event) {
+    if (pc !== this.pc) return;
+    const track = event.track;
+    const stream = event.streams[0];
+    const camera = this.remoteCamera;
+    const cameraVideo = camera.getVideoTracks().length > 0;
+    // The camera (with its microphone) is the first stream to arrive; any other video is a shared screen.
+    if ((stream && stream.id === this.remoteCameraId) || track.kind === "audio" || !cameraVideo) {
+      if (stream && this.remoteCameraId === null) this.remoteCameraId = stream.id;
+      if (!camera.getTrackById(track.id)) camera.addTrack(track);
+      this._fire("remotecamera", camera);
+      return;
+    }
+    this.remoteScreenId = event.transceiver ? event.transceiver.mid : null;
+    const screen = new MediaStream([track]);
+    const show = () => this._fire("remotescreen", screen);
+    const hide = () => {
+      if (this.pc === pc) this._fire("remotescreen", null);
+    };
+    track.addEventListener("mute", hide);
+    track.addEventListener("unmute", show);
+    track.addEventListener("ended", hide);
+    if (stream) {
+      stream.addEventListener("removetrack", (e) => {
+        if (e.track === track) hide();
+      });
+    }
+    show();
+  }
+
+  // ---- recovery ----------------------------------------------------------
+
+  _watch() {
+    const state = this.pc.connectionState;
+    if (state === "connected") {
+      clearTimeout(this.restartTimer);
+      this.restartTimer = null;
+      return;
+    }
+    if (this.polite || this.restartTimer) return;
+    if (state === "disconnected" || state === "failed") {
+      this.restartTimer = setTimeout(() => {
+        this.restartTimer = null;
+        if (!this.closed && this.pc.connectionState !== "connected") this.restart();
+      }, RESTART_AFTER_MS);
+    }
+  }
+
+  /** A fresh connection and a fresh offer (impolite side), e.g. after the citizen's page was reloaded. */
+  restart() {
+    if (this.closed) return;
+    this._rebuild();
+    if (!this.polite) this._addOwnTracks();
+  }
+
+  _rebuild() {
+    const old = this.pc;
+    if (this.polite && this.screen) this._dropScreen();
+    this._build();
+    try {
+      old.close();
+    } catch {
+      // already closed
+    }
+    this._fire("remotescreen", null);
+    this._fire("state", this.pc.connectionState);
+  }
+
+  // ---- screen sharing ------------------------------------------------------
+
+  get sharing() {
+    return Boolean(this.screen);
+  }
+
+  /** Share a screen as an extra video track (renegotiates). */
+  async shareScreen() {
+    if (this.screen || this.closed) return;
+    const stream = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
+    const track = stream.getVideoTracks()[0];
+    if (this.closed) {
+      track.stop();
+      return;
+    }
+    if ("contentHint" in track) track.contentHint = "detail";
+    const sender = this.pc.addTrack(track, stream);
+    this.screen = { stream, sender };
+    track.addEventListener("ended", () => this.stopScreen());
+  }
+
+  stopScreen() {
+    if (!this.screen) return;
+    const { sender } = this.screen;
+    this._dropScreen();
+    try {
+      if (sender && this.pc.signalingState !== "closed") this.pc.removeTrack(sender);
+    } catch (err) {
+      this._fire("error", err);
+    }
+  }
+
+  _dropScreen() {
+    for (const track of this.screen.stream.getTracks()) track.stop();
+    this.screen = null;
+    this._fire("screenended", null);
+  }
+
+  // ---- the rest --------------------------------------------------------------
+
+  async _send(payload) {
+    try {
+      const answer = await this.sendSignal(payload);
+      if (answer && answer.ok === false) console.warn("signal refused", answer.error);
+    } catch (err) {
+      this._fire("error", err);
+    }
+  }
+
+  _fire(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  /** Hang up the media; stops our screen share, and our camera unless `keepCamera`. */
+  close({ keepCamera = false } = {}) {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.restartTimer);
+    if (this.screen) this._dropScreen();
+    try {
+      this.pc.close();
+    } catch {
+      // already closed
+    }
+    if (!keepCamera) {
+      this.localMedia.then((stream) => {
+        if (stream) for (const track of stream.getTracks()) track.stop();
+      });
+    }
+  }
+}
+
+/** Inbound video per track from getStats: [{mid, trackIdentifier, framesDecoded}] (for tests and the status line). */
+export async function inboundVideo(pc) {
+  if (!pc) return [];
+  const report = await pc.getStats();
+  const out = [];
+  report.forEach((r) => {
+    if (r.type === "inbound-rtp" && r.kind === "video") {
+      out.push({ mid: r.mid, trackIdentifier: r.trackIdentifier, framesDecoded: r.framesDecoded || 0 });
+    }
+  });
+  return out;
+}
+
+/** Play a remote stream in a <video>; if the browser blocks sound, play muted and offer a button. */
+export function playStream(video, stream, soundButton) {
+  if (video.srcObject !== stream) video.srcObject = stream;
+  if (!stream) return;
+  const attempt = video.play();
+  if (attempt && attempt.catch) {
+    attempt.catch(() => {
+      if (video.muted) return;
+      video.muted = true;
+      video.play().catch(() => {});
+      if (soundButton) {
+        soundButton.hidden = false;
+        soundButton.onclick = () => {
+          video.muted = false;
+          video.play().catch(() => {});
+          soundButton.hidden = true;
+        };
+      }
+    });
+  }
+}

@@ -1,0 +1,200 @@
+// The supervisor's wall: queues, clerks, today's figures and the citizens who have waited too long.
+
+import { $, clock, duration, el, errorText, loginPanel, percent, say } from "./common.js";
+import { onChange, regionName, skillName, t } from "./i18n.js";
+
+const STALE_MS = 5000;
+const SLA_S = Number(document.body.dataset.sla) || 60;
+const ALERT_S = Math.round(SLA_S * 0.75); // the server alerts at three quarters of the SLA
+const STATUS_ORDER = ["available", "offered", "busy", "break", "offline"];
+
+const ui = {
+  board: $("#board"),
+  logout: $("#logout"),
+  at: $("#board-at"),
+  error: $("#board-error"),
+  alertsTitle: $("#alerts-title"),
+  alerts: $("#alert-list"),
+  noAlerts: $("#no-alerts"),
+  queues: $("#queue-rows"),
+  noQueues: $("#no-queues"),
+  counts: $("#status-counts"),
+  clerks: $("#clerk-rows"),
+  noClerks: $("#no-clerks"),
+};
+
+const state = { socket: null, data: null, lastAt: 0, staleTimer: null, connState: "connecting" };
+
+const login = loginPanel({ role: "supervisor", onReady: start });
+
+function start(user, token) {
+  ui.board.hidden = false;
+  ui.logout.hidden = false;
+  say(ui.error, "");
+  renderAlertsTitle();
+  const socket = io("/supervisor", { auth: token ? { token } : {} });
+  state.socket = socket;
+  socket.on("connect", () => setConn("online"));
+  socket.on("disconnect", (reason) => {
+    setConn("lost");
+    if (reason === "io server disconnect") socket.connect();
+  });
+  socket.on("connect_error", (err) => {
+    if (socket.active) {
+      setConn("lost");
+      return;
+    }
+    const data = (err && err.data) || {};
+    stop();
+    if (data.code === "unauthorized") login.expired();
+    else {
+      ui.board.hidden = false;
+      say(ui.error, errorText(data, true), "error");
+    }
+  });
+  socket.on("dashboard", (data) => {
+    state.data = data;
+    state.lastAt = performance.now();
+    render();
+  });
+  clearInterval(state.staleTimer);
+  state.staleTimer = setInterval(() => {
+    if (state.connState === "online" && state.lastAt && performance.now() - state.lastAt > STALE_MS) {
+      setConn("stale");
+    }
+  }, 1000);
+}
+
+function stop() {
+  if (state.socket) {
+    state.socket.removeAllListeners();
+    state.socket.disconnect();
+    state.socket = null;
+  }
+  clearInterval(state.staleTimer);
+  ui.board.hidden = true;
+  ui.logout.hidden = true;
+}
+
+ui.logout.addEventListener("click", async () => {
+  stop();
+  await login.logout();
+});
+
+function setConn(value) {
+  state.connState = value === "stale" ? "online" : value;
+  ui.at.dataset.state = value;
+  renderAt(value);
+}
+
+function renderAt(value = ui.at.dataset.state) {
+  if (value === "stale") ui.at.textContent = t("sup.stale");
+  else if (value === "lost") ui.at.textContent = t("conn.lost");
+  else if (state.data) ui.at.textContent = t("sup.updated", { t: clock(state.data.at) });
+  else ui.at.textContent = t(value === "online" ? "conn.online" : "conn.connecting");
+}
+
+function renderAlertsTitle() {
+  ui.alertsTitle.textContent = t("sup.alerts", { s: ALERT_S });
+}
+
+function setText(id, value) {
+  const node = document.getElementById(id);
+  node.textContent = value === null || value === undefined ? t("sup.none") : String(value);
+}
+
+function render() {
+  const d = state.data;
+  if (!d) return;
+  if (ui.at.dataset.state === "stale") ui.at.dataset.state = "online";
+  renderAt();
+  const today = d.today || {};
+  setText("kpi-sl", percent(today.service_level));
+  document.getElementById("kpi-sl").dataset.level =
+    today.service_level === null || today.service_level === undefined
+      ? "none"
+      : today.service_level >= 0.9
+        ? "good"
+        : today.service_level >= 0.8
+          ? "fair"
+          : "poor";
+  setText("kpi-requests", today.requests);
+  setText("kpi-answered", today.answered);
+  setText("kpi-within", today.answered_within_sla);
+  setText("kpi-abandoned", today.abandoned);
+  setText("kpi-asa", today.asa_s === null || today.asa_s === undefined ? null : duration(today.asa_s));
+  setText("kpi-open", d.open_cases);
+  setText("kpi-resolution", percent(today.resolution_rate));
+  setText("kpi-positive", percent(today.positive_rate));
+
+  const alerts = (d.alerts || []).filter((a) => a.waited_s >= ALERT_S);
+  ui.alerts.replaceChildren(
+    ...alerts.map((a) =>
+      el(
+        "li",
+        { class: "alert", dataset: { ticket: a.ticket_id } },
+        t("sup.alertLine", {
+          ticket: a.ticket_id,
+          region: regionName(a.region),
+          skill: skillName(a.skill),
+          s: Math.round(a.waited_s),
+        }),
+      ),
+    ),
+  );
+  ui.noAlerts.hidden = alerts.length > 0;
+
+  const queues = d.queues || [];
+  ui.queues.replaceChildren(
+    ...queues.map((q) =>
+      el(
+        "tr",
+        { class: q.oldest_wait_s >= ALERT_S ? "late" : "" },
+        el("td", {}, regionName(q.region)),
+        el("td", {}, skillName(q.skill)),
+        el("td", { class: "num" }, q.waiting),
+        el("td", { class: "num" }, q.offered),
+        el("td", { class: "num" }, duration(q.oldest_wait_s)),
+        el("td", { class: "num" }, q.staffed),
+      ),
+    ),
+  );
+  ui.noQueues.hidden = queues.length > 0;
+
+  const byStatus = d.clerks_by_status || {};
+  const statuses = [...STATUS_ORDER, ...Object.keys(byStatus).filter((s) => !STATUS_ORDER.includes(s))];
+  ui.counts.replaceChildren(
+    ...statuses
+      .filter((s) => byStatus[s])
+      .map((s) =>
+        el(
+          "li",
+          { class: "status-pill", dataset: { status: s } },
+          `${t(`status.${s}`)} `,
+          el("strong", {}, byStatus[s]),
+        ),
+      ),
+  );
+  const clerks = d.clerks || [];
+  ui.clerks.replaceChildren(
+    ...clerks.map((c) =>
+      el(
+        "tr",
+        {},
+        el("td", {}, c.display_name || c.clerk_id),
+        el("td", {}, regionName(c.region)),
+        el("td", {}, el("span", { class: "status-pill", dataset: { status: c.status } }, t(`status.${c.status}`))),
+        el("td", {}, c.case_id ? el("code", {}, c.case_id) : t("sup.none")),
+      ),
+    ),
+  );
+  ui.noClerks.hidden = clerks.length > 0;
+}
+
+onChange(() => {
+  renderAlertsTitle();
+  render();
+  renderAt();
+});
+
+window.rvwDebug = { data: () => state.data, state: () => state.connState };
