@@ -213,6 +213,4 @@ async def readyz(request: web.Request) -> web.Response:
         except Exception as exc:
             checks["redis"] = f"error: {type(exc).__name__}"
     ready = all(v == "ok" for v in checks.values())
-    return json_response(
-        {"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503
-    )
+    return json_response({"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
