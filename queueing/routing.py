@@ -218,6 +218,7 @@ class Router:
         self.queues: dict[tuple[str, str], list[tuple[int, int, str]]] = {}
         self.clerks: dict[str, Clerk] = {}
         self.cases: dict[str, ActiveCase] = {}
+        self.by_citizen: dict[str, str] = {}  # citizen id -> their waiting ticket id
         self.seq = 0
 
     # ---- citizen side ---------------------------------------------------
@@ -255,6 +256,7 @@ class Router:
             seq=self.seq,
         )
         self.tickets[ticket_id] = ticket
+        self.by_citizen[citizen_id] = ticket_id
         bisect.insort(self.queues.setdefault(ticket.key, []), (*ticket.order, ticket_id))
         events: list[Event] = []
         self._dispatch(now, events)
@@ -426,10 +428,8 @@ class Router:
     # ---- queries --------------------------------------------------------
 
     def ticket_of(self, citizen_id: str) -> Ticket | None:
-        for t in self.tickets.values():
-            if t.citizen_id == citizen_id:
-                return t
-        return None
+        ticket_id = self.by_citizen.get(citizen_id)
+        return self.tickets.get(ticket_id) if ticket_id else None
 
     def case_of_citizen(self, citizen_id: str) -> ActiveCase | None:
         for c in self.cases.values():
@@ -482,6 +482,7 @@ class Router:
     def load(self, data: dict[str, Any]) -> None:
         self.seq = int(data.get("seq", 0))
         self.tickets = {t["ticket_id"]: Ticket(**t) for t in data.get("tickets", [])}
+        self.by_citizen = {t.citizen_id: t.ticket_id for t in self.tickets.values()}
         self.clerks = {}
         for c in data.get("clerks", []):
             c = dict(c)
@@ -513,6 +514,7 @@ class Router:
         if not entries:
             self.queues.pop(ticket.key, None)
         del self.tickets[ticket.ticket_id]
+        self.by_citizen.pop(ticket.citizen_id, None)
 
     def _close_ticket(self, now: float, ticket: Ticket, reason: str, events: list[Event]) -> None:
         if ticket.offered_to:

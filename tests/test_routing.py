@@ -237,6 +237,7 @@ def test_random_operations_keep_invariants() -> None:
                 assert r.cases[c.case_id].clerk_id == c.clerk_id
         queued = sorted(tid for entries in r.queues.values() for *_, tid in entries)
         assert queued == sorted(r.tickets)
+        assert r.by_citizen == {t.citizen_id: t.ticket_id for t in r.tickets.values()}
         for entries in r.queues.values():
             assert [r.tickets[tid].position for *_, tid in entries] == list(range(1, len(entries) + 1))
     assert n > 500
