@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -99,6 +100,10 @@ def create_app(
         if demo_base_url is not None:
             accounts = await demo.seed(directory, catalog, clock.now())
             print(demo.banner(demo_base_url, accounts), flush=True)
+        # Everything loaded so far lives as long as the process: keep it out of the
+        # collector's full passes, which otherwise stall the relay (docs/benchmarks.md).
+        gc.collect()
+        gc.freeze()
         hub.start()
         try:
             yield
@@ -106,6 +111,7 @@ def create_app(
             await hub.close()
             await backend.close()
             await engine.dispose()
+            gc.unfreeze()
 
     app.cleanup_ctx.append(lifespan)
     return app

@@ -19,8 +19,15 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 _hasher = PasswordHasher()
-# Compared against when the user does not exist, so both paths cost the same.
-_DUMMY_HASH = _hasher.hash("not-a-password")
+_dummy_hash: str | None = None
+
+
+def _dummy() -> str:
+    """Compared against when the user does not exist, so both paths cost the same; made on first use."""
+    global _dummy_hash
+    if _dummy_hash is None:
+        _dummy_hash = _hasher.hash("not-a-password")
+    return _dummy_hash
 
 
 def hash_password(password: str) -> str:
@@ -29,7 +36,7 @@ def hash_password(password: str) -> str:
 
 def _verify(password_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return _hasher.verify(password_hash or _dummy(), password) and password_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
