@@ -88,3 +88,22 @@ def test_catalog_checks(tmp_path: Path) -> None:
     missing.write_text("- code: X\n")
     with pytest.raises(CatalogError):
         Catalog.load(missing)
+
+
+async def test_readyz_reports_a_missing_redis(tmp_path: Path) -> None:
+    # Nothing listens on port 1: the queue's Redis is unreachable, the database is fine.
+    runner, srv = await start_server(tmp_path, None, redis_url="redis://127.0.0.1:1/0", redis_prefix="rvw-missing")
+    try:
+        status, body = await srv.get_json("/readyz")
+        assert status == 503
+        assert body["status"] == "unavailable"
+        assert body["checks"]["database"] == "ok" and body["checks"]["redis"].startswith("error")
+        assert (await srv.get_json("/healthz"))[0] == 200
+        # A request that needs the queue is answered "unavailable", and nothing is stored.
+        kiosk = Client(srv, "/citizen")
+        await kiosk.connect({"kiosk_token": KIOSK_TOKEN})
+        ack = await kiosk.call("request_help", {"matter_code": "SB-ZY-001", "target_region": "310000"})
+        assert ack["ok"] is False and ack["error"]["code"] == "unavailable"
+        assert await srv.services.store.times_since(0) == []
+    finally:
+        await stop_server(runner, srv)
