@@ -256,56 +256,18 @@ class Directory:
         region: str,
         skills: list[str],
         at: float,
-    ) -> User:
-        async with self.sessions() as session, session.begin():
-            existing = (await session.execute(select(User).where(User.username == username))).scalar_one_or_none()
-            if existing is not None:
-                raise CaseStoreError("conflict", f"user {username!r} exists")
-            user = User(
-                id=user_id,
-                username=username,
-                password_hash=password_hash,
-                role=role,
-                display_name=display_name,
-                region=region,
-                skills=skills,
-                active=True,
-                created_at=to_datetime(at),
-            )
-            session.add(user)
-            return user
-
-    async def upsert_user(
-        self,
-        *,
-        user_id: str,
-        username: str,
-        password_hash: str,
-        role: str,
-        display_name: str,
-        region: str,
-        skills: list[str],
-        at: float,
+        replace: bool = False,
     ) -> None:
+        """Add a log-in; an existing username is a conflict, or with ``replace`` is reset to these values."""
         async with self.sessions() as session, session.begin():
             user = (await session.execute(select(User).where(User.username == username))).scalar_one_or_none()
+            if user is not None and not replace:
+                raise CaseStoreError("conflict", f"user {username!r} exists")
             if user is None:
-                session.add(
-                    User(
-                        id=user_id,
-                        username=username,
-                        password_hash=password_hash,
-                        role=role,
-                        display_name=display_name,
-                        region=region,
-                        skills=skills,
-                        active=True,
-                        created_at=to_datetime(at),
-                    )
-                )
-            else:
-                user.password_hash, user.role, user.display_name = password_hash, role, display_name
-                user.region, user.skills, user.active = region, skills, True
+                user = User(id=user_id, username=username, created_at=to_datetime(at))
+                session.add(user)
+            user.password_hash, user.role, user.display_name = password_hash, role, display_name
+            user.region, user.skills, user.active = region, skills, True
 
     async def add_kiosk(self, *, kiosk_id: str, name: str, region: str, token_hash: str, at: float) -> None:
         async with self.sessions() as session, session.begin():

@@ -28,7 +28,7 @@ async def seed(directory: Directory, catalog: Catalog, now: float) -> list[tuple
         ("auditor", "auditor", "审计员 周平", "310000", []),
     ]
     for username, role, name, region, sk in accounts:
-        await directory.upsert_user(
+        await directory.add_user(
             user_id=new_id(),
             username=username,
             password_hash=password_hash,
@@ -37,6 +37,7 @@ async def seed(directory: Directory, catalog: Catalog, now: float) -> list[tuple
             region=region,
             skills=sk,
             at=now,
+            replace=True,
         )
     await directory.add_kiosk(
         kiosk_id="demo-kiosk-320500",

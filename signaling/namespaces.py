@@ -55,7 +55,34 @@ def new_citizen_id() -> str:
     return "c" + secrets.token_hex(8)
 
 
-class CitizenNamespace(BaseNamespace):
+class CallSide(BaseNamespace):
+    """What both sides of a case do in it: signal to the other side and report the media state."""
+
+    async def _peer(self, conn: Conn, case_id: str) -> tuple[str, str]:
+        """The other side's room and namespace, once ``conn`` is known to be a side of the open case."""
+        case = await self.hub.backend.get_case(case_id)
+        if case is None:
+            raise ProtocolError(NOT_FOUND, "no open case with that id")
+        if self.role == "citizen":
+            mine, room, namespace = case.citizen_id, clerk_room(case.clerk_id), CLERK_NS
+        else:
+            mine, room, namespace = case.clerk_id, citizen_room(case.citizen_id), CITIZEN_NS
+        if mine != conn.subject:
+            raise ProtocolError(FORBIDDEN, "this case is not yours")
+        return room, namespace
+
+    async def signal(self, conn: Conn, msg: Signal) -> dict[str, Any]:
+        room, namespace = await self._peer(conn, msg.case_id)
+        await self.hub.sio.emit("signal", {**msg.relay(), "from": self.role}, room=room, namespace=namespace)
+        return {}
+
+    async def media_state(self, conn: Conn, msg: MediaState) -> dict[str, Any]:
+        await self._peer(conn, msg.case_id)
+        await record_media_state(self.hub, msg, f"{self.role}:{conn.subject}")
+        return {}
+
+
+class CitizenNamespace(CallSide):
     role = "citizen"
     other_roles_events = CLERK_EVENTS - CITIZEN_EVENTS
 
@@ -248,26 +275,6 @@ class CitizenNamespace(BaseNamespace):
         await self.hub.apply(lambda r, now: r.cancel(now, conn.subject, msg.ticket_id))
         return {"ticket_id": msg.ticket_id}
 
-    async def _own_case(self, conn: Conn, case_id: str) -> str:
-        case = await self.hub.backend.get_case(case_id)
-        if case is None:
-            raise ProtocolError(NOT_FOUND, "no open case with that id")
-        if case.citizen_id != conn.subject:
-            raise ProtocolError(FORBIDDEN, "this case is not yours")
-        return case.clerk_id
-
-    async def signal(self, conn: Conn, msg: Signal) -> dict[str, Any]:
-        clerk_id = await self._own_case(conn, msg.case_id)
-        await self.hub.sio.emit(
-            "signal", {**msg.relay(), "from": "citizen"}, room=clerk_room(clerk_id), namespace=CLERK_NS
-        )
-        return {}
-
-    async def media_state(self, conn: Conn, msg: MediaState) -> dict[str, Any]:
-        await self._own_case(conn, msg.case_id)
-        await record_media_state(self.hub, msg, f"citizen:{conn.subject}")
-        return {}
-
     async def hang_up(self, conn: Conn, msg: CaseRef) -> dict[str, Any]:
         hub = self.hub
         events = await hub.apply(lambda r, now: r.hang_up(now, conn.subject, msg.case_id))
@@ -304,7 +311,7 @@ async def record_media_state(hub: Hub, msg: MediaState, actor: str) -> None:
         await hub.store.record(msg.case_id, at=now, event=RECORDED_MEDIA_STATES[msg.state], actor=actor)
 
 
-class ClerkNamespace(BaseNamespace):
+class ClerkNamespace(CallSide):
     role = "clerk"
     other_roles_events = CITIZEN_EVENTS - CLERK_EVENTS
 
@@ -401,26 +408,6 @@ class ClerkNamespace(BaseNamespace):
     async def decline(self, conn: Conn, msg: TicketRef) -> dict[str, Any]:
         await self.hub.apply(lambda r, now: r.decline(now, conn.subject, msg.ticket_id))
         return {"ticket_id": msg.ticket_id}
-
-    async def _own_case(self, conn: Conn, case_id: str) -> str:
-        case = await self.hub.backend.get_case(case_id)
-        if case is None:
-            raise ProtocolError(NOT_FOUND, "no open case with that id")
-        if case.clerk_id != conn.subject:
-            raise ProtocolError(FORBIDDEN, "this case belongs to another clerk")
-        return case.citizen_id
-
-    async def signal(self, conn: Conn, msg: Signal) -> dict[str, Any]:
-        citizen_id = await self._own_case(conn, msg.case_id)
-        await self.hub.sio.emit(
-            "signal", {**msg.relay(), "from": "clerk"}, room=citizen_room(citizen_id), namespace=CITIZEN_NS
-        )
-        return {}
-
-    async def media_state(self, conn: Conn, msg: MediaState) -> dict[str, Any]:
-        await self._own_case(conn, msg.case_id)
-        await record_media_state(self.hub, msg, f"clerk:{conn.subject}")
-        return {}
 
     async def end_case(self, conn: Conn, msg: EndCase) -> dict[str, Any]:
         hub = self.hub
