@@ -2,7 +2,7 @@
 
 import { $, $$, ack, api, clock, el, errorText, loginPanel, say, session } from "./common.js";
 import { lang, onChange, regionName, skillName, t } from "./i18n.js";
-import { Call, openCamera, playStream } from "./rtc.js";
+import { Call, openCamera, playStream, showSharedScreen, toggleShare } from "./rtc.js";
 
 const TICK_MS = 250;
 
@@ -426,24 +426,12 @@ function renderShareButton() {
 }
 
 function showRemoteScreen(stream) {
-  ui.remoteScreenBox.hidden = !stream;
-  ui.stage.classList.toggle("with-screen", Boolean(stream));
-  playStream(ui.remoteScreen, stream);
+  showSharedScreen({ box: ui.remoteScreenBox, stage: ui.stage, video: ui.remoteScreen }, stream);
 }
 
 ui.share.addEventListener("click", async () => {
-  const call = state.call;
-  if (!call) return;
-  if (call.sharing) {
-    call.stopScreen();
-  } else {
-    ui.share.disabled = true;
-    try {
-      await call.shareScreen();
-    } catch (err) {
-      say(ui.error, t("err.media", { msg: (err && err.message) || err }), "error");
-    }
-  }
+  if (!state.call) return;
+  await toggleShare(state.call, ui.share, (msg) => say(ui.error, t("err.media", { msg }), "error"));
   renderShareButton();
 });
 

@@ -2,7 +2,7 @@
 
 import { $, $$, ack, api, duration, el, errorText, say, session, showScreen } from "./common.js";
 import { lang, localName, onChange, regionName, skillName, t } from "./i18n.js";
-import { Call, openCamera, playStream } from "./rtc.js";
+import { Call, openCamera, playStream, showSharedScreen, toggleShare } from "./rtc.js";
 
 const RESUME_KEY = "rvw.resume";
 const DONE_RESET_MS = 60_000;
@@ -375,25 +375,12 @@ function renderShareButton() {
 }
 
 function showRemoteScreen(stream) {
-  ui.remoteScreenBox.hidden = !stream;
-  ui.stage.classList.toggle("with-screen", Boolean(stream));
-  playStream(ui.remoteScreen, stream);
+  showSharedScreen({ box: ui.remoteScreenBox, stage: ui.stage, video: ui.remoteScreen }, stream);
 }
 
 ui.share.addEventListener("click", async () => {
-  const call = state.call;
-  if (!call) return;
-  if (call.sharing) {
-    call.stopScreen();
-    renderShareButton();
-    return;
-  }
-  ui.share.disabled = true;
-  try {
-    await call.shareScreen();
-  } catch (err) {
-    say(ui.error, t("err.media", { msg: (err && err.message) || err }), "error");
-  }
+  if (!state.call) return;
+  await toggleShare(state.call, ui.share, (msg) => say(ui.error, t("err.media", { msg }), "error"));
   renderShareButton();
 });
 

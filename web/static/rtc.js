@@ -377,3 +377,30 @@ export function playStream(video, stream, soundButton) {
     });
   }
 }
+
+/**
+ * Show the other side's shared screen (or hide it when `stream` is null) in `box`,
+ * switching the call stage to its two-video layout.
+ */
+export function showSharedScreen({ box, stage, video }, stream) {
+  box.hidden = !stream;
+  stage.classList.toggle("with-screen", Boolean(stream));
+  playStream(video, stream);
+}
+
+/**
+ * The "share my screen" button: start sharing, or stop if already sharing.
+ * Resolves once done; `onError` gets the reason the browser refused.
+ */
+export async function toggleShare(call, button, onError) {
+  if (call.sharing) {
+    call.stopScreen();
+    return;
+  }
+  button.disabled = true;
+  try {
+    await call.shareScreen();
+  } catch (err) {
+    onError((err && err.message) || String(err));
+  }
+}
