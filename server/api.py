@@ -109,6 +109,9 @@ class LoginThrottle:
 @routes.post("/api/auth/login")
 async def login(request: web.Request) -> web.Response:
     svc: Services = request.app[SERVICES]
+    if request.content_type != "application/json":
+        # Forms cannot send this type across sites without CORS: no log-in CSRF.
+        return json_error(400, "bad_request", "send the log-in as application/json")
     try:
         body = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError):

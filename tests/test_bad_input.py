@@ -137,7 +137,11 @@ async def test_rate_limit_answers_rate_limited(server: Server) -> None:
 async def test_rest_errors(server: Server) -> None:
     await server.add_user("clerk_a", "clerk", "310000", ["social_insurance"])
     async with aiohttp.ClientSession() as http:
-        async with http.post(f"{server.base_url}/api/auth/login", data="{not json") as r:
+        form = {"username": "clerk_a", "password": "test-password-1"}
+        async with http.post(f"{server.base_url}/api/auth/login", data=form) as r:
+            assert r.status == 400 and (await r.json())["error"]["code"] == "bad_request"
+        headers = {"Content-Type": "application/json"}
+        async with http.post(f"{server.base_url}/api/auth/login", data="{not json", headers=headers) as r:
             assert r.status == 400 and (await r.json())["error"]["code"] == "bad_request"
         async with http.post(f"{server.base_url}/api/auth/login", json={"username": "clerk_a", "password": "x"}) as r:
             assert r.status == 401 and (await r.json())["error"]["code"] == "unauthorized"
