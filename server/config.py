@@ -82,6 +82,10 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         var_dir = Path(env.get("RVW_VAR_DIR", "var"))
+        if env.get("RVW_REDIS_URL") and not env.get("RVW_SECRET_KEY"):
+            # With Redis, several nodes act as one: a key generated per node would make
+            # each node refuse the others' log-ins and resume tokens.
+            raise ConfigError("RVW_REDIS_URL is set: set RVW_SECRET_KEY too, to the same value on every node")
         return cls(
             database_url=env.get("RVW_DATABASE_URL") or f"sqlite+aiosqlite:///{var_dir / 'rvw.sqlite3'}",
             secret_key=_secret_key(env, var_dir),

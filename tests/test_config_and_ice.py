@@ -28,6 +28,8 @@ def test_settings_from_env(tmp_path: Path) -> None:
     assert s.sla_seconds == 45 and s.redis_url is None
     assert s.ice_servers == [{"urls": "stun:127.0.0.1:3478"}]
     assert s.turn_urls == ["turn:127.0.0.1:3478", "turns:127.0.0.1:5349"]
+    with_redis = Settings.from_env({**env, "RVW_REDIS_URL": "redis://127.0.0.1:6379/0", "RVW_SECRET_KEY": "k"})
+    assert (with_redis.redis_url, with_redis.secret_key) == ("redis://127.0.0.1:6379/0", "k")
     # The generated secret key is kept for the next start.
     assert Settings.from_env(env).secret_key == s.secret_key
     for bad in (
@@ -35,6 +37,7 @@ def test_settings_from_env(tmp_path: Path) -> None:
         {"RVW_SLA_SECONDS": "-1"},
         {"RVW_ICE_SERVERS": "{"},
         {"RVW_ICE_SERVERS": '[{"url": "stun:x"}]'},
+        {"RVW_REDIS_URL": "redis://127.0.0.1:6379/0"},  # several nodes need one shared secret key
     ):
         with pytest.raises(ConfigError):
             Settings.from_env({**env, **bad})
