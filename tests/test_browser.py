@@ -55,8 +55,27 @@ async () => {
 }
 """
 
+# Audio received by the page's current RTCPeerConnection: the fake microphone's beeps, as energy.
+INBOUND_AUDIO_JS = """
+async () => {
+  const pc = window.rvwDebug && window.rvwDebug.pc();
+  if (!pc) return null;
+  const report = await pc.getStats();
+  let energy = 0;
+  let samples = 0;
+  report.forEach((s) => {
+    if (s.type === "inbound-rtp" && s.kind === "audio") {
+      energy += s.totalAudioEnergy || 0;
+      samples += s.totalSamplesReceived || 0;
+    }
+  });
+  return { energy, samples };
+}
+"""
+
 if not Path(CHROMIUM).exists():
-    pytest.skip(f"{CHROMIUM} is not installed", allow_module_level=True)
+    # A missing browser must not pass quietly: the setup installs it.
+    pytest.fail(f"{CHROMIUM} is not installed: run `bash .ci/setup`", pytrace=False)
 
 
 @asynccontextmanager
@@ -103,6 +122,10 @@ class Tab:
 
     async def inbound_video(self) -> list[dict[str, Any]]:
         return list(await self.page.evaluate(INBOUND_VIDEO_JS))
+
+    async def hears(self) -> bool:
+        audio = await self.page.evaluate(INBOUND_AUDIO_JS)
+        return bool(audio and audio["samples"] > 0 and audio["energy"] > 0)
 
     async def screenshot(self, label: str) -> None:
         path = screenshot_path(label)
@@ -182,6 +205,9 @@ async def test_kiosk_and_console_serve_a_case_over_webrtc(live_server: Server) -
             # Media flows both ways: each side decodes the other's camera.
             await poll(lambda: _check(console.inbound_video(), decoding(1)), "video decoded on the console")
             await poll(lambda: _check(kiosk.inbound_video(), decoding(1)), "video decoded on the kiosk")
+            # And hear each other: audio samples with energy (the fake microphone beeps) on both sides.
+            await poll(console.hears, "audio heard on the console")
+            await poll(kiosk.hears, "audio heard on the kiosk")
             await kiosk.page.locator("#media-state[data-state=connected]").wait_for()
             await console.page.locator("#case-media-state[data-state=connected]").wait_for()
 
