@@ -148,7 +148,7 @@ class OfferEnded:
     ticket_id: str
     case_id: str
     clerk_id: str
-    reason: str  # declined | expired | withdrawn | cancelled
+    reason: str  # declined | expired | withdrawn | cancelled | citizen_away
 
 
 @dataclass(frozen=True)
@@ -219,6 +219,10 @@ class Router:
         self.clerks: dict[str, Clerk] = {}
         self.cases: dict[str, ActiveCase] = {}
         self.by_citizen: dict[str, str] = {}  # citizen id -> their waiting ticket id
+        # Open connections per citizen and per clerk, across all nodes; may dip below zero
+        # for a moment when a drop is applied before the connection it ends.
+        self.citizens_online: dict[str, int] = {}
+        self.clerks_online: dict[str, int] = {}
         self.seq = 0
 
     # ---- citizen side ---------------------------------------------------
@@ -255,6 +259,8 @@ class Router:
             requested_at=now,
             seq=self.seq,
         )
+        if self.citizens_online.get(citizen_id, 0) <= 0:
+            ticket.gone_since = now  # the connection closed while the request was on its way
         self.tickets[ticket_id] = ticket
         self.by_citizen[citizen_id] = ticket_id
         bisect.insort(self.queues.setdefault(ticket.key, []), (*ticket.order, ticket_id))
@@ -275,19 +281,31 @@ class Router:
         self._positions([ticket.key], events)
         return events
 
-    def citizen_left(self, now: float, citizen_id: str) -> list[Event]:
-        ticket = self.ticket_of(citizen_id)
-        if ticket is not None and ticket.gone_since is None:
-            ticket.gone_since = now
-        return []
-
-    def citizen_returned(self, now: float, citizen_id: str) -> list[Event]:
+    def citizen_connected(self, now: float, citizen_id: str) -> list[Event]:
+        """One more connection of this citizen (on any node); a waiting ticket is present again."""
         events: list[Event] = []
-        ticket = self.ticket_of(citizen_id)
-        if ticket is not None and ticket.gone_since is not None:
-            ticket.gone_since = None
-            self._dispatch(now, events)
-            self._positions([ticket.key], events)
+        if self._count(self.citizens_online, citizen_id, +1) > 0:
+            ticket = self.ticket_of(citizen_id)
+            if ticket is not None and ticket.gone_since is not None:
+                ticket.gone_since = None
+                self._dispatch(now, events)
+                self._positions([ticket.key], events)
+        return events
+
+    def citizen_disconnected(self, now: float, citizen_id: str) -> list[Event]:
+        """One connection fewer. With none left the ticket keeps its place for the grace period,
+        is not offered meanwhile, and an offer it holds goes back (the clerk cannot reach anyone).
+
+        Connections are counted, not flagged, so a reconnect through another node that is
+        noticed before the old node notices the drop leaves the citizen present."""
+        events: list[Event] = []
+        if self._count(self.citizens_online, citizen_id, -1) <= 0:
+            ticket = self.ticket_of(citizen_id)
+            if ticket is not None and ticket.gone_since is None:
+                ticket.gone_since = now
+                if ticket.offered_to:
+                    self._end_offer(now, ticket, "citizen_away", events)
+                    self._dispatch(now, events)
         return events
 
     # ---- clerk side -----------------------------------------------------
@@ -320,6 +338,16 @@ class Router:
         self._dispatch(now, events)
         self._positions(self._keys_of(clerk), events)
         return events
+
+    def clerk_connected(self, now: float, clerk_id: str) -> list[Event]:
+        self._count(self.clerks_online, clerk_id, +1)
+        return []
+
+    def clerk_disconnected(self, now: float, clerk_id: str, region: str, skills: list[str]) -> list[Event]:
+        """One console connection fewer; with none left, the clerk goes offline (offers withdrawn)."""
+        if self._count(self.clerks_online, clerk_id, -1) > 0:
+            return []
+        return self.set_clerk(now, clerk_id, region, skills, Presence.OFFLINE.value)
 
     def accept(self, now: float, clerk_id: str, ticket_id: str) -> list[Event]:
         ticket = self._offer_for(clerk_id, ticket_id)
@@ -477,6 +505,8 @@ class Router:
             "tickets": [asdict(t) for t in self.tickets.values()],
             "clerks": [asdict(c) for c in self.clerks.values()],
             "cases": [asdict(c) for c in self.cases.values()],
+            "citizens_online": self.citizens_online,
+            "clerks_online": self.clerks_online,
         }
 
     def load(self, data: dict[str, Any]) -> None:
@@ -489,11 +519,22 @@ class Router:
             c["presence"] = Presence(c["presence"])
             self.clerks[c["clerk_id"]] = Clerk(**c)
         self.cases = {c["case_id"]: ActiveCase(**c) for c in data.get("cases", [])}
+        self.citizens_online = {k: int(v) for k, v in data.get("citizens_online", {}).items()}
+        self.clerks_online = {k: int(v) for k, v in data.get("clerks_online", {}).items()}
         self.queues = {}
         for t in sorted(self.tickets.values(), key=lambda t: t.order):
             self.queues.setdefault(t.key, []).append((*t.order, t.ticket_id))
 
     # ---- internals ------------------------------------------------------
+
+    @staticmethod
+    def _count(counts: dict[str, int], key: str, delta: int) -> int:
+        n = counts.get(key, 0) + delta
+        if n == 0:
+            counts.pop(key, None)
+        else:
+            counts[key] = n
+        return n
 
     def _offer_for(self, clerk_id: str, ticket_id: str) -> Ticket:
         ticket = self.tickets.get(ticket_id)

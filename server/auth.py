@@ -62,7 +62,7 @@ def make_token(secret: str, kind: str, claims: dict[str, Any], now: float, ttl_s
 
 def read_token(secret: str, token: object, kind: str, now: float) -> dict[str, Any] | None:
     """The claims of a valid, unexpired token of ``kind``; None for anything else."""
-    if not isinstance(token, str) or len(token) > 2048 or token.count(".") != 1:
+    if not isinstance(token, str) or len(token) > 2048 or not token.isascii() or token.count(".") != 1:
         return None
     body, sig = token.split(".")
     expected = _b64(hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest())

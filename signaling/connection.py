@@ -27,6 +27,7 @@ from typing import Any
 import socketio
 from pydantic import BaseModel
 
+from queueing.backend import Operation
 from queueing.routing import RoutingError
 from recordings.store import CaseStoreError
 
@@ -101,6 +102,8 @@ def json_size(value: Any, limit: int, depth: int = 0) -> int:
     """
     if isinstance(value, str):
         return len(value) + 2
+    if isinstance(value, bytes | bytearray):
+        return 2 * len(value)  # a binary attachment: count it, never let it through unmeasured
     if isinstance(value, dict):
         total = 2
         for k, v in value.items():
@@ -151,12 +154,40 @@ class BaseNamespace(socketio.AsyncNamespace):
     def bucket(self) -> TokenBucket:
         return TokenBucket(self.hub.settings.event_rate, self.hub.settings.event_burst)
 
-    async def trigger_event(self, event: str, *args: Any) -> Any:
-        if event == "connect":
+    def _pending(self, kind: str, sid: str) -> bool:
+        """Whether python-socketio itself is connecting or disconnecting ``sid`` here.
+
+        A client may send an event *named* "connect" or "disconnect"; only the ones the
+        library raises while it holds the sid in its pending lists are the real thing.
+        """
+        pending = getattr(self.server.manager, f"pending_{kind}", {})
+        return sid in pending.get(self.namespace, ())
+
+    async def admit(self, conn: Conn, counted: Operation) -> bool:
+        """Count the connection in the shared state and keep it, unless its transport closed meanwhile.
+
+        python-socketio does not raise "disconnect" for a sid whose connect handler is still
+        running, so a transport that closed during our awaits would leave a connection counted
+        for ever; it is checked after the last await, and undone.
+        """
+        try:
+            await self.hub.apply(counted)
+        except Exception:
+            log.exception("could not count a %s connection", self.role)
+            raise Refused(UNAVAILABLE, "the queue is unavailable; try again shortly") from None
+        eio_sid = self.server.manager.eio_sid_from_sid(conn.sid, self.namespace)
+        if eio_sid is None or eio_sid not in self.server.environ:
+            await self.on_disconnect(conn)
+            return False
+        self.conns[conn.sid] = conn
+        return True
+
+    async def trigger_event(self, event: Any, *args: Any) -> Any:
+        if event == "connect" and self._pending("connect", args[0]):
             sid, environ = args[0], args[1]
             auth = args[2] if len(args) > 2 else None
             return await self.on_connect(sid, environ, auth)
-        if event == "disconnect":
+        if event == "disconnect" and self._pending("disconnect", args[0]):
             conn = self.conns.pop(args[0], None)
             if conn is not None:
                 try:
@@ -167,10 +198,12 @@ class BaseNamespace(socketio.AsyncNamespace):
         sid, data = args[0], args[1:]
         return await self.dispatch(sid, event, data)
 
-    async def dispatch(self, sid: str, event: str, data: tuple[Any, ...]) -> dict[str, Any]:
+    async def dispatch(self, sid: str, event: Any, data: tuple[Any, ...]) -> dict[str, Any]:
         conn = self.conns.get(sid)
         if conn is None:
             return error(UNAUTHORIZED, "not connected")
+        if not isinstance(event, str):
+            return error(BAD_REQUEST, "the event name must be a string")
         spec = self.handlers.get(event)
         if spec is None:
             if event in self.other_roles_events:

@@ -132,8 +132,9 @@ class CitizenNamespace(CallSide):
             )
         conn = Conn(sid=sid, role="citizen", subject=citizen_id, bucket=self.bucket(), region=region, channel=channel)
         conn.kiosk_id = kiosk_id
-        self.conns[sid] = conn
         await self.enter_room(sid, citizen_room(citizen_id))
+        if not await self.admit(conn, lambda r, now: r.citizen_connected(now, citizen_id)):
+            return False
         hub.defer(self._welcome(conn, resumed))
         return True
 
@@ -154,7 +155,6 @@ class CitizenNamespace(CallSide):
         )
         if not resumed:
             return
-        await hub.apply(lambda r, now: r.citizen_returned(now, conn.subject))
         ticket, case = await hub.backend.read(lambda r: (r.ticket_of(conn.subject), r.case_of_citizen(conn.subject)))
         if ticket is not None:
             staffed = await hub.backend.read(lambda r: r.staffed(ticket.key))
@@ -205,9 +205,7 @@ class CitizenNamespace(CallSide):
             )
 
     async def on_disconnect(self, conn: Conn) -> None:
-        if any(c.subject == conn.subject for c in self.conns.values()):
-            return
-        await self.hub.apply(lambda r, now: r.citizen_left(now, conn.subject))
+        await self.hub.apply(lambda r, now: r.citizen_disconnected(now, conn.subject))
 
     async def request_help(self, conn: Conn, msg: RequestHelp) -> dict[str, Any]:
         hub = self.hub
@@ -343,8 +341,9 @@ class ClerkNamespace(CallSide):
             display_name=user.display_name,
             skills=list(user.skills or []),
         )
-        self.conns[sid] = conn
         await self.enter_room(sid, clerk_room(user.id))
+        if not await self.admit(conn, lambda r, now: r.clerk_connected(now, user.id)):
+            return False
         self.hub.defer(self._welcome(conn))
         return True
 
@@ -388,10 +387,8 @@ class ClerkNamespace(CallSide):
                 )
 
     async def on_disconnect(self, conn: Conn) -> None:
-        if any(c.subject == conn.subject for c in self.conns.values()):
-            return
-        # A console that went away must not be offered citizens.
-        await self.hub.apply(lambda r, now: r.set_clerk(now, conn.subject, conn.region, conn.skills, "offline"))
+        # A clerk with no console left must not be offered citizens.
+        await self.hub.apply(lambda r, now: r.clerk_disconnected(now, conn.subject, conn.region, conn.skills))
 
     async def set_status(self, conn: Conn, msg: SetStatus) -> dict[str, Any]:
         await self.hub.apply(lambda r, now: r.set_clerk(now, conn.subject, conn.region, conn.skills, msg.status))

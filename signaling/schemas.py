@@ -45,6 +45,13 @@ class IceCandidate(BaseModel):
     sdpMid: Annotated[str, StringConstraints(max_length=64)] | None = None  # WebRTC's field name
     sdpMLineIndex: Annotated[int, Field(ge=0, le=64)] | None = None  # WebRTC's field name
 
+    @model_validator(mode="after")
+    def plain_extras(self) -> IceCandidate:
+        for key, value in (self.model_extra or {}).items():
+            if not isinstance(value, str | int | float | bool | None) or len(key) > 64:
+                raise ValueError(f"candidate field {key[:64]!r} must be a plain JSON value")
+        return self
+
 
 class Signal(Wire):
     case_id: Id

@@ -8,6 +8,7 @@ import hmac
 from pathlib import Path
 
 import pytest
+import socketio
 
 from server.catalog import Catalog, CatalogError
 from server.config import ConfigError, Settings
@@ -102,11 +103,11 @@ async def test_readyz_reports_a_missing_redis(tmp_path: Path) -> None:
         assert body["status"] == "unavailable"
         assert body["checks"]["database"] == "ok" and body["checks"]["redis"].startswith("error")
         assert (await srv.get_json("/healthz"))[0] == 200
-        # A request that needs the queue is answered "unavailable", and nothing is stored.
+        # A kiosk that needs the queue is refused with "unavailable", and nothing is stored.
         kiosk = Client(srv, "/citizen")
-        await kiosk.connect({"kiosk_token": KIOSK_TOKEN})
-        ack = await kiosk.call("request_help", {"matter_code": "SB-ZY-001", "target_region": "310000"})
-        assert ack["ok"] is False and ack["error"]["code"] == "unavailable"
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            await kiosk.connect({"kiosk_token": KIOSK_TOKEN})
+        assert kiosk.connect_error["code"] == "unavailable"
         assert await srv.services.store.times_since(0) == []
     finally:
         await stop_server(runner, srv)

@@ -22,6 +22,7 @@ from queueing.routing import (
 
 
 def req(router: Router, now: float, n: int, region: str = "310000", skill: str = "s", priority: str = "normal"):
+    router.citizen_connected(now, f"c{n}")
     return router.request(
         now,
         ticket_id=f"T{n}",
@@ -146,16 +147,56 @@ def test_reconnect_grace() -> None:
     r = Router(reconnect_grace_s=30)
     r.set_clerk(0, "a", "310000", ["s"], "break")
     req(r, 0, 1)
-    r.citizen_left(5, "c1")
+    r.citizen_disconnected(5, "c1")
     # gone citizens are not offered
     assert offers(r.set_clerk(6, "a", "310000", ["s"], "available")) == []
-    assert offers(r.citizen_returned(10, "c1")) == [("T1", "a")]
-    r.decline(11, "a", "T1")
-    r.citizen_left(12, "c1")
-    events = r.tick(42)
+    assert offers(r.citizen_connected(10, "c1")) == [("T1", "a")]
+    # Dropping while offered hands the offer back: the clerk could not reach anyone.
+    events = r.citizen_disconnected(11, "c1")
+    assert [(type(e), e.reason) for e in events if isinstance(e, OfferEnded)] == [(OfferEnded, "citizen_away")]
+    with pytest.raises(RoutingError):
+        r.accept(11.5, "a", "T1")
+    events = r.tick(41)
     assert [(type(e), getattr(e, "reason", None)) for e in events if isinstance(e, TicketClosed)] == [
         (TicketClosed, "abandoned")
     ]
+
+
+def test_connections_are_counted_across_nodes() -> None:
+    """A reconnect seen before the old connection's drop leaves the citizen present (two nodes, any order)."""
+    r = Router(reconnect_grace_s=30)
+    req(r, 0, 1)  # connected once
+    r.citizen_connected(1, "c1")  # the new connection, on another node
+    r.citizen_disconnected(2, "c1")  # the old node notices the old one late
+    assert r.tickets["T1"].gone_since is None
+    assert r.tick(100) == [] and "T1" in r.tickets
+    # A drop applied before its connection: the sum decides, not the order.
+    r.citizen_disconnected(101, "c2")
+    r.citizen_connected(101, "c2")
+    assert "c2" not in r.citizens_online
+    # A request whose connection closed on the way is queued as away, and abandoned after the grace.
+    r.request(
+        102,
+        ticket_id="T3",
+        case_id="C3",
+        citizen_id="c3",
+        target_region="310000",
+        skill="s",
+        matter_code="M",
+        origin_region="320500",
+        channel="web",
+    )
+    assert r.tickets["T3"].gone_since == 102
+    closed = [e for e in r.tick(132) if isinstance(e, TicketClosed)]
+    assert [(e.ticket.ticket_id, e.reason) for e in closed] == [("T3", "abandoned")]
+    # Clerks: offline only when the last console closes.
+    r.clerk_connected(0, "k")
+    r.clerk_connected(0, "k")
+    r.set_clerk(0, "k", "310000", ["s"], "available")
+    r.clerk_disconnected(1, "k", "310000", ["s"])
+    assert r.clerks["k"].status in ("available", "offered")
+    r.clerk_disconnected(2, "k", "310000", ["s"])
+    assert "k" not in r.clerks
 
 
 def test_state_round_trips_through_json() -> None:
@@ -175,7 +216,7 @@ def test_state_round_trips_through_json() -> None:
     first = next(iter(r.clerks["a"].offer_ticket or ""), None)
     assert first is not None
     r.accept(52, "a", r.clerks["a"].offer_ticket or "")
-    r.citizen_left(53, "c5")
+    r.citizen_disconnected(53, "c5")
     copy = Router()
     copy.load(json.loads(json.dumps(r.to_dict())))
     assert copy.to_dict() == r.to_dict()
@@ -219,7 +260,7 @@ def test_random_operations_keep_invariants() -> None:
                 r.cancel(now, t.citizen_id, t.ticket_id)
             elif op < 0.85 and r.tickets:
                 t = rng.choice(list(r.tickets.values()))
-                r.citizen_left(now, t.citizen_id)
+                r.citizen_disconnected(now, t.citizen_id)
             else:
                 r.tick(now)
         except RoutingError:

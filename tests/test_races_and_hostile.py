@@ -1,0 +1,251 @@
+"""Hostile input and connection races found in review: each of these once failed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+import redis.asyncio as aioredis
+import socketio
+
+from queueing.clock import ManualClock
+from tests.conftest import KIOSK_TOKEN, Client, Server, start_server
+from tests.helpers import ask, citizen, clerk_on_duty, matched_case, until
+from tests.test_multinode import PG_URL, REDIS_URL, reset_postgres
+
+
+def code(ack: object) -> str:
+    assert isinstance(ack, dict) and ack.get("ok") is False, ack
+    return str(ack["error"]["code"])
+
+
+# ---- tokens -------------------------------------------------------------------------------------
+
+
+async def test_rest_token_with_non_ascii_signature_is_401_not_500(server: Server) -> None:
+    # hmac.compare_digest raises TypeError on non-ASCII str: the middleware turns it into 500 unavailable.
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{server.base_url}/api/me", headers={"Authorization": "Bearer abc.\u00e9"}) as resp:
+            body = await resp.json()
+            assert (resp.status, body["error"]["code"]) == (401, "unauthorized"), (resp.status, body)
+
+
+async def test_socket_token_with_non_ascii_signature_is_refused_with_a_code(server: Server) -> None:
+    # The same TypeError escapes on_connect: no connect_error is sent, the client just times out.
+    clerk = Client(server, "/clerk")
+    try:
+        await asyncio.wait_for(
+            clerk.sio.connect(
+                server.base_url,
+                namespaces=["/clerk"],
+                auth={"token": "abc.\u00e9"},
+                transports=["websocket"],
+                wait_timeout=3,
+            ),
+            10,
+        )
+    except socketio.exceptions.ConnectionError:
+        pass
+    finally:
+        server.clients.append(clerk.sio)
+    assert isinstance(clerk.connect_error, dict), "no connect_error: the server failed instead of refusing"
+    assert clerk.connect_error.get("code") == "unauthorized", clerk.connect_error
+
+
+# ---- reserved event names -----------------------------------------------------------------------
+
+
+async def test_client_event_named_disconnect_is_refused_not_run(server: Server) -> None:
+    # BaseNamespace.trigger_event treats an EVENT packet named "disconnect" like a real disconnect:
+    # the connection is forgotten (every later event gets `unauthorized`) and the citizen is marked gone.
+    c = await citizen(server)
+    ack = await ask(c)
+    answer = await c.call_raw("disconnect", {})
+    still = await c.call_raw("cancel", {"ticket_id": ack["ticket_id"]})
+    assert still == {"ok": True, "ticket_id": ack["ticket_id"]}, f"after 'disconnect' ({answer!r}): {still}"
+    assert isinstance(answer, dict) and code(answer) == "bad_request", answer
+
+
+async def test_client_event_named_connect_cannot_switch_identity_and_leave_a_ghost(
+    server: Server, manual_clock: ManualClock
+) -> None:
+    # An EVENT named "connect" runs on_connect again with client-chosen environ and auth: the socket
+    # takes a second citizen identity. When it closes, only the last identity is marked gone, so the
+    # first ticket is never abandoned and keeps being offered to clerks (each lapse: clerk on break).
+    c = await citizen(server, {"channel": "web", "region": "320500"})
+    first = await ask(c)
+    answer = await c.call("connect", {}, {"channel": "web", "region": "320500"})
+    assert isinstance(answer, dict) and code(answer) == "bad_request", f"'connect' event was run: {answer!r}"
+    # Still the same citizen: a second request is refused as such.
+    assert code(await c.call_raw("request_help", {"matter_code": "SB-ZY-001", "target_region": "310000"})) == "conflict"
+    await c.close()
+    await until(server, lambda r: r.tickets[first["ticket_id"]].gone_since is not None, "the drop was noticed")
+    manual_clock.advance(31)
+    await until(server, lambda r: first["ticket_id"] not in r.tickets, "the first ticket was abandoned")
+
+
+async def test_non_string_event_name_gets_bad_request(server: Server) -> None:
+    # dispatch looks the name up in a dict: an unhashable name (a JSON object or list) raises
+    # TypeError outside the handler's try, so the event gets no acknowledgement at all.
+    c = await citizen(server)
+    try:
+        answer = await c.sio.call({"x": 1}, {}, namespace="/citizen", timeout=3)  # type: ignore[arg-type]
+    except socketio.exceptions.TimeoutError:
+        raise AssertionError("no acknowledgement: the dispatcher raised TypeError") from None
+    assert code(answer) == "bad_request", answer
+
+
+# ---- payload limits -----------------------------------------------------------------------------
+
+
+async def test_binary_attachment_bypasses_the_event_size_limit(server: Server) -> None:
+    # json_size counts bytes as 8 characters, and IceCandidate allows extra fields, so a 512 KiB
+    # binary blob is relayed to the clerk although an event may be at most 64 KiB.
+    _clerk, c, case_id = await matched_case(server)
+    blob = b"\0" * (512 * 1024)
+    answer = await c.call_raw("signal", {"case_id": case_id, "candidate": {"candidate": "", "x": blob}})
+    assert code(answer) == "bad_request", "a 512 KiB event was accepted and relayed"
+
+
+# ---- routing --------------------------------------------------------------------------------------
+
+
+async def test_offer_to_a_citizen_who_dropped_cannot_be_accepted(server: Server, manual_clock: ManualClock) -> None:
+    # citizen_left only stamps gone_since; an offer already held stays valid, so the clerk answers a
+    # citizen who is gone: answered_at counts for the SLA and the case can never be abandoned.
+    clerk = await clerk_on_duty(server, "clerk_a")
+    c = await citizen(server)
+    ack = await ask(c)
+    offer = await clerk.wait_for("offer")
+    await c.close()
+    await until(server, lambda r: r.tickets[ack["ticket_id"]].gone_since is not None, "the drop was noticed")
+    answer = await clerk.call_raw("accept", {"ticket_id": offer["ticket_id"]})
+    assert answer.get("ok") is False, f"accepted a citizen who is not there: {answer}"
+
+
+async def test_resume_then_drop_at_once_leaves_the_ticket_present_forever(
+    server: Server, manual_clock: ManualClock
+) -> None:
+    # on_connect defers citizen_returned to _welcome; a disconnect handled in between is undone by
+    # it: gone_since is cleared for a citizen who is gone, the ticket is never abandoned and keeps
+    # being offered (each lapse puts a clerk on break).
+    kiosk = Client(server, "/citizen")
+    await kiosk.connect({"channel": "web", "region": "320500"})
+    session = await kiosk.wait_for("session")
+    ack = await ask(kiosk)
+    await kiosk.close()
+    await until(server, lambda r: r.tickets[ack["ticket_id"]].gone_since is not None, "the drop was noticed")
+
+    # A flaky kiosk: the resume and the next drop arrive together (one long-polling POST).
+    base = f"{server.base_url}/socket.io/?EIO=4&transport=polling"
+    async with aiohttp.ClientSession() as http:
+        async with http.get(base) as resp:
+            eio_sid = json.loads((await resp.text())[1:])["sid"]
+        body = "40/citizen," + json.dumps({"resume_token": session["resume_token"]}) + "\x1e41/citizen,"
+        async with http.post(f"{base}&sid={eio_sid}", data=body.encode()) as resp:
+            assert resp.status == 200
+        received = ""
+        while "40/citizen" not in received:  # the resume was accepted (long-poll until the server answers)
+            async with http.get(f"{base}&sid={eio_sid}") as resp:
+                received += await resp.text()
+        citizen_ns = server.services.sio.namespace_handlers["/citizen"]
+        hub = server.services.hub
+        for _ in range(500):  # both packets handled and every deferred task done
+            if not any(c.subject == session["citizen_id"] for c in citizen_ns.conns.values()) and not hub._tasks:
+                break
+            await asyncio.sleep(0.01)
+        gone = await server.services.backend.read(lambda r: r.tickets[ack["ticket_id"]].gone_since)
+        assert gone is not None, "the citizen is gone, but the ticket says present: it will never be abandoned"
+
+
+async def test_request_then_drop_leaves_a_ticket_that_is_never_abandoned(
+    server: Server, manual_clock: ManualClock
+) -> None:
+    # request_help awaits the case insert before it queues the ticket; a disconnect handled in that
+    # window finds no ticket to mark gone (citizen_left does nothing), then the ticket is queued as
+    # present: it is never abandoned and is offered to clerks for ever.
+    c = Client(server, "/citizen")
+    await c.connect({"channel": "web", "region": "320500"})
+    citizen_id = (await c.wait_for("session"))["citizen_id"]
+    await c.sio.emit("request_help", {"matter_code": "SB-ZY-001", "target_region": "310000"}, namespace="/citizen")
+    await asyncio.sleep(0)  # one yield so the client's writer sends the event before the disconnect
+    await c.sio.disconnect()
+    store = server.services.store
+
+    async def settled() -> bool:
+        last = await store.latest_of_citizen(citizen_id)
+        if last is None:
+            return False
+        queued = await server.services.backend.read(lambda r: r.ticket_of(citizen_id) is not None)
+        return queued or last["outcome"] is not None
+
+    for _ in range(500):
+        if await settled():
+            break
+        await asyncio.sleep(0.01)
+    manual_clock.advance(31)
+    await until(server, lambda r: r.ticket_of(citizen_id) is None, "the request of a citizen who left was abandoned")
+
+
+# ---- two nodes on Redis ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def two_nodes(tmp_path: Path, manual_clock: ManualClock) -> AsyncIterator[tuple[Server, Server]]:
+    await reset_postgres()
+    prefix = "rvwreview-" + secrets.token_hex(4)
+    options = {"database_url": PG_URL, "redis_url": REDIS_URL, "redis_prefix": prefix}
+    runner_a, a = await start_server(tmp_path / "a", manual_clock, **dict(options))
+    runner_b, b = None, None
+    try:
+        runner_b, b = await start_server(tmp_path / "b", manual_clock, **dict(options))
+        yield a, b
+    finally:
+        for srv in (a, b):
+            for c in srv.clients if srv else []:
+                if c.connected:
+                    await c.disconnect()
+        if runner_b is not None:
+            await runner_b.cleanup()
+        await runner_a.cleanup()
+        r = aioredis.from_url(REDIS_URL)
+        keys = [k async for k in r.scan_iter(f"{prefix}:*")]
+        if keys:
+            await r.delete(*keys)
+        await r.aclose()
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+async def test_late_drop_on_old_node_abandons_a_citizen_connected_on_another(
+    two_nodes: tuple[Server, Server], manual_clock: ManualClock
+) -> None:
+    # on_disconnect only looks at this node's connections: a kiosk whose network blipped reconnects
+    # (resume token) through the load balancer to node b; node a notices the old socket only at its
+    # ping time-out and marks the citizen gone; 30 s later the connected, waiting citizen is abandoned.
+    a, b = two_nodes
+    gone = await citizen(a, {"channel": "web", "region": "320500"})  # really leaves: a yardstick
+    gone_ack = await ask(gone)
+    await gone.close()
+    await until(a, lambda r: r.tickets[gone_ack["ticket_id"]].gone_since is not None, "the drop was noticed")
+
+    old = Client(a, "/citizen")
+    await old.connect({"kiosk_token": KIOSK_TOKEN})
+    session = await old.wait_for("session")
+    ack = await ask(old)
+    new = Client(b, "/citizen")
+    await new.connect({"resume_token": session["resume_token"]})
+    await new.wait_for("queue_update")
+    # Node a's ping time-out fires for the old socket (a server-side disconnect, handled inline).
+    old_sid = old.sio.get_sid("/citizen")
+    await a.services.sio.disconnect(old_sid, namespace="/citizen", ignore_queue=True)
+
+    manual_clock.advance(31)
+    await until(a, lambda r: gone_ack["ticket_id"] not in r.tickets, "the citizen who left was abandoned")
+    still = await b.services.backend.read(lambda r: ack["ticket_id"] in r.tickets)
+    assert still, f"a citizen connected on node b was abandoned: {new.seen('case_ended')}"
