@@ -90,6 +90,7 @@ class CaseStore:
         actor: str,
         detail: dict[str, Any] | None = None,
         only_first: bool = False,
+        keep_existing: bool = False,
         **columns: Any,
     ) -> bool:
         """Append ``event`` to the timeline and set ``columns``.
@@ -97,11 +98,12 @@ class CaseStore:
         Time columns in ONCE_COLUMNS keep their first value. With
         ``only_first``, nothing is written when such a column is already set,
         so "connected" is recorded once however often both sides report it;
-        the return value says whether the event was written.
+        the return value says whether the event was written. With ``keep_existing``
+        every column keeps a value it already has.
         """
         values = {k: (to_datetime(v) if k.endswith("_at") and isinstance(v, float) else v) for k, v in columns.items()}
-        once = {k: v for k, v in values.items() if k in ONCE_COLUMNS}
-        plain = {k: v for k, v in values.items() if k not in ONCE_COLUMNS}
+        once = {k: v for k, v in values.items() if k in ONCE_COLUMNS or keep_existing}
+        plain = {k: v for k, v in values.items() if k not in once}
         async with self.sessions() as session, session.begin():
             exists = await session.scalar(select(Case.case_id).where(Case.case_id == case_id).with_for_update())
             if exists is None:

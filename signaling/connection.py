@@ -163,7 +163,7 @@ class BaseNamespace(socketio.AsyncNamespace):
         pending = getattr(self.server.manager, f"pending_{kind}", {})
         return sid in pending.get(self.namespace, ())
 
-    async def admit(self, conn: Conn, counted: Operation) -> bool:
+    async def admit(self, conn: Conn, counted: Operation | None = None) -> bool:
         """Count the connection in the shared state and keep it, unless its transport closed meanwhile.
 
         python-socketio does not raise "disconnect" for a sid whose connect handler is still
@@ -171,7 +171,8 @@ class BaseNamespace(socketio.AsyncNamespace):
         for ever; it is checked after the last await, and undone.
         """
         try:
-            await self.hub.apply(counted)
+            if counted is not None:
+                await self.hub.apply(counted)
         except Exception:
             log.exception("could not count a %s connection", self.role)
             raise Refused(UNAVAILABLE, "the queue is unavailable; try again shortly") from None
@@ -186,7 +187,14 @@ class BaseNamespace(socketio.AsyncNamespace):
         if event == "connect" and self._pending("connect", args[0]):
             sid, environ = args[0], args[1]
             auth = args[2] if len(args) > 2 else None
-            return await self.on_connect(sid, environ, auth)
+            try:
+                return await self.on_connect(sid, environ, auth)
+            except Refused:
+                raise
+            except Exception:
+                # python-socketio would only log it and leave the client hanging: refuse clearly.
+                log.exception("%s connect failed", self.role)
+                raise Refused(UNAVAILABLE, "the server cannot take connections right now; try again shortly") from None
         if event == "disconnect" and self._pending("disconnect", args[0]):
             conn = self.conns.pop(args[0], None)
             if conn is not None:

@@ -17,7 +17,7 @@ from typing import Any
 import socketio
 
 from queueing.backend import Operation, QueueBackend
-from queueing.clock import Clock
+from queueing.clock import Clock, iso
 from queueing.routing import (
     Answered,
     CaseClosed,
@@ -77,7 +77,7 @@ class Hub:
         self.clock = clock
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loops: list[asyncio.Task[None]] = []
-        self.supervisors_online = 0
+        self.supervisors: dict[str, Any] = {}  # this node's supervisor connections
         self._closed = False
 
     # ---- task ownership -----------------------------------------------
@@ -211,7 +211,13 @@ class Hub:
                     namespace=CITIZEN_NS,
                 )
                 actor = f"citizen:{t.citizen_id}" if ev.reason == "cancelled" else "system"
-                await self._record(t.case_id, event=ev.reason, actor=actor, ended_at=now, outcome=ev.reason)
+                # An abandon ends when the citizen left, not when the grace ran out: that is
+                # how long they waited, and what tells a short abandon (docs/sla.md).
+                ended = t.gone_since if ev.reason == "abandoned" and t.gone_since is not None else now
+                detail = {"gone_since": iso(t.gone_since)} if ev.reason == "abandoned" else None
+                await self._record(
+                    t.case_id, event=ev.reason, actor=actor, detail=detail, ended_at=ended, outcome=ev.reason
+                )
             elif isinstance(ev, ClerkChanged):
                 await self.sio.emit(
                     "status",
@@ -286,7 +292,7 @@ class Hub:
     async def _dashboard_loop(self) -> None:
         while True:
             await asyncio.sleep(self.settings.dashboard_interval_s)
-            if self.supervisors_online <= 0:
+            if not self.supervisors:
                 continue
             try:
                 data = await self.dashboard()

@@ -7,6 +7,8 @@ import re
 import secrets
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
 from queueing.clock import to_datetime
 from queueing.routing import CaseClosed, PositionChanged, RoutingError, province_of
 from recordings.store import CaseStoreError
@@ -32,7 +34,7 @@ from .const import (
     UNAUTHORIZED,
     ProtocolError,
 )
-from .hub import Hub, citizen_room, clerk_room
+from .hub import CHINA_UTC_OFFSET_S, Hub, citizen_room, clerk_room
 from .schemas import CaseRef, EndCase, MediaState, Rate, RequestHelp, SetStatus, Signal, TicketRef
 
 log = logging.getLogger(__name__)
@@ -48,7 +50,8 @@ def new_ticket_id() -> str:
 
 
 def new_case_id(now: float) -> str:
-    return "RVW" + to_datetime(now).strftime("%Y%m%d") + secrets.token_hex(4).upper()
+    """The case number on the citizen's receipt (办件编号): RVW, the China date, 8 random hex digits."""
+    return "RVW" + to_datetime(now + CHINA_UTC_OFFSET_S).strftime("%Y%m%d") + secrets.token_hex(4).upper()
 
 
 def new_citizen_id() -> str:
@@ -171,7 +174,7 @@ class CitizenNamespace(CallSide):
             )
         if ticket is None and case is None:
             last = await hub.store.latest_of_citizen(conn.subject)
-            if last is not None and last["outcome"] is not None and last["rating"] is None:
+            if last is not None and last["outcome"] not in (None, "cancelled", "rejected") and last["rating"] is None:
                 # Closed while the citizen was away (abandoned, or the clerk ended it).
                 await self.emit(
                     "case_ended",
@@ -223,22 +226,29 @@ class CitizenNamespace(CallSide):
         if busy:
             raise ProtocolError(CONFLICT, "you already have an open request")
         now = hub.clock.now()
-        ticket_id, case_id = new_ticket_id(), new_case_id(now)
-        await hub.store.create(
-            at=now,
-            case_id=case_id,
-            ticket_id=ticket_id,
-            matter_code=matter.code,
-            skill=matter.skill,
-            origin_region=conn.region,
-            target_region=msg.target_region,
-            channel=conn.channel,
-            kiosk_id=conn.kiosk_id,
-            citizen_id=conn.subject,
-            priority=msg.priority,
-            language=msg.language,
-            actor=f"citizen:{conn.subject}",
-        )
+        for attempt in range(3):
+            # Ticket numbers are short for reading aloud, so one may come round again: draw anew.
+            ticket_id, case_id = new_ticket_id(), new_case_id(now)
+            try:
+                await hub.store.create(
+                    at=now,
+                    case_id=case_id,
+                    ticket_id=ticket_id,
+                    matter_code=matter.code,
+                    skill=matter.skill,
+                    origin_region=conn.region,
+                    target_region=msg.target_region,
+                    channel=conn.channel,
+                    kiosk_id=conn.kiosk_id,
+                    citizen_id=conn.subject,
+                    priority=msg.priority,
+                    language=msg.language,
+                    actor=f"citizen:{conn.subject}",
+                )
+                break
+            except IntegrityError:
+                if attempt == 2:
+                    raise
         try:
             events = await hub.apply(
                 lambda r, t: r.request(
@@ -254,16 +264,21 @@ class CitizenNamespace(CallSide):
                     priority=msg.priority,
                 )
             )
-        except RoutingError as exc:
-            await hub.store.record(
-                case_id,
-                at=hub.clock.now(),
-                event="rejected",
-                actor="system",
-                detail={"reason": exc.message},
-                ended_at=hub.clock.now(),
-                outcome="rejected",
-            )
+        except Exception as exc:
+            # The record says why the request went no further, whatever stopped it.
+            reason = exc.message if isinstance(exc, RoutingError) else "the queue was unavailable"
+            try:
+                await hub.store.record(
+                    case_id,
+                    at=hub.clock.now(),
+                    event="rejected",
+                    actor="system",
+                    detail={"reason": reason},
+                    ended_at=hub.clock.now(),
+                    outcome="rejected",
+                )
+            except Exception:
+                log.exception("could not close the record of rejected case %s", case_id)
             raise
         mine = [e for e in events if isinstance(e, PositionChanged) and e.ticket_id == ticket_id]
         position, wait = (mine[-1].position, mine[-1].estimated_wait_s) if mine else (1, 0)
@@ -283,6 +298,7 @@ class CitizenNamespace(CallSide):
             at=now,
             event="citizen_hung_up",
             actor=f"citizen:{conn.subject}",
+            keep_existing=True,  # the clerk's wrap-up may have been written first
             ended_at=now,
             outcome=CITIZEN_ENDED,
         )
@@ -368,12 +384,14 @@ class ClerkNamespace(CallSide):
             await self.emit("status", {"status": state["status"], "reason": "reconnected"}, to=conn.sid)
             if state["case"] is not None:
                 case = state["case"]
+                record = await hub.store.get(case.case_id) or {}
                 await self.emit(
                     "matched",
                     {
                         "ticket_id": case.ticket_id,
                         "case_id": case.case_id,
-                        "citizen": {},
+                        "citizen": {"origin_region": record.get("origin_region"), "channel": record.get("channel")},
+                        "matter_code": record.get("matter_code"),
                         "ice_servers": hub.ice(f"clerk-{conn.subject}"),
                         "resumed": True,
                     },
@@ -479,6 +497,7 @@ class SupervisorNamespace(BaseNamespace):
 
     def __init__(self, hub: Hub) -> None:
         super().__init__(SUPERVISOR_NS, hub)
+        hub.supervisors = self.conns  # the dashboard loop runs only while someone watches
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any) -> bool:
         user = await authenticate(self.hub, environ, auth)
@@ -486,9 +505,9 @@ class SupervisorNamespace(BaseNamespace):
             raise Refused(UNAUTHORIZED, "log in first (POST /api/auth/login)")
         if user.role != "supervisor":
             raise Refused(FORBIDDEN, "only supervisors may watch the queues")
-        self.conns[sid] = Conn(sid=sid, role="supervisor", subject=user.id, bucket=self.bucket())
         await self.enter_room(sid, "supervisors")
-        self.hub.supervisors_online += 1
+        if not await self.admit(Conn(sid=sid, role="supervisor", subject=user.id, bucket=self.bucket())):
+            return False
         self.hub.defer(self._first(sid))
         return True
 
@@ -496,4 +515,4 @@ class SupervisorNamespace(BaseNamespace):
         await self.emit("dashboard", await self.hub.dashboard(), to=sid)
 
     async def on_disconnect(self, conn: Conn) -> None:
-        self.hub.supervisors_online -= 1
+        return None  # the wall's loop reads self.conns (hub.supervisors): nothing else to undo

@@ -6,12 +6,14 @@ import asyncio
 import json
 import secrets
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 
 import aiohttp
 import pytest
 import redis.asyncio as aioredis
 import socketio
+from sqlalchemy import text
 
 from queueing.clock import ManualClock
 from tests.conftest import KIOSK_TOKEN, Client, Server, start_server
@@ -249,3 +251,92 @@ async def test_late_drop_on_old_node_abandons_a_citizen_connected_on_another(
     await until(a, lambda r: gone_ack["ticket_id"] not in r.tickets, "the citizen who left was abandoned")
     still = await b.services.backend.read(lambda r: ack["ticket_id"] in r.tickets)
     assert still, f"a citizen connected on node b was abandoned: {new.seen('case_ended')}"
+
+
+# ---- second review -------------------------------------------------------------------------------
+
+
+async def test_connect_during_a_database_outage_is_refused_as_unavailable(server: Server) -> None:
+    # CitizenNamespace.on_connect awaits the kiosk lookup outside any try: a database error escapes
+    # as a plain exception, python-socketio only logs it, and the kiosk gets neither CONNECT nor a
+    # connect_error -- it hangs until its own time-out instead of reading `unavailable`.
+    async with server.services.engine.begin() as db:
+        await db.execute(text("DROP TABLE kiosks"))  # the outage: the lookup fails in the database
+    kiosk = Client(server, "/citizen")
+    try:
+        await asyncio.wait_for(
+            kiosk.sio.connect(
+                server.base_url,
+                namespaces=["/citizen"],
+                auth={"kiosk_token": KIOSK_TOKEN},
+                transports=["websocket"],
+                wait_timeout=3,
+            ),
+            10,
+        )
+    except socketio.exceptions.ConnectionError:
+        pass
+    finally:
+        server.clients.append(kiosk.sio)
+    assert isinstance(kiosk.connect_error, dict), "no connect_error: the connect handler raised instead of refusing"
+    assert kiosk.connect_error.get("code") == "unavailable", kiosk.connect_error
+
+
+async def test_console_reloaded_mid_case_gets_the_citizen_in_matched(server: Server) -> None:
+    # ClerkNamespace._welcome re-sends `matched` with "citizen": {} and no matter_code, although the
+    # contract's `matched` carries citizen {origin_region, channel} and matter_code: after a reload the
+    # console cannot say where the citizen is or what the case is about.
+    clerk, _kiosk, case_id = await matched_case(server)
+    await clerk.close()
+    again = Client(server, "/clerk")
+    await again.connect({"token": await server.login("clerk_a")})
+    resumed = await again.wait_for("matched")
+    assert resumed["case_id"] == case_id and resumed["resumed"] is True
+    assert resumed["citizen"] == {"origin_region": "320500", "channel": "kiosk"}, resumed
+    assert resumed.get("matter_code") == "SB-ZY-001", resumed
+
+
+async def test_case_number_carries_the_china_date(server: Server, manual_clock: ManualClock) -> None:
+    # new_case_id formats the UTC date: from 00:00 to 08:00 China time the 办件编号 on the citizen's
+    # receipt names yesterday, while the supervisor wall counts the same case in today (China time).
+    manual_clock.advance(2 * 3600)  # 2026-09-21 16:13 UTC = 2026-09-22 00:13 China time
+    c = await citizen(server, {"channel": "web", "region": "310104"})
+    ack = await ask(c)
+    assert ack["case_id"].startswith("RVW20260922"), ack["case_id"]
+
+
+async def test_abandon_counts_from_when_the_citizen_left(server: Server, manual_clock: ManualClock) -> None:
+    """A citizen who leaves 2 s after asking is a short abandon, though the grace ends 30 s later."""
+    await server.add_user("boss", "supervisor", "310000", [])
+    c = await citizen(server, {"channel": "web", "region": "320500"})
+    ack = await ask(c)
+    manual_clock.advance(2)
+    await c.close()
+    await until(server, lambda r: r.tickets[ack["ticket_id"]].gone_since is not None, "the drop was noticed")
+    manual_clock.advance(31)
+    await until(server, lambda r: ack["ticket_id"] not in r.tickets, "abandoned")
+    status, record = await server.get_json(f"/api/cases/{ack['case_id']}", await server.login("boss"))
+    assert status == 200 and record["outcome"] == "abandoned"
+    waited = datetime.fromisoformat(record["ended_at"]) - datetime.fromisoformat(record["requested_at"])
+    assert waited.total_seconds() == 2.0
+    assert record["timeline"][-1]["detail"]["gone_since"] == record["ended_at"]
+    today = (await server.get_json("/api/dashboard", await server.login("boss")))[1]["today"]
+    assert (today["abandoned"], today["short_abandoned"], today["service_level"]) == (1, 1, None)
+
+
+async def test_hang_up_never_overwrites_the_clerks_outcome(server: Server, manual_clock: ManualClock) -> None:
+    clerk, c, case_id = await matched_case(server)
+    assert (await c.call("hang_up", {"case_id": case_id}))["ok"] is True
+    await clerk.wait_for("case_ended")
+    assert (await clerk.call("end_case", {"case_id": case_id, "outcome": "resolved", "notes": "ok"}))["ok"] is True
+    # The hang-up's line is written again late (as if it lost a race): the clerk's outcome stands.
+    await server.services.store.record(
+        case_id,
+        at=manual_clock.now(),
+        event="citizen_hung_up",
+        actor="test",
+        keep_existing=True,
+        outcome="citizen_ended",
+    )
+    record = await server.services.store.get(case_id)
+    assert record is not None and record["outcome"] == "resolved"
