@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,10 +12,13 @@ from typing import Any
 
 import aiohttp
 import pytest
+import redis.asyncio as aioredis
 import socketio
 from aiohttp import web
+from sqlalchemy import text
 
 from queueing.clock import Clock, ManualClock
+from recordings.db import make_engine
 from server.app import create_app
 from server.auth import hash_password, kiosk_token_hash
 from server.config import Settings
@@ -163,13 +167,14 @@ def leaked_tasks() -> list[str]:
     return leaks
 
 
-async def stop_server(runner: web.AppRunner, srv: Server) -> None:
+async def stop_server(runner: web.AppRunner, srv: Server, check_leaks: bool = True) -> None:
     for c in srv.clients:
         if c.connected:
             await c.disconnect()
     await runner.cleanup()
     await asyncio.sleep(0)
-    assert leaked_tasks() == [], "the server left tasks running"
+    if check_leaks:
+        assert leaked_tasks() == [], "the server left tasks running"
 
 
 @pytest.fixture
@@ -198,3 +203,52 @@ async def live_server(tmp_path: Path) -> AsyncIterator[Server]:
 
 def dumps(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False)
+
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+
+
+async def reset_postgres() -> None:
+    """An empty schema in the `test` database (tests that use PostgreSQL run one at a time)."""
+    engine = make_engine(PG_URL)
+    async with engine.begin() as conn:
+        await conn.execute(text("DROP SCHEMA public CASCADE"))
+        await conn.execute(text("CREATE SCHEMA public"))
+    await engine.dispose()
+
+
+@pytest.fixture
+async def two_nodes(tmp_path: Path, manual_clock: ManualClock) -> AsyncIterator[tuple[Server, Server]]:
+    """Two app instances (nodes) on one Redis and one PostgreSQL, sharing the manual clock."""
+    await reset_postgres()
+    prefix = "rvwtest-" + secrets.token_hex(4)
+    options = {"database_url": PG_URL, "redis_url": REDIS_URL, "redis_prefix": prefix}
+    runner_a, a = await start_server(tmp_path / "a", manual_clock, **dict(options))
+    started = [(runner_a, a)]
+    try:
+        # The kiosks are already registered by node a; node b's registration is a no-op.
+        started.append(await start_server(tmp_path / "b", manual_clock, **dict(options)))
+        yield a, started[1][1]
+    finally:
+        for runner, srv in reversed(started):
+            await stop_server(runner, srv, check_leaks=False)
+        assert leaked_tasks() == [], "the nodes left tasks running"
+        r = aioredis.from_url(REDIS_URL)
+        keys = [k async for k in r.scan_iter(f"{prefix}:*")]
+        if keys:
+            await r.delete(*keys)
+        await r.aclose()
+
+
+async def refused(server: Server, namespace: str, auth: Any) -> dict[str, Any]:
+    """Connect expecting a refusal; the connect error's data (a hang instead of a refusal fails too)."""
+    c = Client(server, namespace)
+    server.clients.append(c.sio)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await asyncio.wait_for(
+            c.sio.connect(server.base_url, namespaces=[namespace], auth=auth, transports=["websocket"], wait_timeout=3),
+            10,
+        )
+    assert isinstance(c.connect_error, dict), "no connect_error: the server failed instead of refusing"
+    return dict(c.connect_error)

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import aiohttp
-import pytest
-import socketio
 
-from tests.conftest import Client, Server
+from tests.conftest import Client, Server, refused
 from tests.helpers import ask, citizen, clerk_on_duty, matched_case
 
 
@@ -107,23 +105,16 @@ async def test_clerk_cannot_take_another_clerks_offer_or_case(server: Server) ->
 
 
 async def test_refused_connections_carry_error_objects(server: Server) -> None:
-    async def refused(namespace: str, auth: object) -> dict[str, str]:
-        c = Client(server, namespace)
-        with pytest.raises(socketio.exceptions.ConnectionError):
-            await c.connect(auth)
-        assert c.connect_error is not None
-        return dict(c.connect_error["data"])
-
-    assert (await refused("/citizen", {"kiosk_token": "k_wrong"}))["code"] == "unauthorized"
-    assert (await refused("/citizen", None))["code"] == "unauthorized"
-    assert (await refused("/citizen", {"channel": "web", "region": "110000"}))["code"] == "bad_request"
-    assert (await refused("/citizen", {"resume_token": "forged.token"}))["code"] == "unauthorized"
-    assert (await refused("/clerk", {}))["code"] == "unauthorized"
-    assert (await refused("/clerk", {"token": "bad"}))["code"] == "unauthorized"
+    assert (await refused(server, "/citizen", {"kiosk_token": "k_wrong"}))["code"] == "unauthorized"
+    assert (await refused(server, "/citizen", None))["code"] == "unauthorized"
+    assert (await refused(server, "/citizen", {"channel": "web", "region": "110000"}))["code"] == "bad_request"
+    assert (await refused(server, "/citizen", {"resume_token": "forged.token"}))["code"] == "unauthorized"
+    assert (await refused(server, "/clerk", {}))["code"] == "unauthorized"
+    assert (await refused(server, "/clerk", {"token": "bad"}))["code"] == "unauthorized"
     await server.add_user("boss", "supervisor", "310000", [])
-    assert (await refused("/clerk", {"token": await server.login("boss")}))["code"] == "forbidden"
+    assert (await refused(server, "/clerk", {"token": await server.login("boss")}))["code"] == "forbidden"
     await server.add_user("clerk_x", "clerk", "310000", ["social_insurance"])
-    assert (await refused("/supervisor", {"token": await server.login("clerk_x")}))["code"] == "forbidden"
+    assert (await refused(server, "/supervisor", {"token": await server.login("clerk_x")}))["code"] == "forbidden"
 
 
 async def test_rate_limit_answers_rate_limited(server: Server) -> None:

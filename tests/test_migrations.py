@@ -13,8 +13,7 @@ from sqlalchemy import inspect, text
 from recordings import models  # noqa: F401 - registers the tables
 from recordings.db import Base, make_engine
 from recordings.migrate import alembic_config, upgrade
-
-PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+from tests.conftest import PG_URL, reset_postgres
 
 
 async def check(url: str) -> None:
@@ -42,9 +41,5 @@ async def test_sqlite(tmp_path: Path) -> None:
 
 @pytest.mark.postgres
 async def test_postgres() -> None:
-    engine = make_engine(PG_URL)
-    async with engine.begin() as conn:
-        await conn.execute(text("DROP SCHEMA public CASCADE"))
-        await conn.execute(text("CREATE SCHEMA public"))
-    await engine.dispose()
+    await reset_postgres()
     await check(PG_URL)

@@ -2,61 +2,17 @@
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
-import redis.asyncio as aioredis
-from sqlalchemy import text
 
 from queueing.clock import ManualClock
-from recordings.db import make_engine
-from tests.conftest import KIOSK_TOKEN, Client, Server, start_server
+from tests.conftest import KIOSK_TOKEN, Client, Server
 from tests.helpers import ask, clerk_on_duty
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
-PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 
 
-async def reset_postgres() -> None:
-    engine = make_engine(PG_URL)
-    async with engine.begin() as conn:
-        await conn.execute(text("DROP SCHEMA public CASCADE"))
-        await conn.execute(text("CREATE SCHEMA public"))
-    await engine.dispose()
-
-
-@pytest.fixture
-async def nodes(tmp_path: Path, manual_clock: ManualClock) -> AsyncIterator[tuple[Server, Server]]:
-    await reset_postgres()
-    prefix = "rvwtest-" + secrets.token_hex(4)
-    options = {"database_url": PG_URL, "redis_url": REDIS_URL, "redis_prefix": prefix}
-    runner_a, a = await start_server(tmp_path / "a", manual_clock, **dict(options))
-    runner_b, b = None, None
-    try:
-        # The kiosks are already registered by node a; node b's registration is a no-op.
-        runner_b, b = await start_server(tmp_path / "b", manual_clock, **dict(options))
-        yield a, b
-    finally:
-        for srv in (a, b):
-            for c in srv.clients if srv else []:
-                if c.connected:
-                    await c.disconnect()
-        if runner_b is not None:
-            await runner_b.cleanup()
-        await runner_a.cleanup()
-        r = aioredis.from_url(REDIS_URL)
-        keys = [k async for k in r.scan_iter(f"{prefix}:*")]
-        if keys:
-            await r.delete(*keys)
-        await r.aclose()
-
-
-async def test_case_across_nodes(nodes: tuple[Server, Server], manual_clock: ManualClock) -> None:
-    a, b = nodes
+async def test_case_across_nodes(two_nodes: tuple[Server, Server], manual_clock: ManualClock) -> None:
+    a, b = two_nodes
     status_a = (await a.get_json("/readyz"))[1]
     assert status_a["checks"] == {"database": "ok", "redis": "ok"}
     await a.add_user("clerk_a", "clerk", "310000", ["social_insurance"], "王敏")
@@ -93,9 +49,9 @@ async def test_case_across_nodes(nodes: tuple[Server, Server], manual_clock: Man
 
 
 async def test_offer_time_out_applied_once_by_two_tickers(
-    nodes: tuple[Server, Server], manual_clock: ManualClock
+    two_nodes: tuple[Server, Server], manual_clock: ManualClock
 ) -> None:
-    a, b = nodes
+    a, b = two_nodes
     await a.add_user("boss", "supervisor", "310000", [])
     first = await clerk_on_duty(a, "clerk_a")
     manual_clock.advance(1)
