@@ -2,7 +2,7 @@
 
 import { $, $$, ack, api, duration, el, errorText, say, session, showScreen } from "./common.js";
 import { lang, localName, onChange, regionName, skillName, t } from "./i18n.js";
-import { Call, openCamera, playStream, showSharedScreen, toggleShare } from "./rtc.js";
+import { caseCall, openCamera, playStream, showSharedScreen, toggleShare } from "./rtc.js";
 
 const RESUME_KEY = "rvw.resume";
 const DONE_RESET_MS = 60_000;
@@ -329,26 +329,17 @@ function startCall(data) {
     return stream;
   });
   const caseId = data.case_id;
-  const call = new Call({
+  state.call = caseCall({
     caseId,
     polite: true,
     iceServers: data.ice_servers,
     localMedia,
-    send: (payload) => ack(socket, "signal", { case_id: caseId, ...payload }),
+    emit: (event, payload) => ack(socket, event, payload),
+    onState: setMediaState,
+    onCamera: (stream) => playStream(ui.remoteVideo, stream, ui.sound),
+    onScreen: showRemoteScreen,
+    onScreenEnded: renderShareButton,
   });
-  state.call = call;
-  call.addEventListener("state", (e) => {
-    setMediaState(e.detail);
-    ack(socket, "media_state", { case_id: caseId, state: e.detail }).then((answer) => {
-      if (!answer.ok) console.warn("media_state refused", answer.error);
-    });
-  });
-  call.addEventListener("remotecamera", (e) => playStream(ui.remoteVideo, e.detail, ui.sound));
-  call.addEventListener("remotescreen", (e) => showRemoteScreen(e.detail));
-  call.addEventListener("screenended", () => renderShareButton());
-  call.addEventListener("error", (e) => console.warn("call:", e.detail));
-  setMediaState("new");
-  call.start();
 }
 
 function renderCallTitle() {

@@ -404,3 +404,30 @@ export async function toggleShare(call, button, onError) {
     onError((err && err.message) || String(err));
   }
 }
+
+/**
+ * A Call for one case, wired to the server: signals and media states go out through
+ * `emit(event, payload)` (which resolves to the ack), the page hears about the rest.
+ */
+export function caseCall({ caseId, polite, iceServers, localMedia, emit, onState, onCamera, onScreen, onScreenEnded }) {
+  const call = new Call({
+    caseId,
+    polite,
+    iceServers,
+    localMedia,
+    send: (payload) => emit("signal", { case_id: caseId, ...payload }),
+  });
+  call.addEventListener("state", (e) => {
+    onState(e.detail);
+    emit("media_state", { case_id: caseId, state: e.detail }).then((answer) => {
+      if (!answer.ok) console.warn("media_state refused", answer.error);
+    });
+  });
+  call.addEventListener("remotecamera", (e) => onCamera(e.detail));
+  call.addEventListener("remotescreen", (e) => onScreen(e.detail));
+  call.addEventListener("screenended", () => onScreenEnded());
+  call.addEventListener("error", (e) => console.warn("call:", e.detail));
+  onState("new");
+  call.start();
+  return call;
+}
