@@ -16,11 +16,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import playwright.async_api as playwright_api
 import pytest
 
 from tests.conftest import KIOSK_TOKEN, PASSWORD, Server
-
-playwright_api = pytest.importorskip("playwright.async_api")
 
 pytestmark = pytest.mark.browser
 
