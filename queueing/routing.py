@@ -1,34 +1,87 @@
 """The routing core: who is offered which waiting citizen, and when.
 
-Pure and synchronous: every method takes ``now`` (seconds since the epoch)
-and returns the events it caused; no I/O, no clock, no randomness. Backends
-hold one :class:`Router` (in memory) or load and store its state around each
-operation (Redis), and the node that applied an operation carries out its
-events. The same code runs in tests and in a simulation in virtual time.
+Pure and synchronous: every method takes ``now`` (seconds since the epoch, from
+the command log) and returns the events it caused (:mod:`queueing.events`); no
+I/O, no clock, no randomness, and no iteration over sets, so applying the same
+commands to a restored snapshot gives the same state and events in any process
+(whatever its hash seed). The writer is its only caller in the server; the
+simulator and the tests drive it directly.
 
-Policy (first step; skills routing with overflow comes later):
+Policy:
 
-* one FIFO queue per (target province, skill); ``priority`` tickets go ahead
-  of ``normal`` ones, each kind in arrival order;
-* a ticket is offered to an available clerk of that province with that skill,
-  the one idle longest; one offer per ticket and per clerk at a time;
+* one queue per (target province, skill), ordered by rank then arrival: a
+  transferred or re-queued citizen first, then ``priority``, then ``normal``;
+* a ticket is offered to a free clerk who serves its queue, the one with the
+  best skill level, then the one idle longest; one offer per ticket and per
+  clerk at a time;
+* after a ticket has waited ``overflow_after_s`` in its queue, the clerks of
+  the wider pools the routing policy names may be offered it too (after the
+  queue's own clerks);
 * an offer not answered within ``offer_timeout_s`` goes to the next clerk and
-  the clerk who let it lapse is put on break, so no more offers go to a clerk
-  who is away from the console;
+  the clerk who let it lapse is put on break;
 * a clerk who declines is not offered the same ticket again for
   ``decline_cooldown_s`` unless nobody else can take it after that;
-* a citizen whose connection dropped keeps their place for
+* a citizen whose connections all dropped keeps their place for
   ``reconnect_grace_s`` and is not offered meanwhile; past it the ticket is
-  abandoned.
+  abandoned; a clerk whose console drops mid-case has the same grace, after
+  which the citizen waits at the head of the queue again;
+* a ticket that waited ``max_wait_s`` in a queue ends ``expired``;
+* positions are sent at most once per ``position_interval_s`` per queue, so a
+  pairing costs the same with 100 or 10,000 waiting; the estimated wait comes
+  from the queue's recent answer rate.
 """
 
 from __future__ import annotations
 
 import bisect
+import heapq
 import math
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from .events import (
+    Answered,
+    CaseClosed,
+    CaseRequeued,
+    CitizenResumed,
+    ClerkAway,
+    ClerkBack,
+    ClerkChanged,
+    Event,
+    NodeLost,
+    Offered,
+    OfferEnded,
+    PositionChanged,
+    TicketClosed,
+    TicketOpened,
+    TicketView,
+    Transferred,
+    WrappedUp,
+)
+
+__all__ = [
+    "ActiveCase",
+    "Answered",
+    "CaseClosed",
+    "Clerk",
+    "ClerkChanged",
+    "Event",
+    "OfferEnded",
+    "Offered",
+    "PositionChanged",
+    "Presence",
+    "Router",
+    "RoutingError",
+    "RoutingPolicy",
+    "Ticket",
+    "TicketClosed",
+    "estimate_wait",
+    "province_of",
+]
+
+QueueKey = tuple[str, str]
 
 
 class RoutingError(Exception):
@@ -51,12 +104,48 @@ class TicketState(StrEnum):
     OFFERED = "offered"
 
 
+HEAD_RANK = -1  # transferred or re-queued: they have waited already
 PRIORITY_RANK = {"priority": 0, "normal": 1}
+ANSWER_WINDOW_S = 1800.0  # the estimate's answer rate looks this far back
+ANSWER_SAMPLES = 20
 
 
 def province_of(region: str) -> str:
     """The province code (GB/T 2260) of any region code: 320500 -> 320000."""
     return region[:2] + "0000"
+
+
+def queue_name(key: QueueKey) -> str:
+    return f"{key[0]}/{key[1]}"
+
+
+@dataclass(frozen=True)
+class Overflow:
+    after_s: float
+    to: tuple[QueueKey, ...]
+
+
+@dataclass(frozen=True)
+class RoutingPolicy:
+    """Routing as data (the ``RVW_ROUTING`` file): which wider pools a queue overflows to, and when."""
+
+    overflow: dict[QueueKey, Overflow] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            queue_name(k): {"after_s": o.after_s, "to": [queue_name(t) for t in o.to]}
+            for k, o in sorted(self.overflow.items())
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RoutingPolicy:
+        def key(name: str) -> QueueKey:
+            region, _, skill = name.partition("/")
+            return (region, skill)
+
+        return cls(
+            {key(k): Overflow(float(v["after_s"]), tuple(key(t) for t in v["to"])) for k, v in sorted(data.items())}
+        )
 
 
 @dataclass
@@ -70,7 +159,11 @@ class Ticket:
     origin_region: str
     channel: str
     priority: str
-    requested_at: float
+    requested_at: float  # when the citizen asked: what the service level counts from
+    queued_at: float = 0.0  # when this ticket entered its current queue
+    kiosk_id: str | None = None
+    language: str = "zh"
+    rank: int = 1
     seq: int = 0
     offered_to: str | None = None
     offer_expires_at: float | None = None
@@ -83,12 +176,30 @@ class Ticket:
         return TicketState.OFFERED if self.offered_to else TicketState.WAITING
 
     @property
-    def key(self) -> tuple[str, str]:
+    def key(self) -> QueueKey:
         return (self.region, self.skill)
 
     @property
     def order(self) -> tuple[int, int]:
-        return (PRIORITY_RANK.get(self.priority, 1), self.seq)
+        return (self.rank, self.seq)
+
+    def view(self) -> TicketView:
+        return TicketView(
+            ticket_id=self.ticket_id,
+            case_id=self.case_id,
+            citizen_id=self.citizen_id,
+            region=self.region,
+            skill=self.skill,
+            matter_code=self.matter_code,
+            origin_region=self.origin_region,
+            channel=self.channel,
+            priority=self.priority,
+            requested_at=self.requested_at,
+            queued_at=self.queued_at,
+            kiosk_id=self.kiosk_id,
+            language=self.language,
+            gone_since=self.gone_since,
+        )
 
 
 @dataclass
@@ -96,11 +207,14 @@ class Clerk:
     clerk_id: str
     region: str
     skills: list[str]
+    levels: dict[str, int] = field(default_factory=dict)  # skill -> level (higher is better; default 1)
+    display_name: str = ""
     presence: Presence = Presence.OFFLINE
     idle_since: float = 0.0
     offer_ticket: str | None = None
     case_id: str | None = None
     wrap_up_case: str | None = None  # the citizen hung up; the clerk still records the outcome
+    gone_since: float | None = None  # the console dropped while the clerk was in a case
 
     @property
     def status(self) -> str:
@@ -123,6 +237,12 @@ class Clerk:
     def holds_work(self) -> bool:
         return bool(self.offer_ticket or self.case_id or self.wrap_up_case)
 
+    def level(self, key: QueueKey) -> int | None:
+        """This clerk's level for a queue, or None if they do not serve it."""
+        if key[0] != self.region or key[1] not in self.skills:
+            return None
+        return self.levels.get(key[1], 1)
+
 
 @dataclass
 class ActiveCase:
@@ -131,68 +251,12 @@ class ActiveCase:
     citizen_id: str
     clerk_id: str
     answered_at: float
-
-
-# ---- events -------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Offered:
-    ticket: Ticket
-    clerk_id: str
-    expires_at: float
-
-
-@dataclass(frozen=True)
-class OfferEnded:
-    ticket_id: str
-    case_id: str
-    clerk_id: str
-    reason: str  # declined | expired | withdrawn | cancelled | citizen_away
-
-
-@dataclass(frozen=True)
-class Answered:
-    ticket: Ticket
-    clerk_id: str
-
-
-@dataclass(frozen=True)
-class TicketClosed:
-    ticket: Ticket
-    reason: str  # cancelled | abandoned
-
-
-@dataclass(frozen=True)
-class PositionChanged:
-    ticket_id: str
-    citizen_id: str
-    position: int
-    estimated_wait_s: int
-
-
-@dataclass(frozen=True)
-class ClerkChanged:
-    clerk_id: str
-    status: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class CaseClosed:
-    case: ActiveCase
-
-
-Event = Offered | OfferEnded | Answered | TicketClosed | PositionChanged | ClerkChanged | CaseClosed
+    ticket: dict[str, Any] = field(default_factory=dict)  # the ticket it was, to re-queue or transfer
 
 
 def estimate_wait(position: int, staffed: int, aht_s: float) -> int:
-    """Seconds until a ticket at ``position`` is likely answered.
-
-    A deliberately simple estimate: tickets ahead are served ``staffed`` at a
-    time, each taking one average handle time; with nobody staffed we still
-    give the figure for one clerk rather than infinity.
-    """
+    """Seconds until a ticket at ``position`` is answered, from a handle time: the fallback
+    when a queue has no recent answers to measure its pace by."""
     ahead = max(0, position - 1)
     rounds = ahead / max(1, staffed)
     return math.ceil(rounds * aht_s)
@@ -209,20 +273,36 @@ class Router:
         reconnect_grace_s: float = 30.0,
         decline_cooldown_s: float = 30.0,
         aht_s: float = 180.0,
+        max_wait_s: float = 600.0,
+        position_interval_s: float = 0.0,
+        policy: RoutingPolicy | None = None,
     ) -> None:
         self.offer_timeout_s = offer_timeout_s
         self.reconnect_grace_s = reconnect_grace_s
         self.decline_cooldown_s = decline_cooldown_s
         self.aht_s = aht_s
+        self.max_wait_s = max_wait_s
+        self.position_interval_s = position_interval_s
+        self.policy = policy or RoutingPolicy()
+        # Pools that other queues overflow into: pool -> the queues that overflow there.
+        self.overflow_from: dict[QueueKey, list[QueueKey]] = {}
+        for src, rule in sorted(self.policy.overflow.items()):
+            for dst in rule.to:
+                self.overflow_from.setdefault(dst, []).append(src)
         self.tickets: dict[str, Ticket] = {}
-        self.queues: dict[tuple[str, str], list[tuple[int, int, str]]] = {}
+        self.queues: dict[QueueKey, list[tuple[int, int, str]]] = {}
         self.clerks: dict[str, Clerk] = {}
         self.cases: dict[str, ActiveCase] = {}
         self.by_citizen: dict[str, str] = {}  # citizen id -> their waiting ticket id
-        # Open connections per citizen and per clerk, across all nodes; may dip below zero
-        # for a moment when a drop is applied before the connection it ends.
+        # Open connections, across all nodes: "node/sid" -> (role, subject id). Keyed per
+        # connection, so a drop seen before its own connect, or a node that dies, is exact.
+        self.connections: dict[str, tuple[str, str]] = {}
         self.citizens_online: dict[str, int] = {}
         self.clerks_online: dict[str, int] = {}
+        self.early_drops: dict[str, float] = {}  # connection drops applied before their connect
+        self.answers: dict[str, list[float]] = {}  # queue name -> recent answer times
+        self.dirty: dict[str, float] = {}  # queue name -> positions pending since
+        self.flushed: dict[str, float] = {}  # queue name -> positions last sent
         self.seq = 0
 
     # ---- citizen side ---------------------------------------------------
@@ -240,12 +320,13 @@ class Router:
         origin_region: str,
         channel: str,
         priority: str = "normal",
+        kiosk_id: str | None = None,
+        language: str = "zh",
     ) -> list[Event]:
         if self.ticket_of(citizen_id) or self.case_of_citizen(citizen_id):
             raise RoutingError("conflict", "this citizen already has an open request")
-        if ticket_id in self.tickets:
+        if ticket_id in self.tickets or case_id in self.cases:
             raise RoutingError("conflict", "duplicate ticket id")
-        self.seq += 1
         ticket = Ticket(
             ticket_id=ticket_id,
             case_id=case_id,
@@ -257,16 +338,50 @@ class Router:
             channel=channel,
             priority=priority if priority in PRIORITY_RANK else "normal",
             requested_at=now,
-            seq=self.seq,
+            queued_at=now,
+            kiosk_id=kiosk_id,
+            language=language,
+            rank=PRIORITY_RANK.get(priority, 1),
         )
         if self.citizens_online.get(citizen_id, 0) <= 0:
             ticket.gone_since = now  # the connection closed while the request was on its way
-        self.tickets[ticket_id] = ticket
-        self.by_citizen[citizen_id] = ticket_id
-        bisect.insort(self.queues.setdefault(ticket.key, []), (*ticket.order, ticket_id))
-        events: list[Event] = []
+        self._enqueue(ticket)
+        position = self._rank_of(ticket)
+        events: list[Event] = [TicketOpened(ticket.view(), position, self.estimate(now, ticket.key, position))]
         self._dispatch(now, events)
-        self._positions([ticket.key], events)
+        self._touch(now, [ticket.key], events)
+        return events
+
+    def restore(self, now: float, tickets: list[dict[str, Any]], cases: list[dict[str, Any]]) -> list[Event]:
+        """Put back what a restarted single node had open (from its case records): waiting
+        tickets with their original ids, order and request times, and calls in progress.
+        Nobody is connected yet, so each gets the reconnect grace to come back."""
+        events: list[Event] = []
+        for data in sorted(tickets, key=lambda d: (float(d["requested_at"]), str(d["ticket_id"]))):
+            if data["ticket_id"] in self.tickets or self.ticket_of(data["citizen_id"]):
+                continue
+            ticket = Ticket(**{k: v for k, v in data.items() if k in _TICKET_FIELDS})
+            ticket.region = province_of(ticket.region)
+            ticket.rank = PRIORITY_RANK.get(ticket.priority, 1)
+            ticket.queued_at = ticket.queued_at or ticket.requested_at
+            ticket.offered_to = ticket.offer_expires_at = None
+            ticket.declined = {}
+            ticket.gone_since = now
+            self._enqueue(ticket)
+        for data in cases:
+            if data["case_id"] in self.cases:
+                continue
+            case = ActiveCase(**data)
+            self.cases[case.case_id] = case
+            clerk = self.clerks.get(case.clerk_id)
+            if clerk is None:
+                view = case.ticket
+                clerk = self.clerks[case.clerk_id] = Clerk(
+                    case.clerk_id, str(view.get("region", "")), [str(view.get("skill", ""))]
+                )
+            clerk.case_id = case.case_id
+            clerk.gone_since = now
+        self._touch(now, sorted({k: None for k in self.queues}), events)
         return events
 
     def cancel(self, now: float, citizen_id: str, ticket_id: str) -> list[Event]:
@@ -278,28 +393,33 @@ class Router:
         events: list[Event] = []
         self._close_ticket(now, ticket, "cancelled", events)
         self._dispatch(now, events)
-        self._positions([ticket.key], events)
+        self._touch(now, [ticket.key], events)
         return events
 
-    def citizen_connected(self, now: float, citizen_id: str) -> list[Event]:
+    def citizen_connected(self, now: float, citizen_id: str, conn: str, resumed: bool = False) -> list[Event]:
         """One more connection of this citizen (on any node); a waiting ticket is present again."""
         events: list[Event] = []
-        if self._count(self.citizens_online, citizen_id, +1) > 0:
+        if not self._open(conn, "citizen", citizen_id):
+            return events
+        if self.citizens_online.get(citizen_id, 0) == 1:
             ticket = self.ticket_of(citizen_id)
             if ticket is not None and ticket.gone_since is not None:
                 ticket.gone_since = None
                 self._dispatch(now, events)
-                self._positions([ticket.key], events)
+                self._touch(now, [ticket.key], events)
+        if resumed:
+            case = self.case_of_citizen(citizen_id)
+            if case is not None:
+                events.append(CitizenResumed(case.case_id, case.clerk_id))
         return events
 
-    def citizen_disconnected(self, now: float, citizen_id: str) -> list[Event]:
+    def citizen_disconnected(self, now: float, citizen_id: str, conn: str) -> list[Event]:
         """One connection fewer. With none left the ticket keeps its place for the grace period,
-        is not offered meanwhile, and an offer it holds goes back (the clerk cannot reach anyone).
-
-        Connections are counted, not flagged, so a reconnect through another node that is
-        noticed before the old node notices the drop leaves the citizen present."""
+        is not offered meanwhile, and an offer it holds goes back (the clerk cannot reach anyone)."""
         events: list[Event] = []
-        if self._count(self.citizens_online, citizen_id, -1) <= 0:
+        if not self._close(now, conn, "citizen", citizen_id):
+            return events
+        if self.citizens_online.get(citizen_id, 0) <= 0:
             ticket = self.ticket_of(citizen_id)
             if ticket is not None and ticket.gone_since is None:
                 ticket.gone_since = now
@@ -308,9 +428,29 @@ class Router:
                     self._dispatch(now, events)
         return events
 
+    def hang_up(self, now: float, citizen_id: str, case_id: str) -> list[Event]:
+        """The citizen leaves the call; the clerk is freed and wraps the case up."""
+        case = self.cases.get(case_id)
+        if case is None:
+            raise RoutingError("not_found", "no such open case")
+        if case.citizen_id != citizen_id:
+            raise RoutingError("forbidden", "this case is not yours")
+        return self._close_case(now, case, by="citizen", outcome="citizen_ended", notes="")
+
     # ---- clerk side -----------------------------------------------------
 
-    def set_clerk(self, now: float, clerk_id: str, region: str, skills: list[str], presence: str) -> list[Event]:
+    def set_clerk(
+        self,
+        now: float,
+        clerk_id: str,
+        region: str,
+        skills: Iterable[str],
+        presence: str,
+        *,
+        levels: dict[str, int] | None = None,
+        display_name: str = "",
+        reason: str = "set_status",
+    ) -> list[Event]:
         try:
             wanted = Presence(presence)
         except ValueError:
@@ -321,6 +461,8 @@ class Router:
         else:
             clerk.region = province_of(region)
             clerk.skills = sorted(skills)
+        clerk.levels = {k: int(v) for k, v in sorted((levels or {}).items())}
+        clerk.display_name = display_name or clerk.display_name
         events: list[Event] = []
         before = clerk.presence
         clerk.presence = wanted
@@ -328,41 +470,73 @@ class Router:
             clerk.idle_since = now
         if clerk.offer_ticket:
             held = self.tickets[clerk.offer_ticket]
-            still_fits = held.region == clerk.region and held.skill in clerk.skills
-            if wanted is not Presence.AVAILABLE or not still_fits:
+            if wanted is not Presence.AVAILABLE or not self._eligible(now, clerk, held):
                 self._end_offer(now, held, "withdrawn", events)
         if wanted is Presence.OFFLINE and not clerk.holds_work:
             # Offline clerks with nothing in hand are forgotten; they come back with set_clerk.
             self.clerks.pop(clerk_id, None)
-        events.append(ClerkChanged(clerk_id, clerk.status, "set_status"))
+        events.append(ClerkChanged(clerk_id, clerk.status, reason))
         self._dispatch(now, events)
-        self._positions(self._keys_of(clerk), events)
+        self._touch(now, self._keys_of(clerk), events)
         return events
 
-    def clerk_connected(self, now: float, clerk_id: str) -> list[Event]:
-        self._count(self.clerks_online, clerk_id, +1)
-        return []
+    def clerk_connected(self, now: float, clerk_id: str, conn: str) -> list[Event]:
+        events: list[Event] = []
+        if not self._open(conn, "clerk", clerk_id):
+            return events
+        clerk = self.clerks.get(clerk_id)
+        if clerk is not None and clerk.gone_since is not None:
+            clerk.gone_since = None
+            if clerk.case_id and clerk.case_id in self.cases:
+                case = self.cases[clerk.case_id]
+                events.append(ClerkBack(case.case_id, case.citizen_id, clerk_id))
+        return events
 
-    def clerk_disconnected(self, now: float, clerk_id: str, region: str, skills: list[str]) -> list[Event]:
-        """One console connection fewer; with none left, the clerk goes offline (offers withdrawn)."""
-        if self._count(self.clerks_online, clerk_id, -1) > 0:
+    def clerk_disconnected(self, now: float, clerk_id: str, conn: str) -> list[Event]:
+        """One console connection fewer; with none left the clerk goes offline (offers
+        withdrawn), and a case in hand waits ``reconnect_grace_s`` for them."""
+        if not self._close(now, conn, "clerk", clerk_id) or self.clerks_online.get(clerk_id, 0) > 0:
             return []
-        return self.set_clerk(now, clerk_id, region, skills, Presence.OFFLINE.value)
+        clerk = self.clerks.get(clerk_id)
+        if clerk is None:
+            return []
+        events = self.set_clerk(
+            now,
+            clerk_id,
+            clerk.region,
+            clerk.skills,
+            Presence.OFFLINE.value,
+            levels=clerk.levels,
+            reason="disconnected",
+        )
+        if clerk.case_id and clerk.case_id in self.cases and clerk.gone_since is None:
+            clerk.gone_since = now
+            case = self.cases[clerk.case_id]
+            events.append(ClerkAway(case.case_id, case.citizen_id, clerk_id, now))
+        return events
 
     def accept(self, now: float, clerk_id: str, ticket_id: str) -> list[Event]:
         ticket = self._offer_for(clerk_id, ticket_id)
         clerk = self.clerks[clerk_id]
         if ticket.offer_expires_at is not None and now >= ticket.offer_expires_at:
-            # Refuse without changing anything (an operation that raises stores nothing);
-            # the ticker applies the time-out.
+            # Refuse without changing anything; the next tick applies the time-out.
             raise RoutingError("conflict", "the offer has expired")
         self._unqueue(ticket)
         clerk.offer_ticket = None
         clerk.case_id = ticket.case_id
-        self.cases[ticket.case_id] = ActiveCase(ticket.case_id, ticket_id, ticket.citizen_id, clerk_id, now)
-        events: list[Event] = [Answered(ticket, clerk_id), ClerkChanged(clerk_id, clerk.status, "answered")]
+        saved = asdict(ticket)
+        saved.update(offered_to=None, offer_expires_at=None, declined={}, gone_since=None, position=0)
+        self.cases[ticket.case_id] = ActiveCase(ticket.case_id, ticket_id, ticket.citizen_id, clerk_id, now, saved)
+        name = queue_name(ticket.key)
+        recent = self.answers.setdefault(name, [])
+        recent.append(now)
+        del recent[:-ANSWER_SAMPLES]
+        events: list[Event] = [
+            Answered(ticket.view(), clerk_id, clerk.display_name, clerk.region, now),
+            ClerkChanged(clerk_id, clerk.status, "answered"),
+        ]
         self._dispatch(now, events)
-        self._positions([ticket.key], events)
+        self._touch(now, [ticket.key], events)
         return events
 
     def decline(self, now: float, clerk_id: str, ticket_id: str) -> list[Event]:
@@ -371,76 +545,114 @@ class Router:
         ticket.declined[clerk_id] = now + self.decline_cooldown_s
         self._end_offer(now, ticket, "declined", events)
         self._dispatch(now, events)
-        self._positions([ticket.key], events)
+        self._touch(now, [ticket.key], events)
         return events
 
-    def end_case(self, now: float, clerk_id: str, case_id: str) -> list[Event]:
+    def end_case(
+        self, now: float, clerk_id: str, case_id: str, outcome: str = "resolved", notes: str = ""
+    ) -> list[Event]:
         case = self.cases.get(case_id)
         if case is None:
             raise RoutingError("not_found", "no such open case")
         if case.clerk_id != clerk_id:
             raise RoutingError("forbidden", "this case belongs to another clerk")
-        return self._close_case(now, case)
+        return self._close_case(now, case, by="clerk", outcome=outcome, notes=notes)
 
-    def hang_up(self, now: float, citizen_id: str, case_id: str) -> list[Event]:
-        """The citizen leaves the call; the clerk is freed and wraps the case up."""
-        case = self.cases.get(case_id)
-        if case is None:
-            raise RoutingError("not_found", "no such open case")
-        if case.citizen_id != citizen_id:
-            raise RoutingError("forbidden", "this case is not yours")
-        return self._close_case(now, case, wrap_up=True)
-
-    def finish_wrap_up(self, now: float, clerk_id: str, case_id: str) -> list[Event]:
+    def finish_wrap_up(
+        self, now: float, clerk_id: str, case_id: str, outcome: str = "resolved", notes: str = ""
+    ) -> list[Event]:
         """The clerk has recorded the outcome of a case the citizen hung up; free for the next citizen."""
         clerk = self.clerks.get(clerk_id)
         if clerk is None or clerk.wrap_up_case != case_id:
             raise RoutingError("not_found", "no open case with that id")
         clerk.wrap_up_case = None
-        return self._freed(now, clerk, "wrapped_up")
+        return [WrappedUp(case_id, clerk_id, outcome, notes), *self._freed(now, clerk, "wrapped_up")]
 
-    def _close_case(self, now: float, case: ActiveCase, wrap_up: bool = False) -> list[Event]:
-        del self.cases[case.case_id]
-        events: list[Event] = [CaseClosed(case)]
-        clerk = self.clerks.get(case.clerk_id)
+    def transfer(
+        self,
+        now: float,
+        clerk_id: str,
+        case_id: str,
+        *,
+        target_region: str,
+        skill: str,
+        matter_code: str,
+        note: str,
+    ) -> list[Event]:
+        """Hand a case to another queue: the citizen keeps the case number and request time and
+        waits at the head of the new queue; the clerk is free again."""
+        case = self.cases.get(case_id)
+        if case is None:
+            raise RoutingError("not_found", "no such open case")
+        if case.clerk_id != clerk_id:
+            raise RoutingError("forbidden", "this case belongs to another clerk")
+        old = case.ticket
+        skill = skill or str(old.get("skill"))
+        matter_code = matter_code or str(old.get("matter_code"))
+        if (province_of(target_region), skill) == (old.get("region"), old.get("skill")):
+            raise RoutingError("bad_request", "the case is already in that queue")
+        del self.cases[case_id]
+        ticket = self._reopen(now, case)
+        ticket.region, ticket.skill, ticket.matter_code = province_of(target_region), skill, matter_code
+        self._enqueue(ticket)
+        events: list[Event] = [
+            Transferred(ticket.view(), clerk_id, str(old.get("region")), str(old.get("skill")), note, now)
+        ]
+        clerk = self.clerks.get(clerk_id)
         if clerk is not None:
             clerk.case_id = None
-            if wrap_up:
-                clerk.wrap_up_case = case.case_id
-                events.append(ClerkChanged(clerk.clerk_id, clerk.status, "citizen_ended"))
-            else:
-                events += self._freed(now, clerk, "case_ended")
+            events += self._freed(now, clerk, "transferred")
+        self._dispatch(now, events)
+        self._touch(now, [ticket.key], events)
         return events
 
-    def _freed(self, now: float, clerk: Clerk, reason: str) -> list[Event]:
-        clerk.idle_since = now
-        if clerk.presence is Presence.OFFLINE:
-            self.clerks.pop(clerk.clerk_id, None)
-        events: list[Event] = [ClerkChanged(clerk.clerk_id, clerk.status, reason)]
-        self._dispatch(now, events)
-        self._positions(self._keys_of(clerk), events)
+    def node_down(self, now: float, node: str) -> list[Event]:
+        """A node stopped heartbeating: every connection it had is dropped, as if each closed."""
+        prefix = node + "/"
+        gone = [(k, v) for k, v in self.connections.items() if k.startswith(prefix)]
+        events: list[Event] = []
+        for conn, (role, subject) in gone:
+            if role == "citizen":
+                events += self.citizen_disconnected(now, subject, conn)
+            else:
+                events += self.clerk_disconnected(now, subject, conn)
+        citizens = sum(1 for _, (role, _s) in gone if role == "citizen")
+        events.append(NodeLost(node, citizens, len(gone) - citizens))
         return events
 
     # ---- time -----------------------------------------------------------
 
     def tick(self, now: float) -> list[Event]:
-        """Apply every deadline that has passed: offer time-outs, reconnect grace, decline cool-downs."""
+        """Apply every deadline that has passed: offer time-outs, reconnect grace, expiry,
+        decline cool-downs, overflow, clerks who did not come back, pending positions."""
         events: list[Event] = []
-        touched: set[tuple[str, str]] = set()
+        touched: dict[QueueKey, None] = {}
         for ticket in list(self.tickets.values()):
             if ticket.offer_expires_at is not None and now >= ticket.offer_expires_at:
                 self._expire(now, ticket, events)
-                touched.add(ticket.key)
+                touched[ticket.key] = None
             if ticket.gone_since is not None and now - ticket.gone_since >= self.reconnect_grace_s:
                 self._close_ticket(now, ticket, "abandoned", events)
-                touched.add(ticket.key)
+                touched[ticket.key] = None
+                continue
+            if now - ticket.queued_at >= self.max_wait_s:
+                self._close_ticket(now, ticket, "expired", events)
+                touched[ticket.key] = None
+                continue
             for clerk_id, until in list(ticket.declined.items()):
                 if now >= until:
                     del ticket.declined[clerk_id]
-                    touched.add(ticket.key)
+                    touched[ticket.key] = None
+            rule = self.policy.overflow.get(ticket.key)
+            if rule is not None and not ticket.offered_to and now >= ticket.queued_at + rule.after_s:
+                touched[ticket.key] = None
+        for clerk in list(self.clerks.values()):
+            if clerk.gone_since is not None and now - clerk.gone_since >= self.reconnect_grace_s:
+                self._clerk_lost(now, clerk, events, touched)
+        self.early_drops = {k: v for k, v in self.early_drops.items() if now - v < 3600}
         if touched:
             self._dispatch(now, events)
-            self._positions(sorted(touched), events)
+        self._touch(now, list(touched), events)
         return events
 
     def next_deadline(self) -> float | None:
@@ -450,7 +662,17 @@ class Router:
                 deadlines.append(t.offer_expires_at)
             if t.gone_since is not None:
                 deadlines.append(t.gone_since + self.reconnect_grace_s)
+            deadlines.append(t.queued_at + self.max_wait_s)
             deadlines.extend(t.declined.values())
+        for key, rule in self.policy.overflow.items():
+            # The oldest ticket of a queue that overflows: a pool may take it once it is old enough.
+            for *_, tid in self.queues.get(key, ())[:1]:
+                deadlines.append(self.tickets[tid].queued_at + rule.after_s)
+        for clerk in self.clerks.values():
+            if clerk.gone_since is not None:
+                deadlines.append(clerk.gone_since + self.reconnect_grace_s)
+        for name, since in self.dirty.items():
+            deadlines.append(max(since, self.flushed.get(name, 0.0) + self.position_interval_s))
         return min(deadlines) if deadlines else None
 
     # ---- queries --------------------------------------------------------
@@ -465,13 +687,35 @@ class Router:
                 return c
         return None
 
-    def staffed(self, key: tuple[str, str]) -> int:
-        region, skill = key
+    def staffed(self, key: QueueKey) -> int:
+        """Clerks on shift for a queue: available, offered, in a case or wrapping up."""
         return sum(
             1
             for c in self.clerks.values()
-            if c.region == region and skill in c.skills and (c.presence is Presence.AVAILABLE or c.case_id)
+            if c.level(key) is not None and (c.presence is Presence.AVAILABLE or c.case_id or c.wrap_up_case)
         )
+
+    def on_shift(self, key: QueueKey) -> int:
+        """Clerks who serve a queue and are logged in (on a break too: they come back)."""
+        return sum(
+            1 for c in self.clerks.values() if c.level(key) is not None and (c.presence is not Presence.OFFLINE or c.holds_work)
+        )
+
+    def estimate(self, now: float, key: QueueKey, position: int) -> int | None:
+        """Seconds until the ticket at ``position`` is likely answered, or None when nobody
+        who serves the queue is on shift (an honest "unknown", not a made-up figure).
+
+        From the queue's recent answer rate when it has one (answers in the last half hour),
+        otherwise from the configured handle time and the clerks on shift."""
+        staffed = self.on_shift(key)
+        if staffed == 0:
+            return None
+        recent = [t for t in self.answers.get(queue_name(key), ()) if now - t <= ANSWER_WINDOW_S]
+        if len(recent) >= 3:
+            span = max(now - recent[0], 1.0)
+            rate = len(recent) / span  # answers per second in this queue
+            return math.ceil(max(0, position - 1) / rate)
+        return estimate_wait(position, staffed, self.aht_s)
 
     def snapshot(self, now: float) -> dict[str, Any]:
         """Queues and clerks as a supervisor sees them."""
@@ -497,7 +741,61 @@ class Router:
             clerks.append({"clerk_id": c.clerk_id, "region": c.region, "status": c.status, "case_id": c.case_id})
         return {"queues": queues, "clerks": clerks, "clerks_by_status": by_status, "open_cases": len(self.cases)}
 
-    # ---- state for shared backends --------------------------------------
+    def waiting(self, now: float) -> list[dict[str, Any]]:
+        """Every waiting citizen, longest wait first."""
+        return sorted(
+            (
+                {
+                    "ticket_id": t.ticket_id,
+                    "region": t.region,
+                    "skill": t.skill,
+                    "matter_code": t.matter_code,
+                    "waited_s": round(now - t.requested_at, 1),
+                    "state": t.state.value,
+                }
+                for t in self.tickets.values()
+            ),
+            key=lambda w: (-w["waited_s"], w["ticket_id"]),
+        )
+
+    def citizen_view(self, now: float, citizen_id: str) -> dict[str, Any]:
+        """What a reconnecting citizen is told: their place in the queue, or their call."""
+        ticket = self.ticket_of(citizen_id)
+        case = self.case_of_citizen(citizen_id)
+        out: dict[str, Any] = {"ticket": None, "case": None}
+        if ticket is not None:
+            position = self._rank_of(ticket)
+            out["ticket"] = {
+                "ticket_id": ticket.ticket_id,
+                "case_id": ticket.case_id,
+                "position": position,
+                "estimated_wait_s": self.estimate(now, ticket.key, position),
+            }
+        if case is not None:
+            clerk = self.clerks.get(case.clerk_id)
+            out["case"] = {
+                "case_id": case.case_id,
+                "ticket_id": case.ticket_id,
+                "clerk_id": case.clerk_id,
+                "clerk_name": clerk.display_name if clerk else "",
+                "clerk_region": clerk.region if clerk else "",
+                "clerk_away": bool(clerk and clerk.gone_since is not None),
+            }
+        return out
+
+    def clerk_view(self, clerk_id: str) -> dict[str, Any] | None:
+        """What a reconnecting console is told: its status and the case in hand."""
+        clerk = self.clerks.get(clerk_id)
+        if clerk is None:
+            return None
+        case = self.cases.get(clerk.case_id) if clerk.case_id else None
+        return {
+            "status": clerk.status,
+            "case": asdict(case) if case is not None else None,
+            "wrap_up_case": clerk.wrap_up_case,
+        }
+
+    # ---- state for snapshots ----------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -505,8 +803,11 @@ class Router:
             "tickets": [asdict(t) for t in self.tickets.values()],
             "clerks": [asdict(c) for c in self.clerks.values()],
             "cases": [asdict(c) for c in self.cases.values()],
-            "citizens_online": self.citizens_online,
-            "clerks_online": self.clerks_online,
+            "connections": [[k, r, s] for k, (r, s) in self.connections.items()],
+            "early_drops": self.early_drops,
+            "answers": self.answers,
+            "dirty": self.dirty,
+            "flushed": self.flushed,
         }
 
     def load(self, data: dict[str, Any]) -> None:
@@ -519,22 +820,80 @@ class Router:
             c["presence"] = Presence(c["presence"])
             self.clerks[c["clerk_id"]] = Clerk(**c)
         self.cases = {c["case_id"]: ActiveCase(**c) for c in data.get("cases", [])}
-        self.citizens_online = {k: int(v) for k, v in data.get("citizens_online", {}).items()}
-        self.clerks_online = {k: int(v) for k, v in data.get("clerks_online", {}).items()}
+        self.connections = {}
+        self.citizens_online, self.clerks_online = {}, {}
+        for key, role, subject in data.get("connections", []):
+            self.connections[key] = (role, subject)
+            counts = self.citizens_online if role == "citizen" else self.clerks_online
+            counts[subject] = counts.get(subject, 0) + 1
+        self.early_drops = {k: float(v) for k, v in data.get("early_drops", {}).items()}
+        self.answers = {k: [float(x) for x in v] for k, v in data.get("answers", {}).items()}
+        self.dirty = {k: float(v) for k, v in data.get("dirty", {}).items()}
+        self.flushed = {k: float(v) for k, v in data.get("flushed", {}).items()}
         self.queues = {}
-        for t in sorted(self.tickets.values(), key=lambda t: t.order):
+        for t in sorted(self.tickets.values(), key=lambda t: (t.order, t.ticket_id)):
             self.queues.setdefault(t.key, []).append((*t.order, t.ticket_id))
 
     # ---- internals ------------------------------------------------------
 
-    @staticmethod
-    def _count(counts: dict[str, int], key: str, delta: int) -> int:
-        n = counts.get(key, 0) + delta
-        if n == 0:
-            counts.pop(key, None)
+    def _open(self, conn: str, role: str, subject: str) -> bool:
+        if conn in self.connections:
+            return False  # a command applied twice changes nothing the second time
+        if self.early_drops.pop(conn, None) is not None:
+            return False  # its drop was applied first: it is already closed
+        self.connections[conn] = (role, subject)
+        counts = self.citizens_online if role == "citizen" else self.clerks_online
+        counts[subject] = counts.get(subject, 0) + 1
+        return True
+
+    def _close(self, now: float, conn: str, role: str, subject: str) -> bool:
+        if self.connections.get(conn) != (role, subject):
+            self.early_drops[conn] = now
+            return False
+        del self.connections[conn]
+        counts = self.citizens_online if role == "citizen" else self.clerks_online
+        n = counts.get(subject, 0) - 1
+        if n <= 0:
+            counts.pop(subject, None)
         else:
-            counts[key] = n
-        return n
+            counts[subject] = n
+        return True
+
+    def _enqueue(self, ticket: Ticket) -> None:
+        self.seq += 1
+        ticket.seq = self.seq
+        self.tickets[ticket.ticket_id] = ticket
+        self.by_citizen[ticket.citizen_id] = ticket.ticket_id
+        bisect.insort(self.queues.setdefault(ticket.key, []), (*ticket.order, ticket.ticket_id))
+
+    def _rank_of(self, ticket: Ticket) -> int:
+        entries = self.queues.get(ticket.key, [])
+        return bisect.bisect_left(entries, (*ticket.order, ticket.ticket_id)) + 1
+
+    def _reopen(self, now: float, case: ActiveCase) -> Ticket:
+        """The ticket of an open case, back in a queue at the head, with its request time."""
+        ticket = Ticket(**{k: v for k, v in case.ticket.items() if k in _TICKET_FIELDS})
+        ticket.rank = HEAD_RANK
+        ticket.queued_at = now
+        ticket.offered_to = ticket.offer_expires_at = None
+        ticket.declined = {}
+        ticket.position = 0
+        online = self.citizens_online.get(case.citizen_id, 0) > 0
+        ticket.gone_since = None if online else now
+        return ticket
+
+    def _clerk_lost(self, now: float, clerk: Clerk, events: list[Event], touched: dict[QueueKey, None]) -> None:
+        clerk.gone_since = None
+        case = self.cases.pop(clerk.case_id, None) if clerk.case_id else None
+        clerk.case_id = None
+        if clerk.presence is Presence.OFFLINE and not clerk.holds_work:
+            self.clerks.pop(clerk.clerk_id, None)
+        events.append(ClerkChanged(clerk.clerk_id, clerk.status, "lost"))
+        if case is not None and case.ticket:
+            ticket = self._reopen(now, case)
+            self._enqueue(ticket)
+            events.append(CaseRequeued(ticket.view(), clerk.clerk_id, now))
+            touched[ticket.key] = None
 
     def _offer_for(self, clerk_id: str, ticket_id: str) -> Ticket:
         ticket = self.tickets.get(ticket_id)
@@ -544,8 +903,14 @@ class Router:
             raise RoutingError("not_found", "no such offer for this clerk (it may have expired or been withdrawn)")
         return ticket
 
-    def _keys_of(self, clerk: Clerk) -> list[tuple[str, str]]:
-        return [(clerk.region, s) for s in clerk.skills]
+    def _keys_of(self, clerk: Clerk) -> list[QueueKey]:
+        keys: dict[QueueKey, None] = {}
+        for s in clerk.skills:
+            key = (clerk.region, s)
+            keys[key] = None
+            for src in self.overflow_from.get(key, ()):
+                keys[src] = None
+        return list(keys)
 
     def _unqueue(self, ticket: Ticket) -> None:
         entries = self.queues.get(ticket.key, [])
@@ -561,7 +926,35 @@ class Router:
         if ticket.offered_to:
             self._end_offer(now, ticket, "cancelled", events)
         self._unqueue(ticket)
-        events.append(TicketClosed(ticket, reason))
+        # An abandon ends when the citizen left, not when the grace ran out: that is how long
+        # they waited, and what tells a short abandon (docs/sla.md).
+        ended = ticket.gone_since if reason == "abandoned" and ticket.gone_since is not None else now
+        events.append(TicketClosed(ticket.view(), reason, ended))
+
+    def _close_case(self, now: float, case: ActiveCase, *, by: str, outcome: str, notes: str) -> list[Event]:
+        del self.cases[case.case_id]
+        events: list[Event] = [
+            CaseClosed(case.case_id, case.ticket_id, case.citizen_id, case.clerk_id, by, outcome, notes, now)
+        ]
+        clerk = self.clerks.get(case.clerk_id)
+        if clerk is not None:
+            clerk.case_id = None
+            clerk.gone_since = None
+            if by == "citizen":
+                clerk.wrap_up_case = case.case_id
+                events.append(ClerkChanged(clerk.clerk_id, clerk.status, "citizen_ended"))
+            else:
+                events += self._freed(now, clerk, "case_ended")
+        return events
+
+    def _freed(self, now: float, clerk: Clerk, reason: str) -> list[Event]:
+        clerk.idle_since = now
+        if clerk.presence is Presence.OFFLINE and not clerk.holds_work:
+            self.clerks.pop(clerk.clerk_id, None)
+        events: list[Event] = [ClerkChanged(clerk.clerk_id, clerk.status, reason)]
+        self._dispatch(now, events)
+        self._touch(now, self._keys_of(clerk), events)
+        return events
 
     def _end_offer(self, now: float, ticket: Ticket, reason: str, events: list[Event]) -> None:
         clerk_id = ticket.offered_to
@@ -586,49 +979,83 @@ class Router:
             clerk.presence = Presence.BREAK
             events.append(ClerkChanged(clerk_id, clerk.status, "missed_offer"))
 
+    def _eligible(self, now: float, clerk: Clerk, ticket: Ticket) -> bool:
+        return self._preference(now, clerk, ticket) is not None
+
+    def _preference(self, now: float, clerk: Clerk, ticket: Ticket) -> int | None:
+        """How well ``clerk`` fits ``ticket``: their skill level for its queue, 0 through an
+        overflow pool once the ticket has waited long enough, None if not at all."""
+        level = clerk.level(ticket.key)
+        if level is not None:
+            return level
+        rule = self.policy.overflow.get(ticket.key)
+        if rule is not None and now >= ticket.queued_at + rule.after_s:
+            for pool in rule.to:
+                if clerk.level(pool) is not None:
+                    return 0
+        return None
+
     def _dispatch(self, now: float, events: list[Event]) -> None:
-        free = sorted((c for c in self.clerks.values() if c.free), key=lambda c: (c.idle_since, c.clerk_id))
+        free = [c for c in self.clerks.values() if c.free]
         if not free:
             return
-        wanted = {(c.region, s) for c in free for s in c.skills}
-        keys = [k for k in self.queues if k in wanted]
-        # Walk the relevant queues merged in (priority, arrival) order.
-        entries = sorted(e for k in keys for e in self.queues[k])
-        for *_, ticket_id in entries:
+        # Queues that a free clerk could take from, directly or through an overflow pool.
+        keys: dict[QueueKey, None] = {}
+        for c in free:
+            for key in self._keys_of(c):
+                if key in self.queues:
+                    keys[key] = None
+        if not keys:
+            return
+        # Walk those queues merged in (rank, arrival) order, lazily: a pairing looks at the
+        # heads, not at every waiting citizen.
+        for *_, ticket_id in heapq.merge(*(self.queues[k] for k in keys)):
             ticket = self.tickets[ticket_id]
             if ticket.offered_to or ticket.gone_since is not None:
                 continue
-            clerk = next(
-                (
-                    c
-                    for c in free
-                    if c.region == ticket.region
-                    and ticket.skill in c.skills
-                    and ticket.declined.get(c.clerk_id, 0.0) <= now
-                ),
-                None,
-            )
-            if clerk is None:
+            best: Clerk | None = None
+            best_rank: tuple[int, float, str] | None = None
+            for c in free:
+                if ticket.declined.get(c.clerk_id, 0.0) > now:
+                    continue
+                pref = self._preference(now, c, ticket)
+                if pref is None:
+                    continue
+                rank = (-pref, c.idle_since, c.clerk_id)
+                if best_rank is None or rank < best_rank:
+                    best, best_rank = c, rank
+            if best is None:
                 continue
-            free.remove(clerk)
-            ticket.offered_to = clerk.clerk_id
+            free.remove(best)
+            ticket.offered_to = best.clerk_id
             ticket.offer_expires_at = now + self.offer_timeout_s
-            clerk.offer_ticket = ticket_id
-            events.append(Offered(ticket, clerk.clerk_id, ticket.offer_expires_at))
-            events.append(ClerkChanged(clerk.clerk_id, clerk.status, "offered"))
+            best.offer_ticket = ticket_id
+            events.append(Offered(ticket.view(), best.clerk_id, ticket.offer_expires_at, now))
+            events.append(ClerkChanged(best.clerk_id, best.status, "offered"))
             if not free:
                 break
 
-    def _positions(self, keys: list[tuple[str, str]], events: list[Event]) -> None:
+    def _touch(self, now: float, keys: Iterable[QueueKey], events: list[Event]) -> None:
+        """Positions of these queues changed: send them now, or once the interval has passed."""
         for key in keys:
-            entries = self.queues.get(key)
-            if not entries:
-                continue
-            staffed = self.staffed(key)
-            for i, (*_, ticket_id) in enumerate(entries, start=1):
-                ticket = self.tickets[ticket_id]
-                if ticket.position != i:
-                    ticket.position = i
-                    events.append(
-                        PositionChanged(ticket_id, ticket.citizen_id, i, estimate_wait(i, staffed, self.aht_s))
-                    )
+            name = queue_name(key)
+            self.dirty.setdefault(name, now)
+        for name in list(self.dirty):
+            if now >= self.flushed.get(name, -math.inf) + self.position_interval_s:
+                del self.dirty[name]
+                self.flushed[name] = now
+                region, _, skill = name.partition("/")
+                self._positions(now, (region, skill), events)
+
+    def _positions(self, now: float, key: QueueKey, events: list[Event]) -> None:
+        entries = self.queues.get(key)
+        if not entries:
+            return
+        for i, (*_, ticket_id) in enumerate(entries, start=1):
+            ticket = self.tickets[ticket_id]
+            if ticket.position != i:
+                ticket.position = i
+                events.append(PositionChanged(ticket_id, ticket.citizen_id, i, self.estimate(now, key, i)))
+
+
+_TICKET_FIELDS = frozenset(Ticket.__dataclass_fields__)

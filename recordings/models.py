@@ -78,3 +78,12 @@ class CaseEvent(Base):
     event: Mapped[str] = mapped_column(String(32))
     actor: Mapped[str] = mapped_column(String(48))
     detail: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True)
+
+
+class QueuePosition(Base):
+    """How far a consumer of the queue's events stream has written (updated with its writes)."""
+
+    __tablename__ = "queue_positions"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    position: Mapped[str] = mapped_column(String(64))

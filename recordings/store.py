@@ -6,16 +6,24 @@ that sets the matching column, so the record and its timeline never disagree.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import weakref
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from queueing.clock import iso, to_datetime
 from queueing.stats import CaseTimes
 
-from .models import Case, CaseEvent, Kiosk, User
+from .models import Case, CaseEvent, Kiosk, QueuePosition, User
+
+log = logging.getLogger(__name__)
 
 # Columns an event may set, each only once (the first value stands).
 ONCE_COLUMNS = {"offered_at", "answered_at", "connected_at", "ended_at"}
@@ -28,58 +36,66 @@ class CaseStoreError(Exception):
         self.message = message
 
 
+@dataclass
+class RecordOp:
+    """One change to the case records: ``create`` a case, or ``record`` a line (and columns)."""
+
+    kind: str
+    case_id: str
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
 def _iso(value: datetime | None) -> str | None:
     return iso(value.timestamp()) if value is not None else None
 
 
-class CaseStore:
+def _write_lock(sessions: async_sessionmaker[AsyncSession]) -> asyncio.Lock | None:
+    """SQLite allows one writer and answers "database is locked" at once when a read
+    transaction tries to become a write while another writes: one process (the embedded
+    default) takes its writes in turn instead. PostgreSQL needs no lock of ours."""
+    bind = sessions.kw.get("bind")
+    if bind is None or bind.dialect.name != "sqlite":
+        return None
+    return _SQLITE_LOCKS.setdefault(bind, asyncio.Lock())  # one per database, shared by the stores
+
+
+_SQLITE_LOCKS: weakref.WeakKeyDictionary[Any, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+class _Writes:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
+        self._lock = _write_lock(sessions)
 
-    async def create(
-        self,
-        *,
-        at: float,
-        case_id: str,
-        ticket_id: str,
-        matter_code: str,
-        skill: str,
-        origin_region: str,
-        target_region: str,
-        channel: str,
-        kiosk_id: str | None,
-        citizen_id: str,
-        priority: str,
-        language: str,
-        actor: str,
-    ) -> None:
-        async with self.sessions() as session, session.begin():
-            session.add(
-                Case(
-                    case_id=case_id,
-                    ticket_id=ticket_id,
-                    matter_code=matter_code,
-                    skill=skill,
-                    origin_region=origin_region,
-                    target_region=target_region,
-                    channel=channel,
-                    kiosk_id=kiosk_id,
-                    citizen_id=citizen_id,
-                    priority=priority,
-                    language=language,
-                    requested_at=to_datetime(at),
-                )
+    def _writing(self) -> asyncio.Lock | contextlib.nullcontext[None]:
+        return self._lock if self._lock is not None else contextlib.nullcontext()
+
+
+class CaseStore(_Writes):
+
+    async def create(self, *, at: float, actor: str, **fields: Any) -> None:
+        """A new case record (fields: case_id, ticket_id, matter_code, skill, origin_region,
+        target_region, channel, kiosk_id, citizen_id, priority, language) with its first line."""
+        async with self._writing(), self.sessions() as session, session.begin():
+            await self._create_in(session, at=at, actor=actor, **fields)
+
+    @staticmethod
+    async def _create_in(session: AsyncSession, *, at: float, actor: str, **fields: Any) -> None:
+        session.add(Case(requested_at=to_datetime(at), **fields))
+        await session.flush()
+        session.add(
+            CaseEvent(
+                case_id=fields["case_id"],
+                at=to_datetime(at),
+                event="requested",
+                actor=actor,
+                detail={
+                    "matter_code": fields["matter_code"],
+                    "target_region": fields["target_region"],
+                    "priority": fields["priority"],
+                },
             )
-            await session.flush()
-            session.add(
-                CaseEvent(
-                    case_id=case_id,
-                    at=to_datetime(at),
-                    event="requested",
-                    actor=actor,
-                    detail={"matter_code": matter_code, "target_region": target_region, "priority": priority},
-                )
-            )
+        )
 
     async def record(
         self,
@@ -101,26 +117,141 @@ class CaseStore:
         the return value says whether the event was written. With ``keep_existing``
         every column keeps a value it already has.
         """
+        async with self._writing(), self.sessions() as session, session.begin():
+            return await self._record_in(
+                session,
+                case_id,
+                at=at,
+                event=event,
+                actor=actor,
+                detail=detail,
+                only_first=only_first,
+                keep_existing=keep_existing,
+                **columns,
+            )
+
+    @staticmethod
+    async def _record_in(
+        session: AsyncSession,
+        case_id: str,
+        *,
+        at: float,
+        event: str,
+        actor: str,
+        detail: dict[str, Any] | None = None,
+        only_first: bool = False,
+        keep_existing: bool = False,
+        **columns: Any,
+    ) -> bool:
         values = {k: (to_datetime(v) if k.endswith("_at") and isinstance(v, float) else v) for k, v in columns.items()}
         once = {k: v for k, v in values.items() if k in ONCE_COLUMNS or keep_existing}
         plain = {k: v for k, v in values.items() if k not in once}
-        async with self.sessions() as session, session.begin():
-            exists = await session.scalar(select(Case.case_id).where(Case.case_id == case_id).with_for_update())
-            if exists is None:
-                raise CaseStoreError("not_found", "no such case")
-            for k, v in once.items():
-                result = await session.execute(
-                    update(Case).where(Case.case_id == case_id, getattr(Case, k).is_(None)).values({k: v})
-                )
-                if result.rowcount == 0 and only_first:  # type: ignore[attr-defined]
-                    return False
-            if plain:
-                await session.execute(update(Case).where(Case.case_id == case_id).values(**plain))
-            session.add(CaseEvent(case_id=case_id, at=to_datetime(at), event=event, actor=actor, detail=detail))
+        exists = await session.scalar(select(Case.case_id).where(Case.case_id == case_id).with_for_update())
+        if exists is None:
+            raise CaseStoreError("not_found", "no such case")
+        for k, v in once.items():
+            result = await session.execute(
+                update(Case).where(Case.case_id == case_id, getattr(Case, k).is_(None)).values({k: v})
+            )
+            if result.rowcount == 0 and only_first:  # type: ignore[attr-defined]
+                return False
+        if plain:
+            await session.execute(update(Case).where(Case.case_id == case_id).values(**plain))
+        session.add(CaseEvent(case_id=case_id, at=to_datetime(at), event=event, actor=actor, detail=detail))
+        return True
+
+    async def write_batch(self, ops: list[RecordOp], position: tuple[str, str | None, str] | None = None) -> bool:
+        """Write many record changes in one transaction (the recorder's group commit).
+
+        With ``position`` ``(name, expected, new)`` the consumer's position moves from
+        ``expected`` to ``new`` in the same transaction, or nothing is written and False is
+        returned (another recorder wrote these already): each change is made once.
+        """
+        async with self._writing(), self.sessions() as session, session.begin():
+            if position is not None:
+                name, expected, new = position
+                if expected is None:
+                    row = await session.get(QueuePosition, name, with_for_update=True)
+                    if row is not None:
+                        return False
+                    session.add(QueuePosition(name=name, position=new))
+                else:
+                    moved = await session.execute(
+                        update(QueuePosition)
+                        .where(QueuePosition.name == name, QueuePosition.position == expected)
+                        .values(position=new)
+                    )
+                    if moved.rowcount != 1:  # type: ignore[attr-defined]
+                        return False
+            for op in ops:
+                try:
+                    async with session.begin_nested():
+                        if op.kind == "create":
+                            await self._create_in(session, **op.fields)
+                        else:
+                            await self._record_in(session, op.case_id, **op.fields)
+                except CaseStoreError:
+                    log.warning("no case %s for %s; line skipped", op.case_id, op.fields.get("event"))
+                except IntegrityError:
+                    log.error("could not write %s of case %s: it exists already", op.kind, op.case_id)
             return True
 
+    async def position(self, name: str) -> str | None:
+        async with self.sessions() as session:
+            row = await session.get(QueuePosition, name)
+            return row.position if row is not None else None
+
+    async def ticket_taken(self, ticket_id: str) -> bool:
+        async with self.sessions() as session:
+            return (await session.scalar(select(Case.case_id).where(Case.ticket_id == ticket_id))) is not None
+
+    async def open_records(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """What was open when the process stopped: requests still waiting (no answer, no end)
+        and calls in progress (answered, not ended), as the routing core restores them."""
+        async with self.sessions() as session:
+            rows = (
+                (
+                    await session.execute(
+                        select(Case).where(Case.ended_at.is_(None), Case.outcome.is_(None)).order_by(Case.requested_at)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        tickets, cases = [], []
+        for c in rows:
+            ticket = {
+                "ticket_id": c.ticket_id,
+                "case_id": c.case_id,
+                "citizen_id": c.citizen_id,
+                "region": c.target_region,
+                "skill": c.skill,
+                "matter_code": c.matter_code,
+                "origin_region": c.origin_region,
+                "channel": c.channel,
+                "priority": c.priority,
+                "requested_at": c.requested_at.timestamp(),
+                "kiosk_id": c.kiosk_id,
+                "language": c.language,
+            }
+            if c.answered_at is None or c.clerk_id is None:
+                tickets.append(ticket)
+            else:
+                ticket["region"] = str(c.target_region)[:2] + "0000"
+                cases.append(
+                    {
+                        "case_id": c.case_id,
+                        "ticket_id": c.ticket_id,
+                        "citizen_id": c.citizen_id,
+                        "clerk_id": c.clerk_id,
+                        "answered_at": c.answered_at.timestamp(),
+                        "ticket": {**ticket, "queued_at": c.requested_at.timestamp()},
+                    }
+                )
+        return tickets, cases
+
     async def rate(self, case_id: str, citizen_id: str, *, at: float, level: int, comment: str) -> None:
-        async with self.sessions() as session, session.begin():
+        async with self._writing(), self.sessions() as session, session.begin():
             case = await session.get(Case, case_id, with_for_update=True)
             if case is None or case.citizen_id != citizen_id:
                 raise CaseStoreError("not_found", "no such case for this citizen")
@@ -222,11 +353,8 @@ class CaseStore:
             ]
 
 
-class Directory:
+class Directory(_Writes):
     """People and kiosks, looked up when they connect or log in."""
-
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self.sessions = sessions
 
     async def user_by_name(self, username: str) -> User | None:
         async with self.sessions() as session:
@@ -261,7 +389,7 @@ class Directory:
         replace: bool = False,
     ) -> None:
         """Add a log-in; an existing username is a conflict, or with ``replace`` is reset to these values."""
-        async with self.sessions() as session, session.begin():
+        async with self._writing(), self.sessions() as session, session.begin():
             user = (await session.execute(select(User).where(User.username == username))).scalar_one_or_none()
             if user is not None and not replace:
                 raise CaseStoreError("conflict", f"user {username!r} exists")
@@ -272,7 +400,7 @@ class Directory:
             user.region, user.skills, user.active = region, skills, True
 
     async def add_kiosk(self, *, kiosk_id: str, name: str, region: str, token_hash: str, at: float) -> None:
-        async with self.sessions() as session, session.begin():
+        async with self._writing(), self.sessions() as session, session.begin():
             existing = (await session.execute(select(Kiosk).where(Kiosk.token_hash == token_hash))).scalar_one_or_none()
             if existing is None:
                 session.add(

@@ -176,6 +176,7 @@ async def get_case(request: web.Request) -> web.Response:
     case_id = request.match_info["case_id"]
     if len(case_id) > 40:
         return json_error(404, "not_found", "no such case")
+    await svc.hub.records_settled()
     if user.role not in ("supervisor", "auditor"):
         found, clerk_id = await svc.store.clerk_of(case_id)
         if not found:
@@ -211,7 +212,7 @@ async def readyz(request: web.Request) -> web.Response:
         checks["database"] = f"error: {type(exc).__name__}"
     if svc.settings.redis_url:
         try:
-            await svc.backend.ping()
+            await svc.queue.ping()
             checks["redis"] = "ok"
         except Exception as exc:
             checks["redis"] = f"error: {type(exc).__name__}"

@@ -13,12 +13,15 @@ import socketio
 from aiohttp import web
 
 import web as webpkg
-from queueing.backend import MemoryBackend, QueueBackend, RedisBackend
+from queueing.backend import QueueService, router_options
 from queueing.clock import Clock, SystemClock
+from queueing.local import LocalQueue
 from recordings.db import make_engine, make_sessionmaker
 from recordings.migrate import upgrade
+from recordings.recorder import Recorder
 from recordings.store import CaseStore, Directory
-from signaling.const import MAX_PACKET_BYTES
+from signaling.const import CITIZEN_NS, CLERK_NS, MAX_PACKET_BYTES
+from signaling.gateway import Gateway
 from signaling.hub import Hub
 from signaling.namespaces import CitizenNamespace, ClerkNamespace, SupervisorNamespace
 
@@ -30,15 +33,13 @@ from .services import SERVICES, Services
 log = logging.getLogger(__name__)
 
 
-def make_backend(settings: Settings, clock: Clock) -> QueueBackend:
-    options: dict[str, Any] = {
-        "offer_timeout_s": settings.offer_timeout_s,
-        "reconnect_grace_s": settings.reconnect_grace_s,
-        "aht_s": settings.aht_s,
-    }
+def make_queue(settings: Settings, clock: Clock, store: CaseStore) -> QueueService:
+    options = router_options(settings)
     if settings.redis_url:
-        return RedisBackend(clock, settings.redis_url, prefix=settings.redis_prefix, **options)
-    return MemoryBackend(clock, **options)
+        from queueing.streams import RedisQueue
+
+        return RedisQueue(clock, settings, **options)
+    return LocalQueue(clock, open_records=store.open_records, **options)
 
 
 def create_app(
@@ -75,14 +76,42 @@ def create_app(
     app.router.add_static("/static/", webpkg.STATIC, name="static")
 
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
+        # Started in order, closed in reverse: nothing runs against a part already closed.
         engine = make_engine(settings.database_url)
         await upgrade(engine)
         sessions = make_sessionmaker(engine)
         store, directory = CaseStore(sessions), Directory(sessions)
-        backend = make_backend(settings, clock)
+        queue = make_queue(settings, clock, store)
+        recorder = None
+        if not settings.redis_url:
+            recorder = Recorder(store)
+            queue.subscribe(recorder.accept)
         hub = Hub(
-            sio=sio, backend=backend, store=store, directory=directory, catalog=catalog, settings=settings, clock=clock
+            sio=sio,
+            queue=queue,
+            store=store,
+            directory=directory,
+            catalog=catalog,
+            settings=settings,
+            clock=clock,
+            recorder=recorder,
         )
+        namespaces = (CitizenNamespace(hub), ClerkNamespace(hub), SupervisorNamespace(hub))
+
+        async def drop_local() -> None:
+            for ns in namespaces[:2]:
+                for sid in list(ns.conns):
+                    await sio.disconnect(sid, namespace=ns.namespace, ignore_queue=True)
+
+        gateway = Gateway(
+            sio=sio,
+            catalog=catalog,
+            node=queue.node,
+            ice=hub.ice,
+            reconnect_grace_s=settings.reconnect_grace_s,
+            drop_local=drop_local,
+        )
+        queue.subscribe(gateway.accept)
         app[SERVICES] = Services(
             settings=settings,
             clock=clock,
@@ -91,15 +120,22 @@ def create_app(
             engine=engine,
             store=store,
             directory=directory,
-            backend=backend,
+            queue=queue,
             hub=hub,
+            gateway=gateway,
+            recorder=recorder,
             login_throttle=api.LoginThrottle(),
         )
-        for ns in (CitizenNamespace(hub), ClerkNamespace(hub), SupervisorNamespace(hub)):
+        for ns in namespaces:
             sio.register_namespace(ns)
+        assert {ns.namespace for ns in namespaces} >= {CITIZEN_NS, CLERK_NS}
         if demo_base_url is not None:
             accounts = await demo.seed(directory, catalog, clock.now())
             print(demo.banner(demo_base_url, accounts), flush=True)
+        if recorder is not None:
+            recorder.start()
+        gateway.start()
+        await queue.start()
         # Everything loaded so far lives as long as the process: keep it out of the
         # collector's full passes, which otherwise stall the relay (docs/benchmarks.md).
         gc.collect()
@@ -109,7 +145,10 @@ def create_app(
             yield
         finally:
             await hub.close()
-            await backend.close()
+            await queue.close()
+            await gateway.close()
+            if recorder is not None:
+                await recorder.close()
             await engine.dispose()
             gc.unfreeze()
 

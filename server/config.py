@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from queueing.policy import RoutingFile, RoutingFileError
+from queueing.policy import load as load_routing
+
 
 class ConfigError(ValueError):
     pass
@@ -56,6 +59,15 @@ def _secret_key(env: Mapping[str, str], var_dir: Path) -> str:
     return key
 
 
+def _routing(path: str | None) -> RoutingFile | None:
+    if not path:
+        return None
+    try:
+        return load_routing(path)
+    except RoutingFileError as exc:
+        raise ConfigError(f"RVW_ROUTING: {exc}") from None
+
+
 @dataclass
 class Settings:
     database_url: str
@@ -77,6 +89,18 @@ class Settings:
     event_burst: float = 200.0
     redis_prefix: str = "rvw"
     dashboard_interval_s: float = 1.0
+    max_wait_s: float = 600.0
+    position_interval_s: float = 1.0
+    routing: RoutingFile | None = None
+    node_ttl_s: float = 10.0
+    node_id: str = ""
+    writer_lease_s: float = 3.0
+    snapshot_interval_s: float = 5.0
+    submit_timeout_s: float = 20.0
+
+    def routing_for(self, username: str, skills: list[str]) -> tuple[list[str], dict[str, int]]:
+        """A clerk's skills and levels: the routing file's, or the account's at level 1."""
+        return (self.routing or RoutingFile()).for_clerk(username, skills)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -103,4 +127,10 @@ class Settings:
             event_rate=_float(env, "RVW_EVENT_RATE", 100.0),
             event_burst=_float(env, "RVW_EVENT_BURST", 200.0),
             redis_prefix=env.get("RVW_REDIS_PREFIX") or "rvw",
+            max_wait_s=_float(env, "RVW_MAX_WAIT_SECONDS", 600.0),
+            position_interval_s=_float(env, "RVW_POSITION_INTERVAL_SECONDS", 1.0),
+            routing=_routing(env.get("RVW_ROUTING")),
+            node_ttl_s=_float(env, "RVW_NODE_TTL_SECONDS", 10.0),
+            node_id=env.get("RVW_NODE_ID") or "",
+            writer_lease_s=_float(env, "RVW_WRITER_LEASE_SECONDS", 3.0),
         )

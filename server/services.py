@@ -9,7 +9,7 @@ import socketio
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from queueing.backend import QueueBackend
+from queueing.backend import QueueService
 from queueing.clock import Clock
 from recordings.store import CaseStore, Directory
 
@@ -17,6 +17,8 @@ from .catalog import Catalog
 from .config import Settings
 
 if TYPE_CHECKING:
+    from recordings.recorder import Recorder
+    from signaling.gateway import Gateway
     from signaling.hub import Hub
 
     from .api import LoginThrottle
@@ -31,8 +33,10 @@ class Services:
     engine: AsyncEngine
     store: CaseStore
     directory: Directory
-    backend: QueueBackend
+    queue: QueueService
     hub: Hub
+    gateway: Gateway
+    recorder: Recorder | None
     login_throttle: LoginThrottle
 
 

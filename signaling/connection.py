@@ -27,7 +27,7 @@ from typing import Any
 import socketio
 from pydantic import BaseModel
 
-from queueing.backend import Operation
+from queueing.commands import Command, Result
 from queueing.routing import RoutingError
 from recordings.store import CaseStoreError
 
@@ -46,7 +46,7 @@ from .schemas import parse
 log = logging.getLogger(__name__)
 
 CITIZEN_EVENTS = frozenset({"request_help", "cancel", "signal", "media_state", "hang_up", "rate"})
-CLERK_EVENTS = frozenset({"set_status", "accept", "decline", "signal", "media_state", "end_case"})
+CLERK_EVENTS = frozenset({"set_status", "accept", "decline", "signal", "media_state", "end_case", "transfer"})
 SUPERVISOR_EVENTS: frozenset[str] = frozenset()
 SESSION_COOKIE = "rvw_session"
 
@@ -82,6 +82,7 @@ class Conn:
     kiosk_id: str | None = None
     display_name: str = ""
     skills: list[str] = field(default_factory=list)
+    levels: dict[str, int] = field(default_factory=dict)
 
 
 class Refused(socketio.exceptions.ConnectionRefusedError):
@@ -154,37 +155,38 @@ class BaseNamespace(socketio.AsyncNamespace):
     def bucket(self) -> TokenBucket:
         return TokenBucket(self.hub.settings.event_rate, self.hub.settings.event_burst)
 
-    def _pending(self, kind: str, sid: str) -> bool:
-        """Whether python-socketio itself is connecting or disconnecting ``sid`` here.
+    def _lifecycle(self, event: str, sid: str) -> bool:
+        """Whether ``event`` is python-socketio's own connect or disconnect of ``sid``.
 
-        A client may send an event *named* "connect" or "disconnect"; only the ones the
-        library raises while it holds the sid in its pending lists are the real thing.
+        A client may send an event *named* "connect" or "disconnect"; python-socketio only
+        passes on events of connected sids, and the real connect and disconnect happen while
+        the sid is not (yet, or any more) connected: ``manager.is_connected`` tells them apart
+        through the library's public manager API (tests/test_bad_input.py checks both).
         """
-        pending = getattr(self.server.manager, f"pending_{kind}", {})
-        return sid in pending.get(self.namespace, ())
+        return event in ("connect", "disconnect") and not self.server.manager.is_connected(sid, self.namespace)
 
-    async def admit(self, conn: Conn, counted: Operation | None = None) -> bool:
-        """Count the connection in the shared state and keep it, unless its transport closed meanwhile.
+    async def admit(self, conn: Conn, counted: Command | None = None) -> Result | None:
+        """Count the connection in the queue state and keep it, unless its transport closed meanwhile.
 
         python-socketio does not raise "disconnect" for a sid whose connect handler is still
         running, so a transport that closed during our awaits would leave a connection counted
-        for ever; it is checked after the last await, and undone.
+        for ever; it is checked after the last await, and undone. None: not admitted.
         """
+        result = None
         try:
             if counted is not None:
-                await self.hub.apply(counted)
+                result = await self.hub.submit(counted)
         except Exception:
             log.exception("could not count a %s connection", self.role)
             raise Refused(UNAVAILABLE, "the queue is unavailable; try again shortly") from None
-        eio_sid = self.server.manager.eio_sid_from_sid(conn.sid, self.namespace)
-        if eio_sid is None or eio_sid not in self.server.environ:
+        if self.server.get_environ(conn.sid, self.namespace) is None:
             await self.on_disconnect(conn)
-            return False
+            return None
         self.conns[conn.sid] = conn
-        return True
+        return result if result is not None else Result("", "", 0.0)
 
     async def trigger_event(self, event: Any, *args: Any) -> Any:
-        if event == "connect" and self._pending("connect", args[0]):
+        if self._lifecycle(event, args[0]) and event == "connect":
             sid, environ = args[0], args[1]
             auth = args[2] if len(args) > 2 else None
             try:
@@ -195,7 +197,7 @@ class BaseNamespace(socketio.AsyncNamespace):
                 # python-socketio would only log it and leave the client hanging: refuse clearly.
                 log.exception("%s connect failed", self.role)
                 raise Refused(UNAVAILABLE, "the server cannot take connections right now; try again shortly") from None
-        if event == "disconnect" and self._pending("disconnect", args[0]):
+        if self._lifecycle(event, args[0]) and event == "disconnect":
             conn = self.conns.pop(args[0], None)
             if conn is not None:
                 try:

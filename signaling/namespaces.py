@@ -1,4 +1,10 @@
-"""The three namespaces: /citizen (kiosks and browsers), /clerk (the console), /supervisor (the wall)."""
+"""The three namespaces: /citizen (kiosks and browsers), /clerk (the console), /supervisor (the wall).
+
+Handlers parse, authorise and submit commands (:mod:`queueing.commands`); what
+a command causes reaches clients through the gateway and the case records
+through the recorder, never from here. What a handler sends itself is the ack,
+and the welcome of a connection that has just come in.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +13,27 @@ import re
 import secrets
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-
 from queueing.clock import to_datetime
-from queueing.routing import CaseClosed, PositionChanged, RoutingError, province_of
+from queueing.commands import (
+    Accept,
+    Cancel,
+    CitizenConnected,
+    CitizenDisconnected,
+    ClerkConnected,
+    ClerkDisconnected,
+    Decline,
+    EndCase,
+    HangUp,
+    Request,
+    SetClerk,
+    Transfer,
+)
+from queueing.routing import RoutingError, province_of
 from recordings.store import CaseStoreError
 from server.auth import kiosk_token_hash, make_token, read_token
 from server.catalog import PROVINCES
 
+from . import messages
 from .connection import (
     CITIZEN_EVENTS,
     CLERK_EVENTS,
@@ -27,21 +46,33 @@ from .const import (
     BAD_REQUEST,
     CITIZEN_NS,
     CLERK_NS,
-    CONFLICT,
     FORBIDDEN,
     NOT_FOUND,
     SUPERVISOR_NS,
     UNAUTHORIZED,
     ProtocolError,
 )
-from .hub import CHINA_UTC_OFFSET_S, Hub, citizen_room, clerk_room
-from .schemas import CaseRef, EndCase, MediaState, Rate, RequestHelp, SetStatus, Signal, TicketRef
+from .gateway import citizen_room, clerk_room
+from .hub import CHINA_UTC_OFFSET_S, Hub
+from .schemas import (
+    CaseRef,
+    MediaState,
+    Rate,
+    RequestHelp,
+    SetStatus,
+    Signal,
+    TicketRef,
+    TransferCase,
+)
+from .schemas import (
+    EndCase as EndCaseMsg,
+)
 
 log = logging.getLogger(__name__)
 
 REGION_RE = re.compile(r"^[1-9][0-9]{5}$")
 RESUME_TTL_S = 2 * 3600.0
-CITIZEN_ENDED = "citizen_ended"
+CITIZEN_ENDED = messages.CITIZEN_ENDED
 RECORDED_MEDIA_STATES = {"failed": "media_failed", "disconnected": "media_disconnected", "closed": "media_closed"}
 
 
@@ -61,9 +92,13 @@ def new_citizen_id() -> str:
 class CallSide(BaseNamespace):
     """What both sides of a case do in it: signal to the other side and report the media state."""
 
+    def conn_key(self, sid: str) -> str:
+        """A connection's name in the queue state: which node, which socket."""
+        return f"{self.hub.queue.node}/{sid}"
+
     async def _peer(self, conn: Conn, case_id: str) -> tuple[str, str]:
         """The other side's room and namespace, once ``conn`` is known to be a side of the open case."""
-        case = await self.hub.backend.get_case(case_id)
+        case = await self.hub.queue.get_case(case_id)
         if case is None:
             raise ProtocolError(NOT_FOUND, "no open case with that id")
         if self.role == "citizen":
@@ -76,6 +111,8 @@ class CallSide(BaseNamespace):
 
     async def signal(self, conn: Conn, msg: Signal) -> dict[str, Any]:
         room, namespace = await self._peer(conn, msg.case_id)
+        # Signals are relayed, not queued: through the Socket.IO message queue when the peer
+        # is on another node (best effort; the call's own state machine recovers a lost one).
         await self.hub.sio.emit("signal", {**msg.relay(), "from": self.role}, room=room, namespace=namespace)
         return {}
 
@@ -136,79 +173,73 @@ class CitizenNamespace(CallSide):
         conn = Conn(sid=sid, role="citizen", subject=citizen_id, bucket=self.bucket(), region=region, channel=channel)
         conn.kiosk_id = kiosk_id
         await self.enter_room(sid, citizen_room(citizen_id))
-        if not await self.admit(conn, lambda r, now: r.citizen_connected(now, citizen_id)):
+        result = await self.admit(conn, CitizenConnected(citizen_id, self.conn_key(sid), resumed))
+        if result is None:
             return False
-        hub.defer(self._welcome(conn, resumed))
+        hub.defer(self._welcome(conn, resumed, result.reply))
         return True
 
-    async def _welcome(self, conn: Conn, resumed: bool) -> None:
+    async def _welcome(self, conn: Conn, resumed: bool, view: dict[str, Any]) -> None:
         hub = self.hub
         claims = {"c": conn.subject, "r": conn.region, "ch": conn.channel, "ki": conn.kiosk_id}
         resume_token = make_token(hub.settings.secret_key, "citizen", claims, hub.clock.now(), RESUME_TTL_S)
         await self.emit(
             "session",
-            {
-                "citizen_id": conn.subject,
-                "resume_token": resume_token,
-                "origin_region": conn.region,
-                "channel": conn.channel,
-                "ice_servers": hub.ice(f"citizen-{conn.subject}"),
-            },
+            messages.session_citizen(
+                citizen_id=conn.subject,
+                resume_token=resume_token,
+                origin_region=conn.region,
+                channel=conn.channel,
+                ice_servers=hub.ice(f"citizen-{conn.subject}"),
+            ),
             to=conn.sid,
+            ignore_queue=True,
         )
         if not resumed:
             return
-        ticket, case = await hub.backend.read(lambda r: (r.ticket_of(conn.subject), r.case_of_citizen(conn.subject)))
+        ticket, case = view.get("ticket"), view.get("case")
         if ticket is not None:
-            staffed = await hub.backend.read(lambda r: r.staffed(ticket.key))
-            from queueing.routing import estimate_wait
-
             await self.emit(
                 "queue_update",
-                {
-                    "ticket_id": ticket.ticket_id,
-                    "position": ticket.position,
-                    "estimated_wait_s": estimate_wait(ticket.position, staffed, hub.settings.aht_s),
-                },
+                messages.queue_update(ticket["ticket_id"], ticket["position"], ticket["estimated_wait_s"]),
                 to=conn.sid,
+                ignore_queue=True,
             )
         if ticket is None and case is None:
+            await hub.records_settled()
             last = await hub.store.latest_of_citizen(conn.subject)
             if last is not None and last["outcome"] not in (None, "cancelled", "rejected") and last["rating"] is None:
                 # Closed while the citizen was away (abandoned, or the clerk ended it).
                 await self.emit(
                     "case_ended",
-                    {
-                        "case_id": last["case_id"],
-                        "ticket_id": last["ticket_id"],
-                        "outcome": last["outcome"],
-                        "resumed": True,
-                    },
+                    messages.case_ended(last["case_id"], last["outcome"], ticket_id=last["ticket_id"], resumed=True),
                     to=conn.sid,
+                    ignore_queue=True,
                 )
         if case is not None:
-            # The clerk's side of the call is stale: let the console offer again at once.
-            await hub.sio.emit(
-                "citizen_resumed", {"case_id": case.case_id}, room=clerk_room(case.clerk_id), namespace=CLERK_NS
-            )
-            clerk = await hub.directory.user(case.clerk_id)
             await self.emit(
                 "matched",
-                {
-                    "ticket_id": case.ticket_id,
-                    "case_id": case.case_id,
-                    "clerk": {
-                        "display_name": clerk.display_name if clerk else "",
-                        "region": clerk.region if clerk else "",
-                    },
-                    "ice_servers": hub.ice(f"citizen-{conn.subject}"),
-                    "resumed": True,
-                },
+                messages.matched_citizen(
+                    ticket_id=case["ticket_id"],
+                    case_id=case["case_id"],
+                    clerk_name=case["clerk_name"],
+                    clerk_region=case["clerk_region"],
+                    ice_servers=hub.ice(f"citizen-{conn.subject}"),
+                    resumed=True,
+                ),
                 to=conn.sid,
+                ignore_queue=True,
             )
+            if case["clerk_away"]:
+                await self.emit(
+                    "clerk_away",
+                    messages.clerk_away(case["case_id"], hub.settings.reconnect_grace_s),
+                    to=conn.sid,
+                    ignore_queue=True,
+                )
 
     async def on_disconnect(self, conn: Conn) -> None:
-        await self.hub.apply(lambda r, now: r.citizen_disconnected(now, conn.subject))
+        await self.hub.submit(CitizenDisconnected(conn.subject, self.conn_key(conn.sid)))
 
     async def request_help(self, conn: Conn, msg: RequestHelp) -> dict[str, Any]:
         hub = self.hub
@@ -220,97 +251,45 @@ class CitizenNamespace(CallSide):
             raise ProtocolError(
                 BAD_REQUEST, f"matter {matter.code} is served by {', '.join(matter.provinces)}, not {msg.target_region}"
             )
-        busy = await hub.backend.read(
-            lambda r: r.ticket_of(conn.subject) is not None or r.case_of_citizen(conn.subject) is not None
-        )
-        if busy:
-            raise ProtocolError(CONFLICT, "you already have an open request")
-        now = hub.clock.now()
         for attempt in range(3):
             # Ticket numbers are short for reading aloud, so one may come round again: draw anew.
-            ticket_id, case_id = new_ticket_id(), new_case_id(now)
+            ticket_id, case_id = new_ticket_id(), new_case_id(hub.clock.now())
+            if await hub.store.ticket_taken(ticket_id):
+                continue
             try:
-                await hub.store.create(
-                    at=now,
-                    case_id=case_id,
-                    ticket_id=ticket_id,
-                    matter_code=matter.code,
-                    skill=matter.skill,
-                    origin_region=conn.region,
-                    target_region=msg.target_region,
-                    channel=conn.channel,
-                    kiosk_id=conn.kiosk_id,
-                    citizen_id=conn.subject,
-                    priority=msg.priority,
-                    language=msg.language,
-                    actor=f"citizen:{conn.subject}",
+                result = await hub.submit(
+                    Request(
+                        ticket_id=ticket_id,
+                        case_id=case_id,
+                        citizen_id=conn.subject,
+                        target_region=province,
+                        skill=matter.skill,
+                        matter_code=matter.code,
+                        origin_region=conn.region,
+                        channel=conn.channel,
+                        priority=msg.priority,
+                        kiosk_id=conn.kiosk_id,
+                        language=msg.language,
+                    )
                 )
-                break
-            except IntegrityError:
-                if attempt == 2:
-                    raise
-        try:
-            events = await hub.apply(
-                lambda r, t: r.request(
-                    t,
-                    ticket_id=ticket_id,
-                    case_id=case_id,
-                    citizen_id=conn.subject,
-                    target_region=province,
-                    skill=matter.skill,
-                    matter_code=matter.code,
-                    origin_region=conn.region,
-                    channel=conn.channel,
-                    priority=msg.priority,
-                )
-            )
-        except Exception as exc:
-            # The record says why the request went no further, whatever stopped it.
-            reason = exc.message if isinstance(exc, RoutingError) else "the queue was unavailable"
-            try:
-                await hub.store.record(
-                    case_id,
-                    at=hub.clock.now(),
-                    event="rejected",
-                    actor="system",
-                    detail={"reason": reason},
-                    ended_at=hub.clock.now(),
-                    outcome="rejected",
-                )
-            except Exception:
-                log.exception("could not close the record of rejected case %s", case_id)
-            raise
-        mine = [e for e in events if isinstance(e, PositionChanged) and e.ticket_id == ticket_id]
-        position, wait = (mine[-1].position, mine[-1].estimated_wait_s) if mine else (1, 0)
-        return {"ticket_id": ticket_id, "case_id": case_id, "position": position, "estimated_wait_s": wait}
+            except RoutingError as exc:
+                if exc.message == "duplicate ticket id" and attempt < 2:
+                    continue
+                raise
+            await hub.durable(result)
+            return dict(result.reply)
+        raise ProtocolError("unavailable", "could not draw a free ticket number; try again")
 
     async def cancel(self, conn: Conn, msg: TicketRef) -> dict[str, Any]:
-        await self.hub.apply(lambda r, now: r.cancel(now, conn.subject, msg.ticket_id))
-        return {"ticket_id": msg.ticket_id}
+        result = await self.hub.submit(Cancel(conn.subject, msg.ticket_id))
+        return dict(result.reply)
 
     async def hang_up(self, conn: Conn, msg: CaseRef) -> dict[str, Any]:
-        hub = self.hub
-        events = await hub.apply(lambda r, now: r.hang_up(now, conn.subject, msg.case_id))
-        closed = next(e for e in events if isinstance(e, CaseClosed))
-        now = hub.clock.now()
-        await hub.store.record(
-            msg.case_id,
-            at=now,
-            event="citizen_hung_up",
-            actor=f"citizen:{conn.subject}",
-            keep_existing=True,  # the clerk's wrap-up may have been written first
-            ended_at=now,
-            outcome=CITIZEN_ENDED,
-        )
-        await hub.sio.emit(
-            "case_ended",
-            {"case_id": msg.case_id, "outcome": CITIZEN_ENDED},
-            room=clerk_room(closed.case.clerk_id),
-            namespace=CLERK_NS,
-        )
+        await self.hub.submit(HangUp(conn.subject, msg.case_id))
         return {"case_id": msg.case_id, "outcome": CITIZEN_ENDED}
 
     async def rate(self, conn: Conn, msg: Rate) -> dict[str, Any]:
+        await self.hub.records_settled()
         await self.hub.store.rate(
             msg.case_id, conn.subject, at=self.hub.clock.now(), level=msg.level, comment=msg.comment
         )
@@ -319,10 +298,19 @@ class CitizenNamespace(CallSide):
 
 async def record_media_state(hub: Hub, msg: MediaState, actor: str) -> None:
     now = hub.clock.now()
-    if msg.state == "connected":
-        await hub.store.record(msg.case_id, at=now, event="connected", actor=actor, connected_at=now, only_first=True)
-    elif msg.state in RECORDED_MEDIA_STATES:
-        await hub.store.record(msg.case_id, at=now, event=RECORDED_MEDIA_STATES[msg.state], actor=actor)
+    for attempt in range(2):
+        try:
+            if msg.state == "connected":
+                await hub.store.record(
+                    msg.case_id, at=now, event="connected", actor=actor, connected_at=now, only_first=True
+                )
+            elif msg.state in RECORDED_MEDIA_STATES:
+                await hub.store.record(msg.case_id, at=now, event=RECORDED_MEDIA_STATES[msg.state], actor=actor)
+            return
+        except CaseStoreError as exc:
+            if exc.code != NOT_FOUND or attempt:
+                raise
+            await hub.records_settled()  # the recorder has not written the case yet
 
 
 class ClerkNamespace(CallSide):
@@ -337,7 +325,8 @@ class ClerkNamespace(CallSide):
             "decline": (TicketRef, self.decline),
             "signal": (Signal, self.signal),
             "media_state": (MediaState, self.media_state),
-            "end_case": (EndCase, self.end_case),
+            "end_case": (EndCaseMsg, self.end_case),
+            "transfer": (TransferCase, self.transfer),
         }
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any) -> bool:
@@ -348,6 +337,7 @@ class ClerkNamespace(CallSide):
             )
         if user.role != "clerk":
             raise Refused(FORBIDDEN, "only clerks may connect to /clerk")
+        skills, levels = self.hub.settings.routing_for(user.username, list(user.skills or []))
         conn = Conn(
             sid=sid,
             role="clerk",
@@ -355,131 +345,108 @@ class ClerkNamespace(CallSide):
             bucket=self.bucket(),
             region=user.region,
             display_name=user.display_name,
-            skills=list(user.skills or []),
+            skills=skills,
         )
+        conn.levels = levels
         await self.enter_room(sid, clerk_room(user.id))
-        if not await self.admit(conn, lambda r, now: r.clerk_connected(now, user.id)):
+        result = await self.admit(conn, ClerkConnected(user.id, self.conn_key(sid)))
+        if result is None:
             return False
-        self.hub.defer(self._welcome(conn))
+        self.hub.defer(self._welcome(conn, result.reply.get("clerk")))
         return True
 
-    async def _welcome(self, conn: Conn) -> None:
+    async def _welcome(self, conn: Conn, state: dict[str, Any] | None) -> None:
         hub = self.hub
         await self.emit(
             "session",
-            {
-                "clerk": {
-                    "id": conn.subject,
-                    "display_name": conn.display_name,
-                    "region": conn.region,
-                    "skills": conn.skills,
-                },
-                "ice_servers": hub.ice(f"clerk-{conn.subject}"),
-            },
+            messages.session_clerk(
+                clerk_id=conn.subject,
+                display_name=conn.display_name,
+                region=conn.region,
+                skills=conn.skills,
+                ice_servers=hub.ice(f"clerk-{conn.subject}"),
+            ),
             to=conn.sid,
+            ignore_queue=True,
         )
         # After a reload mid-case the console gets its case back.
-        state = await hub.backend.read(lambda r: _clerk_state(r, conn.subject))
-        if state is not None:
-            await self.emit("status", {"status": state["status"], "reason": "reconnected"}, to=conn.sid)
-            if state["case"] is not None:
-                case = state["case"]
-                record = await hub.store.get(case.case_id) or {}
-                await self.emit(
-                    "matched",
-                    {
-                        "ticket_id": case.ticket_id,
-                        "case_id": case.case_id,
-                        "citizen": {"origin_region": record.get("origin_region"), "channel": record.get("channel")},
-                        "matter_code": record.get("matter_code"),
-                        "ice_servers": hub.ice(f"clerk-{conn.subject}"),
-                        "resumed": True,
-                    },
-                    to=conn.sid,
-                )
-            if state["wrap_up_case"] is not None:
-                await self.emit(
-                    "case_ended",
-                    {"case_id": state["wrap_up_case"], "outcome": CITIZEN_ENDED, "resumed": True},
-                    to=conn.sid,
-                )
+        if state is None:
+            return
+        await self.emit("status", messages.status(state["status"], "reconnected"), to=conn.sid, ignore_queue=True)
+        case = state["case"]
+        if case is not None:
+            ticket = case.get("ticket") or {}
+            await self.emit(
+                "matched",
+                messages.matched_clerk(
+                    ticket_id=case["ticket_id"],
+                    case_id=case["case_id"],
+                    origin_region=ticket.get("origin_region"),
+                    channel=ticket.get("channel"),
+                    matter_code=ticket.get("matter_code"),
+                    ice_servers=hub.ice(f"clerk-{conn.subject}"),
+                    resumed=True,
+                ),
+                to=conn.sid,
+                ignore_queue=True,
+            )
+        if state["wrap_up_case"] is not None:
+            await self.emit(
+                "case_ended",
+                messages.case_ended(state["wrap_up_case"], CITIZEN_ENDED, resumed=True),
+                to=conn.sid,
+                ignore_queue=True,
+            )
 
     async def on_disconnect(self, conn: Conn) -> None:
         # A clerk with no console left must not be offered citizens.
-        await self.hub.apply(lambda r, now: r.clerk_disconnected(now, conn.subject, conn.region, conn.skills))
+        await self.hub.submit(ClerkDisconnected(conn.subject, self.conn_key(conn.sid)))
 
     async def set_status(self, conn: Conn, msg: SetStatus) -> dict[str, Any]:
-        await self.hub.apply(lambda r, now: r.set_clerk(now, conn.subject, conn.region, conn.skills, msg.status))
-        status = await self.hub.backend.read(
-            lambda r: r.clerks[conn.subject].status if conn.subject in r.clerks else "offline"
+        result = await self.hub.submit(
+            SetClerk(
+                conn.subject,
+                conn.region,
+                tuple(conn.skills),
+                msg.status,
+                tuple(sorted(conn.levels.items())),
+                conn.display_name,
+            )
         )
-        return {"status": status}
+        return dict(result.reply)
 
     async def accept(self, conn: Conn, msg: TicketRef) -> dict[str, Any]:
-        events = await self.hub.apply(lambda r, now: r.accept(now, conn.subject, msg.ticket_id))
-        case_id = next(e.ticket.case_id for e in events if hasattr(e, "ticket") and e.ticket.ticket_id == msg.ticket_id)
-        return {"ticket_id": msg.ticket_id, "case_id": case_id}
+        result = await self.hub.submit(Accept(conn.subject, msg.ticket_id))
+        return dict(result.reply)
 
     async def decline(self, conn: Conn, msg: TicketRef) -> dict[str, Any]:
-        await self.hub.apply(lambda r, now: r.decline(now, conn.subject, msg.ticket_id))
-        return {"ticket_id": msg.ticket_id}
+        result = await self.hub.submit(Decline(conn.subject, msg.ticket_id))
+        return dict(result.reply)
 
-    async def end_case(self, conn: Conn, msg: EndCase) -> dict[str, Any]:
+    async def end_case(self, conn: Conn, msg: EndCaseMsg) -> dict[str, Any]:
+        await self.hub.submit(EndCase(conn.subject, msg.case_id, msg.outcome, msg.notes))
+        return {"case_id": msg.case_id}
+
+    async def transfer(self, conn: Conn, msg: TransferCase) -> dict[str, Any]:
         hub = self.hub
-        try:
-            events = await hub.apply(lambda r, now: r.end_case(now, conn.subject, msg.case_id))
-        except RoutingError as exc:
-            if exc.code != NOT_FOUND:
-                raise
-            return await self._wrap_up(conn, msg)
-        closed = next(e for e in events if isinstance(e, CaseClosed))
-        now = hub.clock.now()
-        try:
-            await hub.store.record(
-                msg.case_id,
-                at=now,
-                event="ended",
-                actor=f"clerk:{conn.subject}",
-                detail={"outcome": msg.outcome},
-                ended_at=now,
-                outcome=msg.outcome,
-                notes=msg.notes,
+        code = msg.matter_code
+        if code is None:
+            await hub.records_settled()
+            record = await hub.store.get(msg.case_id)
+            if record is None or record.get("clerk_id") != conn.subject:
+                raise ProtocolError(NOT_FOUND, "no open case of yours with that id")
+            code = str(record["matter_code"])
+        matter = hub.catalog.get(code)
+        if matter is None:
+            raise ProtocolError(NOT_FOUND, f"unknown matter {code!r}")
+        if province_of(msg.target_region) not in matter.provinces:
+            raise ProtocolError(
+                BAD_REQUEST, f"matter {matter.code} is served by {', '.join(matter.provinces)}, not {msg.target_region}"
             )
-        except CaseStoreError:
-            log.exception("case %s ended but could not be recorded", msg.case_id)
-        await hub.sio.emit(
-            "case_ended",
-            {"case_id": msg.case_id, "outcome": msg.outcome},
-            room=citizen_room(closed.case.citizen_id),
-            namespace=CITIZEN_NS,
+        await hub.submit(
+            Transfer(conn.subject, msg.case_id, province_of(msg.target_region), matter.skill, matter.code, msg.note)
         )
-        return {"case_id": msg.case_id}
-
-    async def _wrap_up(self, conn: Conn, msg: EndCase) -> dict[str, Any]:
-        """The citizen hung up first: the clerk records the outcome and notes, once, and is then free."""
-        hub = self.hub
-        await hub.apply(lambda r, now: r.finish_wrap_up(now, conn.subject, msg.case_id))
-        await hub.store.record(
-            msg.case_id,
-            at=hub.clock.now(),
-            event="wrapped_up",
-            actor=f"clerk:{conn.subject}",
-            detail={"outcome": msg.outcome},
-            outcome=msg.outcome,
-            notes=msg.notes,
-        )
-        return {"case_id": msg.case_id}
-
-
-def _clerk_state(router: Any, clerk_id: str) -> dict[str, Any] | None:
-    clerk = router.clerks.get(clerk_id)
-    if clerk is None:
-        return None
-    return {
-        "status": clerk.status,
-        "case": router.cases.get(clerk.case_id) if clerk.case_id else None,
-        "wrap_up_case": clerk.wrap_up_case,
-    }
+        return {"case_id": msg.case_id, "target_region": province_of(msg.target_region), "matter_code": matter.code}
 
 
 async def authenticate(hub: Hub, environ: dict[str, Any], auth: Any) -> Any:
@@ -506,13 +473,13 @@ class SupervisorNamespace(BaseNamespace):
         if user.role != "supervisor":
             raise Refused(FORBIDDEN, "only supervisors may watch the queues")
         await self.enter_room(sid, "supervisors")
-        if not await self.admit(Conn(sid=sid, role="supervisor", subject=user.id, bucket=self.bucket())):
+        if await self.admit(Conn(sid=sid, role="supervisor", subject=user.id, bucket=self.bucket())) is None:
             return False
         self.hub.defer(self._first(sid))
         return True
 
     async def _first(self, sid: str) -> None:
-        await self.emit("dashboard", await self.hub.dashboard(), to=sid)
+        await self.emit("dashboard", await self.hub.dashboard(), to=sid, ignore_queue=True)
 
     async def on_disconnect(self, conn: Conn) -> None:
         return None  # the wall's loop reads self.conns (hub.supervisors): nothing else to undo

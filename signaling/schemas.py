@@ -110,3 +110,12 @@ def parse(model: type[M], data: Any) -> M:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ())) or "payload"
         raise ProtocolError(BAD_REQUEST, f"{where}: {first.get('msg', 'invalid')}") from None
+
+
+class TransferCase(Wire):
+    """Hand a case to another queue: another matter (its skill) and/or another province."""
+
+    case_id: Id
+    target_region: Region
+    matter_code: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    note: Annotated[str, StringConstraints(max_length=MAX_NOTES_CHARS)] = ""

@@ -139,7 +139,7 @@ async def test_resume_then_drop_at_once_leaves_the_ticket_present_forever(
             if not any(c.subject == session["citizen_id"] for c in citizen_ns.conns.values()) and not hub._tasks:
                 break
             await asyncio.sleep(0.01)
-        gone = await server.services.backend.read(lambda r: r.tickets[ack["ticket_id"]].gone_since)
+        gone = await server.services.queue.read(lambda r: r.tickets[ack["ticket_id"]].gone_since)
         assert gone is not None, "the citizen is gone, but the ticket says present: it will never be abandoned"
 
 
@@ -161,7 +161,7 @@ async def test_request_then_drop_leaves_a_ticket_that_is_never_abandoned(
         last = await store.latest_of_citizen(citizen_id)
         if last is None:
             return False
-        queued = await server.services.backend.read(lambda r: r.ticket_of(citizen_id) is not None)
+        queued = await server.services.queue.read(lambda r: r.ticket_of(citizen_id) is not None)
         return queued or last["outcome"] is not None
 
     for _ in range(500):
@@ -265,6 +265,7 @@ async def test_hang_up_never_overwrites_the_clerks_outcome(server: Server, manua
     assert (await c.call("hang_up", {"case_id": case_id}))["ok"] is True
     await clerk.wait_for("case_ended")
     assert (await clerk.call("end_case", {"case_id": case_id, "outcome": "resolved", "notes": "ok"}))["ok"] is True
+    await server.services.hub.records_settled()
     # The hang-up's line is written again late (as if it lost a race): the clerk's outcome stands.
     await server.services.store.record(
         case_id,

@@ -22,7 +22,7 @@ from queueing.routing import (
 
 
 def req(router: Router, now: float, n: int, region: str = "310000", skill: str = "s", priority: str = "normal"):
-    router.citizen_connected(now, f"c{n}")
+    router.citizen_connected(now, f"c{n}", f"n1/c{n}")
     return router.request(
         now,
         ticket_id=f"T{n}",
@@ -147,12 +147,12 @@ def test_reconnect_grace() -> None:
     r = Router(reconnect_grace_s=30)
     r.set_clerk(0, "a", "310000", ["s"], "break")
     req(r, 0, 1)
-    r.citizen_disconnected(5, "c1")
+    r.citizen_disconnected(5, "c1", "n1/c1")
     # gone citizens are not offered
     assert offers(r.set_clerk(6, "a", "310000", ["s"], "available")) == []
-    assert offers(r.citizen_connected(10, "c1")) == [("T1", "a")]
+    assert offers(r.citizen_connected(10, "c1", "n2/x")) == [("T1", "a")]
     # Dropping while offered hands the offer back: the clerk could not reach anyone.
-    events = r.citizen_disconnected(11, "c1")
+    events = r.citizen_disconnected(11, "c1", "n2/x")
     assert [(type(e), e.reason) for e in events if isinstance(e, OfferEnded)] == [(OfferEnded, "citizen_away")]
     with pytest.raises(RoutingError):
         r.accept(11.5, "a", "T1")
@@ -165,15 +165,19 @@ def test_reconnect_grace() -> None:
 def test_connections_are_counted_across_nodes() -> None:
     """A reconnect seen before the old connection's drop leaves the citizen present (two nodes, any order)."""
     r = Router(reconnect_grace_s=30)
-    req(r, 0, 1)  # connected once
-    r.citizen_connected(1, "c1")  # the new connection, on another node
-    r.citizen_disconnected(2, "c1")  # the old node notices the old one late
+    req(r, 0, 1)  # connected once, as n1/c1
+    r.citizen_connected(1, "c1", "n2/new")  # the new connection, on another node
+    r.citizen_disconnected(2, "c1", "n1/c1")  # the old node notices the old one late
     assert r.tickets["T1"].gone_since is None
     assert r.tick(100) == [] and "T1" in r.tickets
-    # A drop applied before its connection: the sum decides, not the order.
-    r.citizen_disconnected(101, "c2")
-    r.citizen_connected(101, "c2")
+    # A drop applied before its connection: the connection never counts.
+    r.citizen_disconnected(101, "c2", "n1/early")
+    r.citizen_connected(101, "c2", "n1/early")
     assert "c2" not in r.citizens_online
+    # The same connect applied twice (a retried command) counts once.
+    r.citizen_connected(101, "c4", "n1/twice")
+    r.citizen_connected(101, "c4", "n1/twice")
+    assert r.citizens_online["c4"] == 1
     # A request whose connection closed on the way is queued as away, and abandoned after the grace.
     r.request(
         102,
@@ -190,13 +194,27 @@ def test_connections_are_counted_across_nodes() -> None:
     closed = [e for e in r.tick(132) if isinstance(e, TicketClosed)]
     assert [(e.ticket.ticket_id, e.reason) for e in closed] == [("T3", "abandoned")]
     # Clerks: offline only when the last console closes.
-    r.clerk_connected(0, "k")
-    r.clerk_connected(0, "k")
+    r.clerk_connected(0, "k", "n1/k1")
+    r.clerk_connected(0, "k", "n2/k2")
     r.set_clerk(0, "k", "310000", ["s"], "available")
-    r.clerk_disconnected(1, "k", "310000", ["s"])
+    r.clerk_disconnected(1, "k", "n1/k1")
     assert r.clerks["k"].status in ("available", "offered")
-    r.clerk_disconnected(2, "k", "310000", ["s"])
+    r.clerk_disconnected(2, "k", "n2/k2")
     assert "k" not in r.clerks
+
+
+def test_node_down_drops_that_nodes_connections_only() -> None:
+    r = Router(reconnect_grace_s=30)
+    r.clerk_connected(0, "k1", "dead/s1")
+    r.set_clerk(0, "k1", "310000", ["s"], "available")
+    r.clerk_connected(0, "k2", "alive/s2")
+    r.set_clerk(1, "k2", "310000", ["s"], "available")
+    req(r, 2, 1)  # offered to k1 (idle longest), connected on n1
+    assert r.tickets["T1"].offered_to == "k1"
+    events = r.node_down(5, "dead")
+    assert offers(events) == [("T1", "k2")]  # k1's offer goes to the next clerk
+    assert "k1" not in r.clerks
+    assert r.tickets["T1"].gone_since is None  # the citizen was on n1, which lives
 
 
 def test_state_round_trips_through_json() -> None:
@@ -216,7 +234,7 @@ def test_state_round_trips_through_json() -> None:
     first = next(iter(r.clerks["a"].offer_ticket or ""), None)
     assert first is not None
     r.accept(52, "a", r.clerks["a"].offer_ticket or "")
-    r.citizen_disconnected(53, "c5")
+    r.citizen_disconnected(53, "c5", "n1/c5")
     copy = Router()
     copy.load(json.loads(json.dumps(r.to_dict())))
     assert copy.to_dict() == r.to_dict()
@@ -260,7 +278,7 @@ def test_random_operations_keep_invariants() -> None:
                 r.cancel(now, t.citizen_id, t.ticket_id)
             elif op < 0.85 and r.tickets:
                 t = rng.choice(list(r.tickets.values()))
-                r.citizen_disconnected(now, t.citizen_id)
+                r.citizen_disconnected(now, t.citizen_id, f"n1/{t.citizen_id}")
             else:
                 r.tick(now)
         except RoutingError:

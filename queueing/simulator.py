@@ -1,0 +1,267 @@
+"""The real routing core in virtual time: Poisson arrivals, exponential handle times, optional abandonment.
+
+:func:`simulate` drives :class:`queueing.routing.Router` (the same code that routes live citizens) with an
+event-driven loop over virtual time: the next arrival, the next case end, the next abandon and the router's
+own next deadline, whichever comes first. Clerks are always available and accept every offer at the moment
+it is made, so a citizen's answer time is the time the router kept them queued. Without abandonment this is
+the M/M/N queue of Erlang C (``queueing.erlang``), which the tests hold the simulation to.
+
+Statistics follow ../shared/DOMAIN.md "Response SLA" (and ``docs/sla.md``): service level = answered within
+``sla_s`` / (answered + abandoned that waited at least ``short_abandon_s``). Only arrivals at or after
+``warmup_s`` are counted, so that a run starting empty can be compared with the steady state; after the last
+arrival the queue is drained (nobody new arrives) so every counted citizen has an outcome.
+
+Deterministic: one ``random.Random(seed)`` draws every interval, in a fixed order; equal times are taken in
+the order they were scheduled.
+
+The router's cost per operation grows with the number waiting (it re-sorts the queue and renumbers positions
+on every change), so an overloaded run (offered load at or above the clerks) slows down as its queue grows.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import random
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from .routing import Answered, Offered, Router
+
+REGION = "310000"  # any province works; one queue is modelled
+SKILL = "general"
+
+OFFERED = 0
+ANSWERED = 1
+
+# Kinds of scheduled event; equal times are broken by the order they were scheduled in.
+_CASE_END = 0
+_ABANDON = 1
+
+
+class _Core:
+    """Every call the simulator makes to the routing core, in one place.
+
+    The router's surface for connections (and its event classes) may change; only this adapter should
+    need to follow. It hands back what the simulator needs of the router's events as plain tuples:
+    ``(OFFERED, ticket_id, clerk_id)`` and ``(ANSWERED, ticket_id, clerk_id)``.
+    """
+
+    def __init__(self, aht_s: float) -> None:
+        # Offers are accepted the instant they are made and nobody disconnects, so neither time-out
+        # bites; they are the router's defaults, kept for realism.
+        self.router = Router(offer_timeout_s=15.0, reconnect_grace_s=30.0, aht_s=aht_s)
+
+    @staticmethod
+    def _seen(events: list[Any]) -> list[tuple[int, str, str]]:
+        seen: list[tuple[int, str, str]] = []
+        for event in events:
+            if isinstance(event, Offered):
+                seen.append((OFFERED, event.ticket.ticket_id, event.clerk_id))
+            elif isinstance(event, Answered):
+                seen.append((ANSWERED, event.ticket.ticket_id, event.clerk_id))
+        return seen
+
+    def clerk_on_duty(self, now: float, clerk_id: str) -> list[tuple[int, str, str]]:
+        return self._seen(self.router.set_clerk(now, clerk_id, REGION, [SKILL], "available"))
+
+    def arrive(self, now: float, ticket_id: str, case_id: str, citizen_id: str) -> list[tuple[int, str, str]]:
+        # The core treats a request from a citizen with no open connection as already gone.
+        events = list(self.router.citizen_connected(now, citizen_id))
+        events += self.router.request(
+            now,
+            ticket_id=ticket_id,
+            case_id=case_id,
+            citizen_id=citizen_id,
+            target_region=REGION,
+            skill=SKILL,
+            matter_code="SIM",
+            origin_region=REGION,
+            channel="web",
+            priority="normal",
+        )
+        return self._seen(events)
+
+    def accept(self, now: float, clerk_id: str, ticket_id: str) -> list[tuple[int, str, str]]:
+        return self._seen(self.router.accept(now, clerk_id, ticket_id))
+
+    def end_case(self, now: float, clerk_id: str, case_id: str, citizen_id: str) -> list[tuple[int, str, str]]:
+        events = self.router.end_case(now, clerk_id, case_id)
+        events += self.router.citizen_disconnected(now, citizen_id)
+        return self._seen(events)
+
+    def give_up(self, now: float, citizen_id: str, ticket_id: str) -> list[tuple[int, str, str]]:
+        events = self.router.cancel(now, citizen_id, ticket_id)
+        events += self.router.citizen_disconnected(now, citizen_id)
+        return self._seen(events)
+
+    def tick(self, now: float) -> list[tuple[int, str, str]]:
+        return self._seen(self.router.tick(now))
+
+    def next_deadline(self) -> float | None:
+        return self.router.next_deadline()
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    """What a run measured (arrivals at or after ``warmup_s`` only)."""
+
+    arrivals_per_hour: float
+    aht_s: float
+    clerks: int
+    duration_s: float
+    warmup_s: float
+    sla_s: float
+    short_abandon_s: float
+    patience_s: float | None
+    seed: int
+    arrivals: int
+    answered: int
+    answered_within_sla: int
+    abandoned: int
+    short_abandoned: int
+    service_level: float | None  # answered within sla_s / (answered + abandoned that are not short)
+    asa_s: float | None  # mean answer time of the answered
+    abandon_rate: float | None  # abandoned (short ones included) / arrivals
+    occupancy: float  # busy clerk-seconds / (clerks × measured seconds)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def simulate(
+    *,
+    arrivals_per_hour: float,
+    aht_s: float,
+    clerks: int,
+    duration_s: float,
+    seed: int = 0,
+    patience_s: float | None = None,
+    sla_s: float = 60.0,
+    short_abandon_s: float = 10.0,
+    warmup_s: float = 0.0,
+) -> SimulationResult:
+    """Run the routing core for ``duration_s`` seconds of arrivals, then drain the queue.
+
+    ``patience_s``: mean of the exponential time a waiting citizen gives up after (cancels); ``None``
+    means nobody gives up. Occupancy is measured over ``[warmup_s, duration_s]``.
+    """
+    if isinstance(clerks, bool) or not isinstance(clerks, int) or clerks < 1:
+        raise ValueError(f"clerks must be a positive integer, got {clerks!r}")
+    if not math.isfinite(arrivals_per_hour) or arrivals_per_hour < 0:
+        raise ValueError(f"arrivals_per_hour must be a non-negative number, got {arrivals_per_hour!r}")
+    for name, value in (("aht_s", aht_s), ("duration_s", duration_s)):
+        if not math.isfinite(value) or value <= 0:
+            raise ValueError(f"{name} must be positive, got {value!r}")
+    if patience_s is not None and (not math.isfinite(patience_s) or patience_s <= 0):
+        raise ValueError(f"patience_s must be positive, got {patience_s!r}")
+    for name, value in (("sla_s", sla_s), ("short_abandon_s", short_abandon_s)):
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"{name} must be a non-negative number, got {value!r}")
+    if not math.isfinite(warmup_s) or not 0 <= warmup_s < duration_s:
+        raise ValueError(f"warmup_s must be at least 0 and less than duration_s, got {warmup_s!r}")
+
+    rng = random.Random(seed)
+    arrival_rate = arrivals_per_hour / 3600.0
+    end_rate = 1.0 / aht_s
+    abandon_rate = 1.0 / patience_s if patience_s is not None else 0.0
+    inf = math.inf
+
+    core = _Core(aht_s)
+    # (time, order, kind, ticket number, clerk id): case ends and abandons. Arrivals are not queued here:
+    # only the next one is known at any time.
+    scheduled: list[tuple[float, int, int, int, str]] = []
+    order = 0
+    waiting: dict[str, tuple[int, float]] = {}  # ticket id -> (number, requested_at)
+
+    counted = answered = met = abandoned = short = 0
+    wait_sum = busy_s = 0.0
+
+    def carry_out(now: float, seen: list[tuple[int, str, str]]) -> None:
+        """Accept every offer at once; start the case of every answer."""
+        nonlocal order, answered, met, wait_sum, busy_s
+        while seen:
+            kind, ticket_id, clerk_id = seen.pop(0)
+            if kind == OFFERED:
+                seen += core.accept(now, clerk_id, ticket_id)
+                continue
+            number, requested_at = waiting.pop(ticket_id)
+            ends_at = now + rng.expovariate(end_rate)
+            order += 1
+            heapq.heappush(scheduled, (ends_at, order, _CASE_END, number, clerk_id))
+            if requested_at >= warmup_s:
+                wait = now - requested_at
+                answered += 1
+                wait_sum += wait
+                if wait <= sla_s:
+                    met += 1
+            busy_s += max(0.0, min(ends_at, duration_s) - max(now, warmup_s))
+
+    now = 0.0
+    for i in range(clerks):
+        carry_out(now, core.clerk_on_duty(now, f"clerk-{i + 1:04d}"))
+
+    number = 0
+    next_arrival = rng.expovariate(arrival_rate) if arrival_rate > 0 else inf
+    while True:
+        if next_arrival >= duration_s:
+            next_arrival = inf
+        next_scheduled = scheduled[0][0] if scheduled else inf
+        deadline = core.next_deadline()
+        if deadline is not None and deadline <= next_arrival and deadline <= next_scheduled:
+            now = max(now, deadline)
+            carry_out(now, core.tick(now))
+            after = core.next_deadline()
+            if after is not None and after <= now:
+                raise RuntimeError(f"the router's deadline {after} did not pass when ticked at {now}")
+            continue
+        if next_arrival == inf and next_scheduled == inf:
+            break
+        if next_arrival <= next_scheduled:
+            now = next_arrival
+            number += 1
+            ticket_id = f"t{number}"
+            waiting[ticket_id] = (number, now)
+            if now >= warmup_s:
+                counted += 1
+            if patience_s is not None:
+                order += 1
+                heapq.heappush(scheduled, (now + rng.expovariate(abandon_rate), order, _ABANDON, number, ""))
+            next_arrival = now + rng.expovariate(arrival_rate)
+            carry_out(now, core.arrive(now, ticket_id, f"k{number}", f"c{number}"))
+            continue
+        now, _, kind, n, clerk_id = heapq.heappop(scheduled)
+        if kind == _CASE_END:
+            carry_out(now, core.end_case(now, clerk_id, f"k{n}", f"c{n}"))
+            continue
+        ticket_id = f"t{n}"
+        if ticket_id not in waiting:
+            continue  # answered before they would have given up
+        _, requested_at = waiting.pop(ticket_id)
+        if requested_at >= warmup_s:
+            abandoned += 1
+            if now - requested_at < short_abandon_s:
+                short += 1
+        carry_out(now, core.give_up(now, f"c{n}", ticket_id))
+
+    denominator = answered + abandoned - short
+    return SimulationResult(
+        arrivals_per_hour=arrivals_per_hour,
+        aht_s=aht_s,
+        clerks=clerks,
+        duration_s=duration_s,
+        warmup_s=warmup_s,
+        sla_s=sla_s,
+        short_abandon_s=short_abandon_s,
+        patience_s=patience_s,
+        seed=seed,
+        arrivals=counted,
+        answered=answered,
+        answered_within_sla=met,
+        abandoned=abandoned,
+        short_abandoned=short,
+        service_level=met / denominator if denominator else None,
+        asa_s=wait_sum / answered if answered else None,
+        abandon_rate=abandoned / counted if counted else None,
+        occupancy=busy_s / (clerks * (duration_s - warmup_s)),
+    )

@@ -1,0 +1,123 @@
+"""Every server-to-client message, each built in one place (docs/protocol.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from queueing.events import TicketView
+from server.catalog import Catalog
+
+CITIZEN_ENDED = "citizen_ended"
+
+
+def queue_update(ticket_id: str, position: int, estimated_wait_s: int | None) -> dict[str, Any]:
+    return {"ticket_id": ticket_id, "position": position, "estimated_wait_s": estimated_wait_s}
+
+
+def offer(catalog: Catalog, t: TicketView, *, now: float, expires_at: float) -> dict[str, Any]:
+    matter = catalog.get(t.matter_code)
+    return {
+        "ticket_id": t.ticket_id,
+        "case_id": t.case_id,
+        "matter_code": t.matter_code,
+        "matter_name": matter.name_zh if matter else t.matter_code,
+        "matter_name_en": matter.name_en if matter else t.matter_code,
+        "origin_region": t.origin_region,
+        "target_region": t.region,
+        "channel": t.channel,
+        "priority": t.priority,
+        "waited_s": round(now - t.requested_at, 1),
+        "expires_in_s": round(expires_at - now, 1),
+    }
+
+
+def offer_withdrawn(ticket_id: str, case_id: str, reason: str) -> dict[str, Any]:
+    return {"ticket_id": ticket_id, "case_id": case_id, "reason": reason}
+
+
+def matched_citizen(
+    *,
+    ticket_id: str,
+    case_id: str,
+    clerk_name: str,
+    clerk_region: str,
+    ice_servers: list[dict[str, Any]],
+    resumed: bool = False,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "ticket_id": ticket_id,
+        "case_id": case_id,
+        "clerk": {"display_name": clerk_name, "region": clerk_region},
+        "ice_servers": ice_servers,
+    }
+    if resumed:
+        out["resumed"] = True
+    return out
+
+
+def matched_clerk(
+    *,
+    ticket_id: str,
+    case_id: str,
+    origin_region: str | None,
+    channel: str | None,
+    matter_code: str | None,
+    ice_servers: list[dict[str, Any]],
+    resumed: bool = False,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "ticket_id": ticket_id,
+        "case_id": case_id,
+        "citizen": {"origin_region": origin_region, "channel": channel},
+        "matter_code": matter_code,
+        "ice_servers": ice_servers,
+    }
+    if resumed:
+        out["resumed"] = True
+    return out
+
+
+def case_ended(case_id: str, outcome: str, *, ticket_id: str | None = None, resumed: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {"case_id": case_id, "outcome": outcome}
+    if ticket_id is not None:
+        out["ticket_id"] = ticket_id
+    if resumed:
+        out["resumed"] = True
+    return out
+
+
+def status(value: str, reason: str) -> dict[str, Any]:
+    return {"status": value, "reason": reason}
+
+
+def transferred(t: TicketView, note: str) -> dict[str, Any]:
+    return {"ticket_id": t.ticket_id, "case_id": t.case_id, "target_region": t.region, "skill": t.skill, "note": note}
+
+
+def clerk_away(case_id: str, grace_s: float) -> dict[str, Any]:
+    return {"case_id": case_id, "grace_s": grace_s}
+
+
+def case_ref(case_id: str) -> dict[str, Any]:
+    return {"case_id": case_id}
+
+
+def session_citizen(
+    *, citizen_id: str, resume_token: str, origin_region: str, channel: str, ice_servers: list[dict[str, Any]]
+) -> dict[str, Any]:
+    return {
+        "citizen_id": citizen_id,
+        "resume_token": resume_token,
+        "origin_region": origin_region,
+        "channel": channel,
+        "ice_servers": ice_servers,
+    }
+
+
+def session_clerk(
+    *, clerk_id: str, display_name: str, region: str, skills: list[str], ice_servers: list[dict[str, Any]]
+) -> dict[str, Any]:
+    return {
+        "clerk": {"id": clerk_id, "display_name": display_name, "region": region, "skills": skills},
+        "ice_servers": ice_servers,
+    }
