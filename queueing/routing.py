@@ -698,7 +698,9 @@ class Router:
     def on_shift(self, key: QueueKey) -> int:
         """Clerks who serve a queue and are logged in (on a break too: they come back)."""
         return sum(
-            1 for c in self.clerks.values() if c.level(key) is not None and (c.presence is not Presence.OFFLINE or c.holds_work)
+            1
+            for c in self.clerks.values()
+            if c.level(key) is not None and (c.presence is not Presence.OFFLINE or c.holds_work)
         )
 
     def estimate(self, now: float, key: QueueKey, position: int) -> int | None:

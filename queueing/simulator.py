@@ -26,13 +26,14 @@ import random
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .routing import Answered, Offered, Router
+from .routing import Answered, Offered, Router, TicketClosed
 
 REGION = "310000"  # any province works; one queue is modelled
 SKILL = "general"
 
 OFFERED = 0
 ANSWERED = 1
+EXPIRED = 2  # the router ended the request after max_wait_s
 
 # Kinds of scheduled event; equal times are broken by the order they were scheduled in.
 _CASE_END = 0
@@ -44,13 +45,19 @@ class _Core:
 
     The router's surface for connections (and its event classes) may change; only this adapter should
     need to follow. It hands back what the simulator needs of the router's events as plain tuples:
-    ``(OFFERED, ticket_id, clerk_id)`` and ``(ANSWERED, ticket_id, clerk_id)``.
+    ``(OFFERED, ticket_id, clerk_id)``, ``(ANSWERED, ticket_id, clerk_id)`` and ``(EXPIRED, ticket_id, "")``.
     """
 
-    def __init__(self, aht_s: float) -> None:
+    def __init__(self, aht_s: float, max_wait_s: float | None) -> None:
         # Offers are accepted the instant they are made and nobody disconnects, so neither time-out
-        # bites; they are the router's defaults, kept for realism.
-        self.router = Router(offer_timeout_s=15.0, reconnect_grace_s=30.0, aht_s=aht_s)
+        # bites; they are the router's defaults, kept for realism. Erlang C has no expiry: None
+        # turns the router's max_wait_s off.
+        self.router = Router(
+            offer_timeout_s=15.0,
+            reconnect_grace_s=30.0,
+            aht_s=aht_s,
+            max_wait_s=math.inf if max_wait_s is None else max_wait_s,
+        )
 
     @staticmethod
     def _seen(events: list[Any]) -> list[tuple[int, str, str]]:
@@ -60,14 +67,20 @@ class _Core:
                 seen.append((OFFERED, event.ticket.ticket_id, event.clerk_id))
             elif isinstance(event, Answered):
                 seen.append((ANSWERED, event.ticket.ticket_id, event.clerk_id))
+            elif isinstance(event, TicketClosed) and event.reason == "expired":
+                seen.append((EXPIRED, event.ticket.ticket_id, ""))
         return seen
+
+    @staticmethod
+    def _conn(citizen_id: str) -> str:
+        return f"sim/{citizen_id}"  # one connection per citizen, on one node
 
     def clerk_on_duty(self, now: float, clerk_id: str) -> list[tuple[int, str, str]]:
         return self._seen(self.router.set_clerk(now, clerk_id, REGION, [SKILL], "available"))
 
     def arrive(self, now: float, ticket_id: str, case_id: str, citizen_id: str) -> list[tuple[int, str, str]]:
         # The core treats a request from a citizen with no open connection as already gone.
-        events = list(self.router.citizen_connected(now, citizen_id))
+        events = list(self.router.citizen_connected(now, citizen_id, self._conn(citizen_id)))
         events += self.router.request(
             now,
             ticket_id=ticket_id,
@@ -87,19 +100,24 @@ class _Core:
 
     def end_case(self, now: float, clerk_id: str, case_id: str, citizen_id: str) -> list[tuple[int, str, str]]:
         events = self.router.end_case(now, clerk_id, case_id)
-        events += self.router.citizen_disconnected(now, citizen_id)
+        events += self.router.citizen_disconnected(now, citizen_id, self._conn(citizen_id))
         return self._seen(events)
 
     def give_up(self, now: float, citizen_id: str, ticket_id: str) -> list[tuple[int, str, str]]:
         events = self.router.cancel(now, citizen_id, ticket_id)
-        events += self.router.citizen_disconnected(now, citizen_id)
+        events += self.router.citizen_disconnected(now, citizen_id, self._conn(citizen_id))
         return self._seen(events)
 
     def tick(self, now: float) -> list[tuple[int, str, str]]:
         return self._seen(self.router.tick(now))
 
+    def left(self, now: float, citizen_id: str) -> list[tuple[int, str, str]]:
+        """The citizen's request ended without them (expired): they close the page."""
+        return self._seen(self.router.citizen_disconnected(now, citizen_id, self._conn(citizen_id)))
+
     def next_deadline(self) -> float | None:
-        return self.router.next_deadline()
+        deadline = self.router.next_deadline()
+        return deadline if deadline is not None and deadline < math.inf else None
 
 
 @dataclass(frozen=True)
@@ -114,13 +132,15 @@ class SimulationResult:
     sla_s: float
     short_abandon_s: float
     patience_s: float | None
+    max_wait_s: float | None
     seed: int
     arrivals: int
     answered: int
     answered_within_sla: int
     abandoned: int
     short_abandoned: int
-    service_level: float | None  # answered within sla_s / (answered + abandoned that are not short)
+    expired: int  # ended by the router after max_wait_s: counted as not met
+    service_level: float | None  # answered within sla_s / (answered + abandoned that are not short + expired)
     asa_s: float | None  # mean answer time of the answered
     abandon_rate: float | None  # abandoned (short ones included) / arrivals
     occupancy: float  # busy clerk-seconds / (clerks × measured seconds)
@@ -140,11 +160,14 @@ def simulate(
     sla_s: float = 60.0,
     short_abandon_s: float = 10.0,
     warmup_s: float = 0.0,
+    max_wait_s: float | None = None,
 ) -> SimulationResult:
     """Run the routing core for ``duration_s`` seconds of arrivals, then drain the queue.
 
     ``patience_s``: mean of the exponential time a waiting citizen gives up after (cancels); ``None``
-    means nobody gives up. Occupancy is measured over ``[warmup_s, duration_s]``.
+    means nobody gives up. ``max_wait_s``: the router's expiry of a request (``None``, the default,
+    turns it off as Erlang C assumes; the server's own default is 600 s). Occupancy is measured over
+    ``[warmup_s, duration_s]``.
     """
     if isinstance(clerks, bool) or not isinstance(clerks, int) or clerks < 1:
         raise ValueError(f"clerks must be a positive integer, got {clerks!r}")
@@ -153,8 +176,9 @@ def simulate(
     for name, value in (("aht_s", aht_s), ("duration_s", duration_s)):
         if not math.isfinite(value) or value <= 0:
             raise ValueError(f"{name} must be positive, got {value!r}")
-    if patience_s is not None and (not math.isfinite(patience_s) or patience_s <= 0):
-        raise ValueError(f"patience_s must be positive, got {patience_s!r}")
+    for name, maybe in (("patience_s", patience_s), ("max_wait_s", max_wait_s)):
+        if maybe is not None and (not math.isfinite(maybe) or maybe <= 0):
+            raise ValueError(f"{name} must be positive, got {maybe!r}")
     for name, value in (("sla_s", sla_s), ("short_abandon_s", short_abandon_s)):
         if not math.isfinite(value) or value < 0:
             raise ValueError(f"{name} must be a non-negative number, got {value!r}")
@@ -167,25 +191,29 @@ def simulate(
     abandon_rate = 1.0 / patience_s if patience_s is not None else 0.0
     inf = math.inf
 
-    core = _Core(aht_s)
+    core = _Core(aht_s, max_wait_s)
     # (time, order, kind, ticket number, clerk id): case ends and abandons. Arrivals are not queued here:
     # only the next one is known at any time.
     scheduled: list[tuple[float, int, int, int, str]] = []
     order = 0
     waiting: dict[str, tuple[int, float]] = {}  # ticket id -> (number, requested_at)
 
-    counted = answered = met = abandoned = short = 0
+    counted = answered = met = abandoned = short = expired = 0
     wait_sum = busy_s = 0.0
 
     def carry_out(now: float, seen: list[tuple[int, str, str]]) -> None:
         """Accept every offer at once; start the case of every answer."""
-        nonlocal order, answered, met, wait_sum, busy_s
+        nonlocal order, answered, met, expired, wait_sum, busy_s
         while seen:
             kind, ticket_id, clerk_id = seen.pop(0)
             if kind == OFFERED:
                 seen += core.accept(now, clerk_id, ticket_id)
                 continue
             number, requested_at = waiting.pop(ticket_id)
+            if kind == EXPIRED:
+                expired += requested_at >= warmup_s
+                seen += core.left(now, f"c{number}")
+                continue
             ends_at = now + rng.expovariate(end_rate)
             order += 1
             heapq.heappush(scheduled, (ends_at, order, _CASE_END, number, clerk_id))
@@ -244,7 +272,7 @@ def simulate(
                 short += 1
         carry_out(now, core.give_up(now, f"c{n}", ticket_id))
 
-    denominator = answered + abandoned - short
+    denominator = answered + abandoned - short + expired
     return SimulationResult(
         arrivals_per_hour=arrivals_per_hour,
         aht_s=aht_s,
@@ -254,12 +282,14 @@ def simulate(
         sla_s=sla_s,
         short_abandon_s=short_abandon_s,
         patience_s=patience_s,
+        max_wait_s=max_wait_s,
         seed=seed,
         arrivals=counted,
         answered=answered,
         answered_within_sla=met,
         abandoned=abandoned,
         short_abandoned=short,
+        expired=expired,
         service_level=met / denominator if denominator else None,
         asa_s=wait_sum / answered if answered else None,
         abandon_rate=abandoned / counted if counted else None,

@@ -72,7 +72,6 @@ class _Writes:
 
 
 class CaseStore(_Writes):
-
     async def create(self, *, at: float, actor: str, **fields: Any) -> None:
         """A new case record (fields: case_id, ticket_id, matter_code, skill, origin_region,
         target_region, channel, kiosk_id, citizen_id, priority, language) with its first line."""

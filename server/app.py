@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -18,7 +19,7 @@ from queueing.clock import Clock, SystemClock
 from queueing.local import LocalQueue
 from recordings.db import make_engine, make_sessionmaker
 from recordings.migrate import upgrade
-from recordings.recorder import Recorder
+from recordings.recorder import Recorder, StreamRecorder
 from recordings.store import CaseStore, Directory
 from signaling.const import CITIZEN_NS, CLERK_NS, MAX_PACKET_BYTES
 from signaling.gateway import Gateway
@@ -77,15 +78,27 @@ def create_app(
 
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
         # Started in order, closed in reverse: nothing runs against a part already closed.
+        async with contextlib.AsyncExitStack() as stack:
+            await _start(stack)
+            yield
+
+    async def _start(stack: contextlib.AsyncExitStack) -> None:
         engine = make_engine(settings.database_url)
+        stack.push_async_callback(engine.dispose)
         await upgrade(engine)
         sessions = make_sessionmaker(engine)
         store, directory = CaseStore(sessions), Directory(sessions)
         queue = make_queue(settings, clock, store)
         recorder = None
-        if not settings.redis_url:
+        if isinstance(queue, LocalQueue):
             recorder = Recorder(store)
             queue.subscribe(recorder.accept)
+        else:
+            from queueing.streams import RedisQueue
+
+            assert isinstance(queue, RedisQueue)
+            # Several nodes: the one that holds the writer's lease records, from the events stream.
+            queue.while_leading.append(StreamRecorder(store, queue.read_results).run)
         hub = Hub(
             sio=sio,
             queue=queue,
@@ -134,23 +147,18 @@ def create_app(
             print(demo.banner(demo_base_url, accounts), flush=True)
         if recorder is not None:
             recorder.start()
+            stack.push_async_callback(recorder.close)
         gateway.start()
+        stack.push_async_callback(gateway.close)
+        stack.push_async_callback(queue.close)
         await queue.start()
         # Everything loaded so far lives as long as the process: keep it out of the
         # collector's full passes, which otherwise stall the relay (docs/benchmarks.md).
         gc.collect()
         gc.freeze()
+        stack.callback(gc.unfreeze)
         hub.start()
-        try:
-            yield
-        finally:
-            await hub.close()
-            await queue.close()
-            await gateway.close()
-            if recorder is not None:
-                await recorder.close()
-            await engine.dispose()
-            gc.unfreeze()
+        stack.push_async_callback(hub.close)
 
     app.cleanup_ctx.append(lifespan)
     return app

@@ -35,6 +35,17 @@ class Server:
     app: web.Application
     clock: Clock
     clients: list[socketio.AsyncClient] = field(default_factory=list)
+    peers: list[Server] = field(default_factory=list)  # the other nodes on the same Redis
+
+    async def read_core(self, fn: Any) -> Any:
+        """Read the live routing core on whichever node (this or a peer) holds the writer's lease."""
+        for _ in range(300):
+            for node in (self, *self.peers):
+                router = node.services.queue.local_router()
+                if router is not None:
+                    return fn(router)
+            await asyncio.sleep(0.01)
+        raise AssertionError("no node leads the queue")
 
     @property
     def services(self) -> Services:
@@ -231,7 +242,9 @@ async def two_nodes(tmp_path: Path, manual_clock: ManualClock) -> AsyncIterator[
     try:
         # The kiosks are already registered by node a; node b's registration is a no-op.
         started.append(await start_server(tmp_path / "b", manual_clock, **dict(options)))
-        yield a, started[1][1]
+        b = started[1][1]
+        a.peers, b.peers = [b], [a]
+        yield a, b
     finally:
         for runner, srv in reversed(started):
             await stop_server(runner, srv, check_leaks=False)

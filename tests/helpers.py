@@ -49,7 +49,7 @@ async def until(server: Server, probe: Any, what: str) -> None:
     import asyncio
 
     for _ in range(500):
-        if await server.services.queue.read(probe):
+        if await server.read_core(probe):
             return
         await asyncio.sleep(0.01)
     raise AssertionError(f"never happened: {what}")

@@ -139,7 +139,7 @@ async def test_resume_then_drop_at_once_leaves_the_ticket_present_forever(
             if not any(c.subject == session["citizen_id"] for c in citizen_ns.conns.values()) and not hub._tasks:
                 break
             await asyncio.sleep(0.01)
-        gone = await server.services.queue.read(lambda r: r.tickets[ack["ticket_id"]].gone_since)
+        gone = await server.read_core(lambda r: r.tickets[ack["ticket_id"]].gone_since)
         assert gone is not None, "the citizen is gone, but the ticket says present: it will never be abandoned"
 
 
@@ -161,7 +161,7 @@ async def test_request_then_drop_leaves_a_ticket_that_is_never_abandoned(
         last = await store.latest_of_citizen(citizen_id)
         if last is None:
             return False
-        queued = await server.services.queue.read(lambda r: r.ticket_of(citizen_id) is not None)
+        queued = await server.read_core(lambda r: r.ticket_of(citizen_id) is not None)
         return queued or last["outcome"] is not None
 
     for _ in range(500):
@@ -202,7 +202,7 @@ async def test_late_drop_on_old_node_abandons_a_citizen_connected_on_another(
 
     manual_clock.advance(31)
     await until(a, lambda r: gone_ack["ticket_id"] not in r.tickets, "the citizen who left was abandoned")
-    still = await b.services.backend.read(lambda r: ack["ticket_id"] in r.tickets)
+    still = await b.read_core(lambda r: ack["ticket_id"] in r.tickets)
     assert still, f"a citizen connected on node b was abandoned: {new.seen('case_ended')}"
 
 
