@@ -133,4 +133,6 @@ class Settings:
             node_ttl_s=_float(env, "RVW_NODE_TTL_SECONDS", 10.0),
             node_id=env.get("RVW_NODE_ID") or "",
             writer_lease_s=_float(env, "RVW_WRITER_LEASE_SECONDS", 3.0),
+            snapshot_interval_s=_float(env, "RVW_SNAPSHOT_SECONDS", 5.0),
+            submit_timeout_s=_float(env, "RVW_SUBMIT_TIMEOUT_SECONDS", 20.0),
         )
