@@ -11,11 +11,15 @@ Statistics follow ../shared/DOMAIN.md "Response SLA" (and ``docs/sla.md``): serv
 ``warmup_s`` are counted, so that a run starting empty can be compared with the steady state; after the last
 arrival the queue is drained (nobody new arrives) so every counted citizen has an outcome.
 
-Deterministic: one ``random.Random(seed)`` draws every interval, in a fixed order; equal times are taken in
-the order they were scheduled.
+Deterministic: one ``random.Random(seed)`` draws, for each arrival in turn, its handle time, its patience (with
+abandonment) and the interval to the next arrival; equal times are taken in the order they were scheduled.
+Drawing the handle time with the citizen rather than with the clerk keeps the random stream independent of the
+router's choices: without abandonment, a first-come-first-served router that never leaves a clerk idle while
+someone waits gives every citizen exactly the wait of the FCFS recursion over the same draws, whichever clerk
+it picks (the tests check this).
 
-The router's cost per operation grows with the number waiting (it re-sorts the queue and renumbers positions
-on every change), so an overloaded run (offered load at or above the clerks) slows down as its queue grows.
+The router's cost per operation grows with the number waiting (positions are renumbered on every change), so
+an overloaded run (offered load at or above the clerks) slows down as its queue grows.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from __future__ import annotations
 import heapq
 import math
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .routing import Answered, Offered, Router, TicketClosed
@@ -121,8 +125,20 @@ class _Core:
 
 
 @dataclass(frozen=True)
+class Outcome:
+    """One simulated citizen, kept when :func:`simulate` is asked to (``keep_outcomes``)."""
+
+    number: int  # arrival order, from 1
+    requested_at: float
+    handle_s: float  # drawn on arrival; used if answered
+    answered_at: float | None = None
+    ended_at: float | None = None  # the case ended, or the citizen gave up, or the request expired
+    outcome: str = "waiting"  # answered | abandoned | expired
+
+
+@dataclass(frozen=True)
 class SimulationResult:
-    """What a run measured (arrivals at or after ``warmup_s`` only)."""
+    """What a run measured: arrivals at or after ``warmup_s`` only."""
 
     arrivals_per_hour: float
     aht_s: float
@@ -143,10 +159,20 @@ class SimulationResult:
     service_level: float | None  # answered within sla_s / (answered + abandoned that are not short + expired)
     asa_s: float | None  # mean answer time of the answered
     abandon_rate: float | None  # abandoned (short ones included) / arrivals
-    occupancy: float  # busy clerk-seconds / (clerks × measured seconds)
+    occupancy: float  # busy clerk-seconds within [warmup_s, duration_s] / (clerks × its length)
+    mean_handle_s: float | None  # the handle times the answered actually drew (their AHT)
+    outcomes: tuple[Outcome, ...] = field(default=(), repr=False)  # every arrival, with keep_outcomes
+
+    @property
+    def arrivals_per_hour_measured(self) -> float:
+        """The arrival rate this run drew, over the measured window."""
+        return self.arrivals / (self.duration_s - self.warmup_s) * 3600.0
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The figures, without the per-citizen outcomes."""
+        data = asdict(self)
+        del data["outcomes"]
+        return data
 
 
 def simulate(
@@ -161,13 +187,14 @@ def simulate(
     short_abandon_s: float = 10.0,
     warmup_s: float = 0.0,
     max_wait_s: float | None = None,
+    keep_outcomes: bool = False,
 ) -> SimulationResult:
     """Run the routing core for ``duration_s`` seconds of arrivals, then drain the queue.
 
     ``patience_s``: mean of the exponential time a waiting citizen gives up after (cancels); ``None``
     means nobody gives up. ``max_wait_s``: the router's expiry of a request (``None``, the default,
-    turns it off as Erlang C assumes; the server's own default is 600 s). Occupancy is measured over
-    ``[warmup_s, duration_s]``.
+    turns it off as Erlang C assumes; the server's own default is 600 s). ``keep_outcomes`` keeps
+    every arrival's times in ``outcomes`` (memory grows with the run).
     """
     if isinstance(clerks, bool) or not isinstance(clerks, int) or clerks < 1:
         raise ValueError(f"clerks must be a positive integer, got {clerks!r}")
@@ -188,39 +215,45 @@ def simulate(
     rng = random.Random(seed)
     arrival_rate = arrivals_per_hour / 3600.0
     end_rate = 1.0 / aht_s
-    abandon_rate = 1.0 / patience_s if patience_s is not None else 0.0
+    give_up_rate = 1.0 / patience_s if patience_s is not None else 0.0
     inf = math.inf
 
     core = _Core(aht_s, max_wait_s)
-    # (time, order, kind, ticket number, clerk id): case ends and abandons. Arrivals are not queued here:
-    # only the next one is known at any time.
+    # Case ends and abandons as (time, order, kind, citizen number, clerk id). Arrivals are not kept
+    # here: only the next one is known at any time.
     scheduled: list[tuple[float, int, int, int, str]] = []
     order = 0
-    waiting: dict[str, tuple[int, float]] = {}  # ticket id -> (number, requested_at)
+    waiting: dict[str, tuple[int, float, float]] = {}  # ticket id -> (number, requested_at, handle_s)
+    kept: dict[int, Outcome] = {}
 
     counted = answered = met = abandoned = short = expired = 0
-    wait_sum = busy_s = 0.0
+    wait_sum = handle_sum = busy_s = 0.0
 
     def carry_out(now: float, seen: list[tuple[int, str, str]]) -> None:
         """Accept every offer at once; start the case of every answer."""
-        nonlocal order, answered, met, expired, wait_sum, busy_s
+        nonlocal order, answered, met, expired, wait_sum, handle_sum, busy_s
         while seen:
             kind, ticket_id, clerk_id = seen.pop(0)
             if kind == OFFERED:
                 seen += core.accept(now, clerk_id, ticket_id)
                 continue
-            number, requested_at = waiting.pop(ticket_id)
+            number, requested_at, handle_s = waiting.pop(ticket_id)
             if kind == EXPIRED:
                 expired += requested_at >= warmup_s
+                if keep_outcomes:
+                    kept[number] = Outcome(number, requested_at, handle_s, None, now, "expired")
                 seen += core.left(now, f"c{number}")
                 continue
-            ends_at = now + rng.expovariate(end_rate)
+            ends_at = now + handle_s
             order += 1
             heapq.heappush(scheduled, (ends_at, order, _CASE_END, number, clerk_id))
+            if keep_outcomes:
+                kept[number] = Outcome(number, requested_at, handle_s, now, ends_at, "answered")
             if requested_at >= warmup_s:
                 wait = now - requested_at
                 answered += 1
                 wait_sum += wait
+                handle_sum += handle_s
                 if wait <= sla_s:
                     met += 1
             busy_s += max(0.0, min(ends_at, duration_s) - max(now, warmup_s))
@@ -249,12 +282,11 @@ def simulate(
             now = next_arrival
             number += 1
             ticket_id = f"t{number}"
-            waiting[ticket_id] = (number, now)
-            if now >= warmup_s:
-                counted += 1
+            waiting[ticket_id] = (number, now, rng.expovariate(end_rate))
+            counted += now >= warmup_s
             if patience_s is not None:
                 order += 1
-                heapq.heappush(scheduled, (now + rng.expovariate(abandon_rate), order, _ABANDON, number, ""))
+                heapq.heappush(scheduled, (now + rng.expovariate(give_up_rate), order, _ABANDON, number, ""))
             next_arrival = now + rng.expovariate(arrival_rate)
             carry_out(now, core.arrive(now, ticket_id, f"k{number}", f"c{number}"))
             continue
@@ -264,12 +296,13 @@ def simulate(
             continue
         ticket_id = f"t{n}"
         if ticket_id not in waiting:
-            continue  # answered before they would have given up
-        _, requested_at = waiting.pop(ticket_id)
+            continue  # answered (or expired) before they would have given up
+        _, requested_at, handle_s = waiting.pop(ticket_id)
+        if keep_outcomes:
+            kept[n] = Outcome(n, requested_at, handle_s, None, now, "abandoned")
         if requested_at >= warmup_s:
             abandoned += 1
-            if now - requested_at < short_abandon_s:
-                short += 1
+            short += now - requested_at < short_abandon_s
         carry_out(now, core.give_up(now, f"c{n}", ticket_id))
 
     denominator = answered + abandoned - short + expired
@@ -294,4 +327,6 @@ def simulate(
         asa_s=wait_sum / answered if answered else None,
         abandon_rate=abandoned / counted if counted else None,
         occupancy=busy_s / (clerks * (duration_s - warmup_s)),
+        mean_handle_s=handle_sum / answered if answered else None,
+        outcomes=tuple(kept[k] for k in sorted(kept)),
     )
