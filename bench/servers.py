@@ -29,7 +29,8 @@ def rvw_command() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "server.cli"]
 
 
-def ours_env(var_dir: Path, event_rate: str = EVENT_RATE) -> dict[str, str]:
+def ours_env(var_dir: Path, event_rate: str = EVENT_RATE, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of ``rvw``: SQLite under ``var_dir`` unless ``extra`` says otherwise (it wins)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RVW_")}
     env.update(
         {
@@ -42,6 +43,7 @@ def ours_env(var_dir: Path, event_rate: str = EVENT_RATE) -> dict[str, str]:
             "PYTHONUNBUFFERED": "1",
         }
     )
+    env.update(extra or {})
     return env
 
 
@@ -49,10 +51,10 @@ def clerk_name(i: int) -> str:
     return f"bench-clerk-{i:03d}"
 
 
-def create_clerks(var_dir: Path, count: int, parallel: int) -> float:
+def create_clerks(var_dir: Path, count: int, parallel: int, extra_env: dict[str, str] | None = None) -> float:
     """``rvw db upgrade`` then ``rvw user add`` once per clerk (password on stdin); returns the seconds taken."""
     began = time.monotonic()
-    env = ours_env(var_dir)
+    env = ours_env(var_dir, extra=extra_env)
     subprocess.run([*rvw_command(), "db", "upgrade"], env=env, check=True, capture_output=True, cwd=ROOT)
 
     def add(i: int) -> None:
@@ -104,9 +106,18 @@ def machine_busy() -> tuple[float, float]:
 class ServerProcess:
     """One server in its own process, on 127.0.0.1, logging to a file."""
 
-    def __init__(self, kind: str, var_dir: Path, log_dir: Path, tag: str, event_rate: str = EVENT_RATE) -> None:
+    def __init__(
+        self,
+        kind: str,
+        var_dir: Path,
+        log_dir: Path,
+        tag: str,
+        event_rate: str = EVENT_RATE,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.kind = kind
         self.event_rate = event_rate
+        self.extra_env = extra_env  # ours: RVW_* settings over the SQLite defaults
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_dir / f"{tag}-{kind}.log"
@@ -120,7 +131,9 @@ class ServerProcess:
 
     def start(self, timeout: float = 30.0) -> None:
         env = (
-            ours_env(self.var_dir, self.event_rate) if self.kind == "ours" else {**os.environ, "PYTHONUNBUFFERED": "1"}
+            ours_env(self.var_dir, self.event_rate, self.extra_env)
+            if self.kind == "ours"
+            else {**os.environ, "PYTHONUNBUFFERED": "1"}
         )
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(self.command(), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -161,6 +174,14 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, with no clean-up of any kind."""
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
+            return
+        proc.kill()
+        proc.wait(timeout=10)
 
     def log_tail(self, chars: int = 1500) -> str:
         try:

@@ -103,6 +103,8 @@ class RedisQueue(QueueService):
     # ---- commands -------------------------------------------------------
 
     async def submit(self, command: Command) -> Result:
+        if self._closed:
+            raise QueueUnavailable("the node is shutting down")
         envelope = Envelope(secrets.token_hex(10), self.node, self.clock.now(), command)
         fut: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._pending[envelope.cmd_id] = fut

@@ -1,10 +1,38 @@
-"""Decline, offer time-out, cancel, positions and abandonment: over the wire, on a manual clock."""
+"""Decline, offer time-out, cancel, positions, abandonment, transfer, a clerk who drops, expiry:
+over the wire, on a manual clock, on both queue backends (in process, and Redis with its writer)."""
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+
 from queueing.clock import ManualClock
-from tests.conftest import KIOSK2_TOKEN, KIOSK_TOKEN, Client, Server
-from tests.helpers import ask, citizen, clerk_on_duty, until
+from tests.conftest import KIOSK2_TOKEN, KIOSK_TOKEN, REDIS_URL, Client, Server, start_server, stop_server
+from tests.helpers import ask, citizen, clerk_on_duty, matched_case, until
+
+
+@pytest.fixture(params=["in_process", "redis"])
+async def server(request: pytest.FixtureRequest, tmp_path: Path, manual_clock: ManualClock) -> AsyncIterator[Server]:
+    """The same routing suite on each backend: one node, in process or on Redis."""
+    options: dict = {}
+    prefix = "rvwtest-" + secrets.token_hex(4)
+    if request.param == "redis":
+        options = {"redis_url": REDIS_URL, "redis_prefix": prefix}
+    runner, srv = await start_server(tmp_path, manual_clock, **options)
+    try:
+        yield srv
+    finally:
+        await stop_server(runner, srv)
+        if request.param == "redis":
+            r = aioredis.from_url(REDIS_URL)
+            keys = [k async for k in r.scan_iter(f"{prefix}:*")]
+            if keys:
+                await r.delete(*keys)
+            await r.aclose()
 
 
 async def timeline(server: Server, case_id: str) -> list[tuple[str, str]]:
@@ -229,3 +257,70 @@ async def test_resumes_tell_the_other_side(server: Server, manual_clock: ManualC
     ended = await last.wait_for("case_ended")
     assert ended == {"case_id": ack["case_id"], "ticket_id": ack["ticket_id"], "outcome": "resolved", "resumed": True}
     assert (await last.call("rate", {"case_id": ack["case_id"], "level": 5, "comment": ""}))["ok"] is True
+
+
+async def test_transfer_keeps_the_case_and_goes_to_the_head(server: Server, manual_clock: ManualClock) -> None:
+    await server.add_user("boss", "supervisor", "310000", [])
+    clerk, c, case_id = await matched_case(server)
+    waiting = await citizen(server, {"channel": "web", "region": "320500"})
+    other = await ask(waiting, matter="GJJ-TQ-001", region="320000")  # already in Jiangsu's queue
+    manual_clock.advance(20)
+    bad = await clerk.call("transfer", {"case_id": case_id, "target_region": "990000"})
+    assert bad["error"]["code"] == "bad_request"
+    ack = await clerk.call(
+        "transfer", {"case_id": case_id, "target_region": "320500", "matter_code": "GJJ-TQ-001", "note": "江苏受理"}
+    )
+    assert ack["ok"] is True and ack["target_region"] == "320000", ack
+    told = await c.wait_for("transferred")
+    assert told["case_id"] == case_id and told["note"] == "江苏受理"
+    assert (await c.wait_for("queue_update"))["position"] == 1  # ahead of who was already waiting
+    js = await clerk_on_duty(server, "clerk_js", region="320000", skills=["housing_fund"])
+    offer = await js.wait_for("offer")
+    assert offer["case_id"] == case_id and offer["ticket_id"] != other["ticket_id"]
+    assert offer["waited_s"] >= 20  # the original request time stands
+    record = await record_of(server, case_id)
+    assert record["target_region"] == "320000" and record["matter_code"] == "GJJ-TQ-001"
+    moved = next(e for e in record["timeline"] if e["event"] == "transferred")
+    assert moved["actor"] == "clerk:uclerk_a" and moved["detail"]["note"] == "江苏受理"
+    assert moved["detail"]["from_region"] == "310000" and moved["detail"]["to_region"] == "320000"
+    # A citizen cannot transfer, and a clerk cannot transfer someone else's case.
+    assert (await c.call_raw("transfer", {"case_id": case_id, "target_region": "320000"}))["error"]["code"] == (
+        "forbidden"
+    )
+    assert (await clerk.call("transfer", {"case_id": case_id, "target_region": "320000"}))["error"]["code"] in (
+        "not_found",
+        "forbidden",
+    )
+
+
+async def test_clerk_dropping_mid_case_requeues_the_citizen_after_the_grace(
+    server: Server, manual_clock: ManualClock
+) -> None:
+    await server.add_user("boss", "supervisor", "310000", [])
+    clerk, c, case_id = await matched_case(server)
+    later = await citizen(server, {"channel": "web", "region": "320500"})
+    await ask(later)
+    await clerk.close()
+    away = await c.wait_for("clerk_away")
+    assert away["case_id"] == case_id and away["grace_s"] == 30
+    manual_clock.advance(31)
+    requeued = await c.wait_for("requeued")
+    assert requeued["case_id"] == case_id
+    other = await clerk_on_duty(server, "clerk_b")
+    offer = await other.wait_for("offer")
+    assert offer["case_id"] == case_id  # at the head, before the citizen who asked later
+    events = [e for e, _ in await timeline(server, case_id)]
+    assert events[-3:] == ["clerk_connection_lost", "requeued", "offered"], events
+
+
+async def test_a_request_waiting_too_long_expires_with_a_clear_message(
+    server: Server, manual_clock: ManualClock
+) -> None:
+    await server.add_user("boss", "supervisor", "310000", [])
+    c = await citizen(server, {"channel": "web", "region": "320500"})
+    ack = await ask(c)
+    manual_clock.advance(600)
+    ended = await c.wait_for("case_ended")
+    assert ended["outcome"] == "expired" and "too long" in ended["message"]
+    record = await record_of(server, ack["case_id"])
+    assert record["outcome"] == "expired" and record["answered_at"] is None
