@@ -85,3 +85,41 @@ def redis_config() -> dict[str, str]:
         return out
     finally:
         r.close()
+
+
+def pg_sessions(database: str) -> int | None:
+    """Sessions ever opened to ``database`` (``pg_stat_database.sessions``): counts connection churn."""
+    done = subprocess.run(
+        [
+            "psql",
+            "-h",
+            PG_HOST,
+            "-p",
+            PG_PORT,
+            "-U",
+            PG_USER,
+            "-tAc",
+            f"SELECT sessions FROM pg_stat_database WHERE datname = '{database}'",
+            "postgres",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    try:
+        return int(done.stdout.strip())
+    except ValueError:
+        return None
+
+
+def pg_count(database: str, table: str) -> int | None:
+    done = subprocess.run(
+        ["psql", "-h", PG_HOST, "-p", PG_PORT, "-U", PG_USER, "-tAc", f"SELECT count(*) FROM {table}", database],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    try:
+        return int(done.stdout.strip())
+    except ValueError:
+        return None

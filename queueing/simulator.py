@@ -11,12 +11,13 @@ Statistics follow ../shared/DOMAIN.md "Response SLA" (and ``docs/sla.md``): serv
 ``warmup_s`` are counted, so that a run starting empty can be compared with the steady state; after the last
 arrival the queue is drained (nobody new arrives) so every counted citizen has an outcome.
 
-Deterministic: one ``random.Random(seed)`` draws, for each arrival in turn, its handle time, its patience (with
-abandonment) and the interval to the next arrival; equal times are taken in the order they were scheduled.
-Drawing the handle time with the citizen rather than with the clerk keeps the random stream independent of the
-router's choices: without abandonment, a first-come-first-served router that never leaves a clerk idle while
-someone waits gives every citizen exactly the wait of the FCFS recursion over the same draws, whichever clerk
-it picks (the tests check this).
+Deterministic: three ``random.Random`` streams seeded from ``seed`` draw the arrival intervals, the handle
+times and the patiences, each citizen's on arrival; equal times are taken in the order they were scheduled.
+So one seed gives the same citizens, arriving at the same times and needing the same handle times, whatever
+the patience or staffing (common random numbers: a comparison between two runs is not blurred by chance). And
+the draws do not depend on the router's choices: without abandonment, a first-come-first-served router that
+never leaves a clerk idle while someone waits gives every citizen exactly the wait of the FCFS recursion over
+the same times, whichever clerk it picks (the tests check this).
 
 The router's cost per operation grows with the number waiting (positions are renumbered on every change), so
 an overloaded run (offered load at or above the clerks) slows down as its queue grows.
@@ -34,6 +35,7 @@ from .routing import Answered, Offered, Router, TicketClosed
 
 REGION = "310000"  # any province works; one queue is modelled
 SKILL = "general"
+POSITION_INTERVAL_S = 1.0  # as the server runs it (RVW_POSITION_INTERVAL_SECONDS)
 
 OFFERED = 0
 ANSWERED = 1
@@ -61,6 +63,7 @@ class _Core:
             reconnect_grace_s=30.0,
             aht_s=aht_s,
             max_wait_s=math.inf if max_wait_s is None else max_wait_s,
+            position_interval_s=POSITION_INTERVAL_S,
         )
 
     @staticmethod
@@ -212,7 +215,8 @@ def simulate(
     if not math.isfinite(warmup_s) or not 0 <= warmup_s < duration_s:
         raise ValueError(f"warmup_s must be at least 0 and less than duration_s, got {warmup_s!r}")
 
-    rng = random.Random(seed)
+    # String seeds are hashed with SHA-512 by random.seed, the same in every process.
+    arrivals_rng, handle_rng, patience_rng = (random.Random(f"rvw-simulate/{seed}/{s}") for s in ("a", "h", "p"))
     arrival_rate = arrivals_per_hour / 3600.0
     end_rate = 1.0 / aht_s
     give_up_rate = 1.0 / patience_s if patience_s is not None else 0.0
@@ -263,7 +267,7 @@ def simulate(
         carry_out(now, core.clerk_on_duty(now, f"clerk-{i + 1:04d}"))
 
     number = 0
-    next_arrival = rng.expovariate(arrival_rate) if arrival_rate > 0 else inf
+    next_arrival = arrivals_rng.expovariate(arrival_rate) if arrival_rate > 0 else inf
     while True:
         if next_arrival >= duration_s:
             next_arrival = inf
@@ -272,8 +276,15 @@ def simulate(
         if deadline is not None and deadline <= next_arrival and deadline <= next_scheduled:
             now = max(now, deadline)
             carry_out(now, core.tick(now))
-            after = core.next_deadline()
-            if after is not None and after <= now:
+            # The router tests some deadlines as `now - since >= limit`, which rounding can make false at
+            # exactly `since + limit`, the time next_deadline() gave; a tick a few ulps later applies them.
+            for _ in range(8):
+                after = core.next_deadline()
+                if after is None or after > now:
+                    break
+                now = math.nextafter(now, inf)
+                carry_out(now, core.tick(now))
+            else:
                 raise RuntimeError(f"the router's deadline {after} did not pass when ticked at {now}")
             continue
         if next_arrival == inf and next_scheduled == inf:
@@ -282,12 +293,12 @@ def simulate(
             now = next_arrival
             number += 1
             ticket_id = f"t{number}"
-            waiting[ticket_id] = (number, now, rng.expovariate(end_rate))
+            waiting[ticket_id] = (number, now, handle_rng.expovariate(end_rate))
             counted += now >= warmup_s
             if patience_s is not None:
                 order += 1
-                heapq.heappush(scheduled, (now + rng.expovariate(give_up_rate), order, _ABANDON, number, ""))
-            next_arrival = now + rng.expovariate(arrival_rate)
+                heapq.heappush(scheduled, (now + patience_rng.expovariate(give_up_rate), order, _ABANDON, number, ""))
+            next_arrival = now + arrivals_rng.expovariate(arrival_rate)
             carry_out(now, core.arrive(now, ticket_id, f"k{number}", f"c{number}"))
             continue
         now, _, kind, n, clerk_id = heapq.heappop(scheduled)
@@ -304,6 +315,8 @@ def simulate(
             abandoned += 1
             short += now - requested_at < short_abandon_s
         carry_out(now, core.give_up(now, f"c{n}", ticket_id))
+    if waiting:
+        raise RuntimeError(f"{len(waiting)} citizens were left waiting with every clerk free and no deadline")
 
     denominator = answered + abandoned - short + expired
     return SimulationResult(

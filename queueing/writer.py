@@ -101,6 +101,9 @@ class RedisWriter:
         self.epoch = 0
         self.leader = False
         self.takeovers = 0
+        # Wall time since which Redis has answered this writer without a break: heartbeats
+        # could not get through before it, so nodes are not judged on them until a TTL later.
+        self._reachable_since: float | None = None
         self._task: asyncio.Task[None] | None = None
         self._lead_tasks: list[asyncio.Task[None]] = []
         self._closed = False
@@ -142,6 +145,8 @@ class RedisWriter:
                         args=lease.args(self.node, int(self.lease_s * 1000), self.epoch),
                     )
                 )
+                if self._reachable_since is None:
+                    self._reachable_since = time.time()
                 if not epoch:
                     await asyncio.sleep(min(0.5, self.lease_s / 4))
                     continue
@@ -152,6 +157,7 @@ class RedisWriter:
             except lease.Fenced:
                 log.warning("node %s lost the queue's writer lease (epoch %s)", self.node, self.epoch)
             except Exception as exc:
+                self._reachable_since = None
                 log.warning("queue writer on %s stopped (%s); retrying in %.1f s", self.node, exc, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
@@ -273,8 +279,13 @@ class RedisWriter:
 
     async def _reap_nodes(self) -> None:
         """Nodes that stopped heartbeating: their connections leave the queue state (once each)."""
+        now = time.time()
+        if self._reachable_since is None or now - self._reachable_since < self.node_ttl_s:
+            # Just after a Redis outage (or at start) a heartbeat older than the TTL says nothing:
+            # nobody could beat meanwhile. Every node gets a full TTL to beat again first.
+            return
         redis: Any = self.redis
-        stale = [str(n) for n in await redis.zrangebyscore(self.keys.nodes, "-inf", time.time() - self.node_ttl_s)]
+        stale = [str(n) for n in await redis.zrangebyscore(self.keys.nodes, "-inf", now - self.node_ttl_s)]
         for node in sorted(stale):
             if node == self.node:
                 continue

@@ -1,10 +1,13 @@
-"""The `rvw` command: serve, add users and kiosks, apply migrations."""
+"""The `rvw` command: serve, add users and kiosks, apply migrations, simulate a queue."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
+import json
 import logging
+import math
 import re
 import sys
 
@@ -26,6 +29,40 @@ def _region(value: str) -> str:
     if not REGION_RE.match(value) or value[:2] + "0000" not in PROVINCES:
         raise argparse.ArgumentTypeError(f"{value!r} is not a region code in Shanghai, Jiangsu, Zhejiang or Anhui")
     return value
+
+
+def _number(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not math.isfinite(number):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a finite number")
+    return number
+
+
+def _positive(value: str) -> float:
+    number = _number(value)
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a positive number")
+    return number
+
+
+def _not_negative(value: str) -> float:
+    number = _number(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"{value!r} is negative")
+    return number
+
+
+def _count(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a positive whole number")
+    return number
 
 
 def parser() -> argparse.ArgumentParser:
@@ -52,6 +89,24 @@ def parser() -> argparse.ArgumentParser:
 
     db = sub.add_parser("db", help="database").add_subparsers(dest="action", required=True)
     db.add_parser("upgrade", help="apply the migrations")
+
+    sim = sub.add_parser(
+        "simulate",
+        help="run the routing core in virtual time and compare with Erlang C",
+        description="Poisson arrivals, exponential handle times, clerks who accept every offer at once; "
+        "prints the service level (docs/sla.md), ASA, abandonment and occupancy beside Erlang C.",
+    )
+    sim.add_argument("--arrivals-per-hour", required=True, type=_positive)
+    sim.add_argument("--aht-s", required=True, type=_positive, help="mean handle time (exponential)")
+    sim.add_argument("--clerks", required=True, type=_count)
+    sim.add_argument("--hours", type=_positive, default=8.0, help="hours of arrivals (default 8)")
+    sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument("--patience-s", type=_positive, help="mean patience (exponential); default: nobody gives up")
+    sim.add_argument("--sla-s", type=_not_negative, default=60.0, help="service level threshold (default 60)")
+    sim.add_argument("--short-abandon-s", type=_not_negative, default=10.0, help="short abandons (default 10)")
+    sim.add_argument("--warmup-hours", type=_not_negative, default=0.0, help="arrivals left out at the start")
+    sim.add_argument("--max-wait-s", type=_positive, help="expire requests after this wait; default: never")
+    sim.add_argument("--json", action="store_true", help="print the figures as JSON")
     return p
 
 
@@ -101,8 +156,74 @@ async def _db_upgrade(settings: Settings) -> None:
         await engine.dispose()
 
 
+def _simulate(args: argparse.Namespace) -> int:
+    from queueing.erlang import ErlangC, erlang_c
+    from queueing.simulator import simulate
+
+    try:
+        result = simulate(
+            arrivals_per_hour=args.arrivals_per_hour,
+            aht_s=args.aht_s,
+            clerks=args.clerks,
+            duration_s=args.hours * 3600.0,
+            seed=args.seed,
+            patience_s=args.patience_s,
+            sla_s=args.sla_s,
+            short_abandon_s=args.short_abandon_s,
+            warmup_s=args.warmup_hours * 3600.0,
+            max_wait_s=args.max_wait_s,
+        )
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    erlang: ErlangC | None = None
+    unstable = ""
+    try:
+        erlang = erlang_c(args.arrivals_per_hour, args.aht_s, args.clerks, args.sla_s)
+    except ValueError as exc:
+        unstable = str(exc)  # the offered load is at or above the clerks
+    if args.json:
+        data = result.to_dict()
+        data["erlang_c"] = dataclasses.asdict(erlang) if erlang else None
+        print(json.dumps(data, indent=2))
+        return 0
+
+    def pct(x: float | None) -> str:
+        return "-" if x is None else f"{100 * x:.1f}%"
+
+    def secs(x: float | None) -> str:
+        return "-" if x is None else f"{x:.1f} s"
+
+    patience = f"mean patience {args.patience_s:g} s" if args.patience_s else "no abandonment"
+    print(
+        f"{args.hours:g} h of {args.arrivals_per_hour:g} arrivals/h, AHT {args.aht_s:g} s, "
+        f"{args.clerks} clerks, {patience}, seed {args.seed}"
+    )
+    rows = [
+        ("arrivals", str(result.arrivals), ""),
+        ("answered", str(result.answered), ""),
+        ("abandoned", f"{result.abandoned} ({result.short_abandoned} short)", ""),
+        ("abandon rate", pct(result.abandon_rate), ""),
+        (f"service level ({args.sla_s:g} s)", pct(result.service_level), pct(erlang.service_level if erlang else None)),
+        ("ASA", secs(result.asa_s), secs(erlang.asa_s if erlang else None)),
+        ("occupancy", pct(result.occupancy), pct(erlang.occupancy if erlang else None)),
+    ]
+    if result.expired:
+        rows.insert(3, ("expired", str(result.expired), ""))
+    print(f"{'':24}{'simulated':>16}{'Erlang C':>12}")
+    for name, simulated, expected in rows:
+        print(f"{name:24}{simulated:>16}{expected:>12}")
+    if erlang is None:
+        print(f"Erlang C: {unstable}")
+    elif args.patience_s:
+        print("Erlang C assumes nobody gives up.")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command == "simulate":
+        return _simulate(args)  # needs no configuration or database
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = Settings.from_env()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
+
 import pytest
 
 from queueing.clock import ManualClock
@@ -69,3 +72,91 @@ async def test_offer_time_out_applied_once_by_two_tickers(
     events = [e["event"] for e in record["timeline"]]
     assert events == ["requested", "offered", "offer_expired", "offered", "answered"], events
     assert len(first.seen("offer")) == 0 and len(second.seen("offer")) == 0
+
+
+async def test_fifty_clerks_five_hundred_requests_on_two_nodes(
+    two_nodes: tuple[Server, Server], manual_clock: ManualClock
+) -> None:
+    """500 requests at once on two nodes, 50 clerks accepting and declining at random: no request
+    is offered to two clerks at once, no clerk holds two offers, and every request ends once."""
+    a, b = two_nodes
+    rng = random.Random(5)
+    await a.add_user("boss", "supervisor", "310000", [])
+    for i in range(50):
+        await a.add_user(f"k{i}", "clerk", "310000", ["social_insurance"])
+    problems: list[str] = []
+    accepted: dict[str, str] = {}  # ticket -> clerk
+    clerks: list[Client] = []
+
+    async def serve(clerk: Client, name: str) -> None:
+        holding: str | None = None
+        while True:
+            offer = await clerk.wait_for("offer", within=120)
+            if holding is not None and holding in {d["ticket_id"] for d in clerk.seen("offer")}:
+                problems.append(f"{name} got a second offer while holding {holding}")
+            holding = offer["ticket_id"]
+            if rng.random() < 0.3:
+                await clerk.call("decline", {"ticket_id": holding})
+                holding = None
+                continue
+            ack = await clerk.call("accept", {"ticket_id": holding})
+            if ack["ok"]:
+                if holding in accepted:
+                    problems.append(f"{holding} accepted by {accepted[holding]} and {name}")
+                accepted[holding] = name
+                ended = await clerk.call("end_case", {"case_id": ack["case_id"], "outcome": "resolved", "notes": ""})
+                assert ended["ok"], ended
+            holding = None
+
+    async def log_in(i: int) -> Client:
+        node = a if i % 2 else b
+        c = Client(node, "/clerk")
+        await c.connect({"token": await node.login(f"k{i}")})
+        await c.wait_for("session")
+        assert (await c.call("set_status", {"status": "available"}))["ok"]
+        return c
+
+    clerks = list(await asyncio.gather(*(log_in(i) for i in range(50))))
+    citizens: list[Client] = []
+    for batch in range(10):
+        group = [Client(a if (batch * 50 + j) % 2 else b, "/citizen") for j in range(50)]
+        await asyncio.gather(*(c.connect({"channel": "web", "region": "320500"}) for c in group))
+        citizens += group
+    workers = [asyncio.get_running_loop().create_task(serve(c, f"k{i}")) for i, c in enumerate(clerks)]
+    try:
+        acks = await asyncio.gather(
+            *(c.call("request_help", {"matter_code": "SB-ZY-001", "target_region": "310000"}) for c in citizens)
+        )
+        assert all(ack["ok"] for ack in acks), [ack for ack in acks if not ack["ok"]][:3]
+        cancelled = set()
+        for c, ack in zip(citizens, acks, strict=True):
+            if rng.random() < 0.1:
+                if (await c.call("cancel", {"ticket_id": ack["ticket_id"]}))["ok"]:
+                    cancelled.add(ack["ticket_id"])
+        for _ in range(1200):
+            if len(accepted) + len(cancelled) >= 500:
+                break
+            await asyncio.sleep(0.05)
+        assert len(accepted) + len(cancelled) == 500, (len(accepted), len(cancelled))
+    finally:
+        for w in workers:
+            w.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+    assert problems == []
+    assert not cancelled & set(accepted)
+    # The case records agree: one outcome each; offers one at a time; one answer per answered case.
+    await a.services.hub.records_settled()
+    token = await a.login("boss")
+    for ack in acks:
+        code, record = await a.get_json(f"/api/cases/{ack['case_id']}", token)
+        assert code == 200
+        events = [e["event"] for e in record["timeline"]]
+        holder = 0
+        for e in events:
+            holder += 1 if e == "offered" else -1 if e.startswith("offer_") or e == "answered" else 0
+            assert holder in (0, 1), f"{ack['case_id']} offered twice at once: {events}"
+        if ack["ticket_id"] in cancelled:
+            assert record["outcome"] == "cancelled" and "answered" not in events, events
+        else:
+            assert record["outcome"] == "resolved" and events.count("answered") == 1, events
+            assert record["clerk_id"] == "u" + accepted[ack["ticket_id"]]
