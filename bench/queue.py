@@ -188,11 +188,7 @@ class Generators:
         cpu = {k: cpu_seconds(p) - cpu0[k] for k, p in pids.items()}
         busy = (busy1[0] - busy0[0]) / max(1.0, busy1[1] - busy0[1])
         out = merge_phase(reports, cpu, wall, busy, background)
-        if database:
-            time.sleep(1.0)  # PostgreSQL publishes a session's statistics when it ends, within a second
-            sessions1 = stores.pg_sessions(database)
-            if sessions0 is not None and sessions1 is not None:
-                out["pg_sessions_opened"] = sessions1 - sessions0
+        out["pg_sessions_before"] = sessions0
         return out
 
     def stop(self) -> dict[str, Any]:
@@ -296,6 +292,15 @@ class Deployment:
             stores.clear_prefix(self.prefix)
 
 
+def count_sessions(phase: dict[str, Any], database: str | None) -> None:
+    """PostgreSQL sessions opened during ``phase`` (statistics of a session appear when it ends: wait a second)."""
+    before = phase.pop("pg_sessions_before", None)
+    if database and before is not None:
+        time.sleep(1.0)
+        after = stores.pg_sessions(database)
+        phase["pg_sessions_opened"] = after - before if after is not None else None
+
+
 def records_lag(dep: Deployment, expected: int, last_ack_ns: int, within_s: float = 60.0) -> dict[str, Any]:
     """How long after the last acknowledged request every requested case had its record in the database."""
     deadline = time.monotonic() + within_s
@@ -321,12 +326,14 @@ def run_setup(setup: Setup, root: Path, rnd: int, args: argparse.Namespace) -> d
         log(f"{setup.name} (round {rnd}): {args.citizens} citizens connect, {args.connect_concurrency} at a time")
         record["connect"] = gens.phase("connect", "connected", pids, dep.database)
         c = record["connect"]
+        count_sessions(c, dep.database)
         log(f"{setup.name}: {c['ok']} connected in {c['span_s']:.1f} s ({c['per_s']:.0f}/s), {c['refused']} refused")
         wait_quiet(args.wait_quiet)
         log(f"{setup.name}: {args.requests} request_help, {args.request_concurrency} in flight")
         record["request"] = gens.phase("request", "requested", pids, dep.database)
         q = record["request"]
         record["records"] = records_lag(dep, q["ok"], q["last_end_ns"])
+        count_sessions(q, dep.database)
         log(
             f"{setup.name}: {q['ok']} requests in {q['span_s']:.1f} s ({q['per_s']:.0f}/s), ack p50 {q['p50_ms']:.1f}"
             f" ms, p99 {q['p99_ms']:.1f} ms, {q['refused']} refused; {record['records']['cases']} case records"

@@ -7,7 +7,8 @@ it is made, so a citizen's answer time is the time the router kept them queued. 
 the M/M/N queue of Erlang C (``queueing.erlang``), which the tests hold the simulation to.
 
 Statistics follow ../shared/DOMAIN.md "Response SLA" (and ``docs/sla.md``): service level = answered within
-``sla_s`` / (answered + abandoned that waited at least ``short_abandon_s``). Only arrivals at or after
+``sla_s`` / (answered + abandoned that waited at least ``short_abandon_s`` + expired, when the router's
+``max_wait_s`` is on). Only arrivals at or after
 ``warmup_s`` are counted, so that a run starting empty can be compared with the steady state; after the last
 arrival the queue is drained (nobody new arrives) so every counted citizen has an outcome.
 
@@ -19,8 +20,9 @@ the draws do not depend on the router's choices: without abandonment, a first-co
 never leaves a clerk idle while someone waits gives every citizen exactly the wait of the FCFS recursion over
 the same times, whichever clerk it picks (the tests check this).
 
-The router's cost per operation grows with the number waiting (positions are renumbered on every change), so
-an overloaded run (offered load at or above the clerks) slows down as its queue grows.
+The router's cost per operation grows with the number waiting (each position update estimates every waiting
+citizen's wait, and ``next_deadline``/``tick`` scan every ticket), so an overloaded run (offered load at or
+above the clerks, nobody giving up) slows down as its queue grows: minutes for thousands waiting.
 """
 
 from __future__ import annotations
@@ -28,10 +30,10 @@ from __future__ import annotations
 import heapq
 import math
 import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
-from .routing import Answered, Offered, Router, TicketClosed
+from .routing import Answered, Event, Offered, Router, TicketClosed
 
 REGION = "310000"  # any province works; one queue is modelled
 SKILL = "general"
@@ -67,7 +69,7 @@ class _Core:
         )
 
     @staticmethod
-    def _seen(events: list[Any]) -> list[tuple[int, str, str]]:
+    def _seen(events: list[Event]) -> list[tuple[int, str, str]]:
         seen: list[tuple[int, str, str]] = []
         for event in events:
             if isinstance(event, Offered):
@@ -134,9 +136,9 @@ class Outcome:
     number: int  # arrival order, from 1
     requested_at: float
     handle_s: float  # drawn on arrival; used if answered
-    answered_at: float | None = None
-    ended_at: float | None = None  # the case ended, or the citizen gave up, or the request expired
-    outcome: str = "waiting"  # answered | abandoned | expired
+    answered_at: float | None
+    ended_at: float  # the case ended, the citizen gave up, or the request expired
+    outcome: str  # answered | abandoned | expired
 
 
 @dataclass(frozen=True)
@@ -173,9 +175,7 @@ class SimulationResult:
 
     def to_dict(self) -> dict[str, Any]:
         """The figures, without the per-citizen outcomes."""
-        data = asdict(self)
-        del data["outcomes"]
-        return data
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "outcomes"}
 
 
 def simulate(

@@ -47,6 +47,7 @@ READ_COUNT = 256
 WAITING_ON_WALL = 500
 EVENTS_MAXLEN = 200_000
 SNAPSHOT_EVERY_COMMANDS = 5_000
+DEADLINE_EVERY_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -201,6 +202,8 @@ class RedisWriter:
         since_snapshot = 0
         tick_pending = False
         deadline = applier.router.next_deadline()
+        deadline_at = loop.time()
+        stale = False
         while True:
             mono = loop.time()
             if mono - renewed >= self.lease_s / 3:
@@ -226,8 +229,11 @@ class RedisWriter:
                 since_snapshot += 1
                 if stream_id(entry_id) > stream_id(applied):
                     results.append(result)
-            if reply:
-                deadline = applier.router.next_deadline()
+            stale = stale or bool(reply)
+            if stale and mono - deadline_at >= DEADLINE_EVERY_S:
+                # The next deadline is a pass over the waiting tickets: at most this often, not per
+                # batch (a deadline is then applied at most DEADLINE_EVERY_S late).
+                deadline, deadline_at, stale = applier.router.next_deadline(), mono, False
             for i in range(0, len(results), READ_COUNT):
                 await self._publish_results(results[i : i + READ_COUNT])
                 applied = results[min(i + READ_COUNT, len(results)) - 1].position

@@ -160,6 +160,17 @@ def _simulate(args: argparse.Namespace) -> int:
     from queueing.erlang import ErlangC, erlang_c
     from queueing.simulator import simulate
 
+    if args.warmup_hours >= args.hours:
+        print("--warmup-hours must be less than --hours", file=sys.stderr)
+        return 2
+    erlang: ErlangC | None = None
+    unstable = ""
+    try:
+        erlang = erlang_c(args.arrivals_per_hour, args.aht_s, args.clerks, args.sla_s)
+    except ValueError as exc:
+        unstable = str(exc)  # the offered load is at or above the clerks
+        if args.patience_s is None and args.max_wait_s is None:
+            print(f"{unstable}; this run may take minutes as the queue grows", file=sys.stderr)
     try:
         result = simulate(
             arrivals_per_hour=args.arrivals_per_hour,
@@ -176,12 +187,6 @@ def _simulate(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(exc, file=sys.stderr)
         return 2
-    erlang: ErlangC | None = None
-    unstable = ""
-    try:
-        erlang = erlang_c(args.arrivals_per_hour, args.aht_s, args.clerks, args.sla_s)
-    except ValueError as exc:
-        unstable = str(exc)  # the offered load is at or above the clerks
     if args.json:
         data = result.to_dict()
         data["erlang_c"] = dataclasses.asdict(erlang) if erlang else None
@@ -217,6 +222,8 @@ def _simulate(args: argparse.Namespace) -> int:
         print(f"Erlang C: {unstable}")
     elif args.patience_s:
         print("Erlang C assumes nobody gives up.")
+    else:
+        print("Erlang C is the long-run figure; a run of a few thousand arrivals strays from it by a few points.")
     return 0
 
 

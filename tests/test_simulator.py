@@ -8,16 +8,18 @@ import math
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from queueing.erlang import clerks_needed, erlang_c
 from queueing.simulator import simulate
+from server import cli
 
 # ---- Erlang C ---------------------------------------------------------------
 
 # DOMAIN.md's vector: 100 contacts per 30 min, AHT 180 s, 14 clerks.
-VECTOR = {"arrivals_per_hour": 200.0, "aht_s": 180.0, "clerks": 14}
+VECTOR: dict[str, Any] = {"arrivals_per_hour": 200.0, "aht_s": 180.0, "clerks": 14}
 
 
 def test_erlang_c_matches_the_domain_vector() -> None:
@@ -120,7 +122,12 @@ def test_service_level_agrees_with_erlang_c(occupancy: float) -> None:
 
 
 def test_abandonment_enters_the_service_level_as_the_domain_defines_it() -> None:
-    common = {"arrivals_per_hour": rate_for(0.9), "aht_s": AHT_S, "clerks": CLERKS, "duration_s": 100 * 3600}
+    common: dict[str, Any] = {
+        "arrivals_per_hour": rate_for(0.9),
+        "aht_s": AHT_S,
+        "clerks": CLERKS,
+        "duration_s": 100 * 3600,
+    }
     patient = simulate(**common, seed=3, sla_s=60)
     hasty = simulate(**common, seed=3, sla_s=60, patience_s=60.0, keep_outcomes=True)
     assert hasty.arrivals == patient.arrivals  # the same arrivals; some of them now give up
@@ -133,7 +140,7 @@ def test_abandonment_enters_the_service_level_as_the_domain_defines_it() -> None
     assert hasty.service_level == pytest.approx(hasty.answered_within_sla / denominator)
     gave_up = [o for o in hasty.outcomes if o.outcome == "abandoned"]
     assert len(gave_up) == hasty.abandoned
-    assert sum(o.ended_at - o.requested_at < 10 for o in gave_up if o.ended_at) == hasty.short_abandoned
+    assert sum(o.ended_at - o.requested_at < 10 for o in gave_up) == hasty.short_abandoned
     # Those who stay wait less, and clerks are less busy, than when nobody gives up.
     assert hasty.asa_s is not None and patient.asa_s is not None and hasty.asa_s < patient.asa_s / 2
     assert hasty.occupancy < patient.occupancy
@@ -149,7 +156,12 @@ def test_expired_requests_count_as_not_met() -> None:
 
 
 def test_the_same_seed_gives_the_same_run() -> None:
-    args = {"arrivals_per_hour": rate_for(0.8), "aht_s": AHT_S, "clerks": CLERKS, "duration_s": 50 * 3600}
+    args: dict[str, Any] = {
+        "arrivals_per_hour": rate_for(0.8),
+        "aht_s": AHT_S,
+        "clerks": CLERKS,
+        "duration_s": 50 * 3600,
+    }
     first = simulate(**args, seed=11, patience_s=120)
     assert simulate(**args, seed=11, patience_s=120) == first
     assert simulate(**args, seed=11, patience_s=120).to_dict() == first.to_dict()
@@ -157,7 +169,12 @@ def test_the_same_seed_gives_the_same_run() -> None:
 
 
 def test_warm_up_leaves_early_arrivals_out() -> None:
-    args = {"arrivals_per_hour": rate_for(0.75), "aht_s": AHT_S, "clerks": CLERKS, "duration_s": 20 * 3600}
+    args: dict[str, Any] = {
+        "arrivals_per_hour": rate_for(0.75),
+        "aht_s": AHT_S,
+        "clerks": CLERKS,
+        "duration_s": 20 * 3600,
+    }
     whole = simulate(**args, seed=5, keep_outcomes=True)
     later = simulate(**args, seed=5, warmup_s=3600)
     assert later.arrivals == sum(o.requested_at >= 3600 for o in whole.outcomes)
@@ -175,12 +192,13 @@ def test_bad_parameters_are_refused() -> None:
 
 # ---- the command ------------------------------------------------------------
 
+EXAMPLE = ["--arrivals-per-hour", "120", "--aht-s", "360", "--clerks", "14", "--hours", "8"]
+
 
 def test_rvw_simulate_prints_json() -> None:
     rvw = Path(sys.executable).parent / "rvw"
-    args = ["simulate", "--arrivals-per-hour", "120", "--aht-s", "360", "--clerks", "14", "--hours", "8"]
     proc = subprocess.run(
-        [str(rvw), *args, "--seed", "4", "--patience-s", "300", "--json"],
+        [str(rvw), "simulate", *EXAMPLE, "--seed", "4", "--patience-s", "300", "--json"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -191,8 +209,14 @@ def test_rvw_simulate_prints_json() -> None:
     assert data["clerks"] == 14 and data["seed"] == 4 and data["arrivals"] > 800
     assert 0 <= data["service_level"] <= 1 and data["abandon_rate"] > 0
     assert data["erlang_c"]["offered_load"] == pytest.approx(12.0)
-    table = subprocess.run([str(rvw), *args], capture_output=True, text=True, timeout=60, check=False)
-    assert table.returncode == 0, table.stderr
-    assert "service level (60 s)" in table.stdout and "65.5%" in table.stdout  # Erlang C's figure
-    refused = subprocess.run([str(rvw), *args[:-2], "--hours", "-1"], capture_output=True, text=True, timeout=60)
-    assert refused.returncode == 2 and "positive" in refused.stderr
+
+
+def test_rvw_simulate_prints_a_table_and_refuses_bad_numbers(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["simulate", *EXAMPLE]) == 0
+    table = capsys.readouterr().out
+    assert "service level (60 s)" in table and "65.5%" in table  # Erlang C's figure beside the simulated one
+    with pytest.raises(SystemExit) as refused:
+        cli.main(["simulate", *EXAMPLE, "--hours", "-1"])
+    assert refused.value.code == 2 and "positive" in capsys.readouterr().err
+    assert cli.main(["simulate", *EXAMPLE, "--warmup-hours", "8"]) == 2
+    assert "--warmup-hours" in capsys.readouterr().err

@@ -25,9 +25,13 @@ const ui = {
   ticket: $("#ticket-id"),
   position: $("#queue-position"),
   wait: $("#queue-wait"),
+  waitNote: $("#queue-wait-note"),
+  waitingCase: $("#waiting-case"),
+  waitingNotice: $("#waiting-notice"),
   cancel: $("#cancel-ticket"),
   callTitle: $("#call-title"),
   mediaState: $("#media-state"),
+  clerkAway: $("#clerk-away"),
   cameraNote: $("#camera-note"),
   remoteVideo: $("#remote-video"),
   remoteScreen: $("#remote-screen"),
@@ -53,8 +57,10 @@ const state = {
   matters: [],
   matter: null,
   province: null,
-  ticket: null, // {ticket_id, case_id, position, estimated_wait_s}
+  ticket: null, // {ticket_id, case_id, position, estimated_wait_s}; estimated_wait_s null: cannot be estimated
   caseId: null,
+  notice: null, // {key, vars, note}: why the citizen is waiting again (transferred, re-queued)
+  clerkAway: null, // grace_s while the clerk's console is away mid-call
   clerk: null,
   call: null,
   mediaState: "new",
@@ -78,6 +84,17 @@ function storedResume() {
 const resume = storedResume();
 let usingResume = Boolean(resume);
 const socket = io("/citizen", { auth: resume ? { resume_token: resume } : { ...freshAuth } });
+
+// The notice at the top of the page; one given by its i18n key follows language changes.
+function tell(text, kind = "info") {
+  delete ui.error.dataset.key;
+  say(ui.error, text, kind);
+}
+
+function tellKey(key, kind = "info") {
+  say(ui.error, t(key), kind);
+  ui.error.dataset.key = key;
+}
 
 function connStatus(key, kind, vars) {
   ui.conn.dataset.state = kind;
@@ -124,7 +141,7 @@ socket.on("connect_error", (err) => {
   if (data.code === "unauthorized" && kioskToken) message = t("err.kioskToken");
   else if (data.code === "bad_request" && !kioskToken) message = t("err.region");
   connStatus("conn.refused", "refused", { msg: message });
-  say(ui.error, message, "error");
+  tell(message, "error");
 });
 
 socket.on("disconnect", (reason) => {
@@ -137,7 +154,7 @@ socket.on("queue_update", (data) => {
   if (state.call) return;
   if (!state.ticket || state.ticket.ticket_id !== data.ticket_id) {
     // After a page reload the server tells us about our ticket again.
-    state.ticket = { ticket_id: data.ticket_id, case_id: state.ticket ? state.ticket.case_id : null };
+    state.ticket = { ticket_id: data.ticket_id, case_id: state.caseId };
   }
   Object.assign(state.ticket, { position: data.position, estimated_wait_s: data.estimated_wait_s });
   showWaiting();
@@ -154,6 +171,13 @@ socket.on("signal", (data) => {
 });
 
 socket.on("case_ended", (data) => {
+  if (data.outcome === "expired") {
+    // Waited past the maximum: the request is over. Only a waiting request can expire.
+    if (!state.call && (!state.ticket || !data.ticket_id || data.ticket_id === state.ticket.ticket_id)) {
+      requestExpired();
+    }
+    return;
+  }
   if (data.outcome === "cancelled" || data.outcome === "abandoned") {
     if (!state.call && state.ticket && (!data.ticket_id || data.ticket_id === state.ticket.ticket_id)) {
       ticketClosed(data.outcome);
@@ -161,6 +185,30 @@ socket.on("case_ended", (data) => {
     return;
   }
   if (data.case_id === state.caseId && state.screen === "in_call") callEnded(data.outcome);
+});
+
+// The clerk handed the case to another province or matter: the call is over, the same case waits first in line.
+socket.on("transferred", (data) => {
+  backInQueue(data, {
+    key: "kiosk.transferred",
+    vars: { region: data.target_region, skill: data.skill },
+    note: data.note || "",
+  });
+});
+
+// The clerk's console did not come back in time: the same case waits first in line again.
+socket.on("requeued", (data) => backInQueue(data, { key: "kiosk.requeued" }));
+
+socket.on("clerk_away", (data) => {
+  if (!state.call || data.case_id !== state.caseId) return;
+  state.clerkAway = Number(data.grace_s) || 0;
+  renderClerkAway();
+});
+
+socket.on("clerk_back", (data) => {
+  if (data.case_id !== state.caseId) return;
+  state.clerkAway = null;
+  renderClerkAway();
 });
 
 // ---- choosing -----------------------------------------------------------------------
@@ -198,6 +246,7 @@ function renderMatters() {
 
 function goMatter() {
   clearTimeout(state.doneTimer);
+  state.notice = null;
   state.screen = "matter";
   state.matter = null;
   state.province = null;
@@ -205,7 +254,7 @@ function goMatter() {
 }
 
 function chooseMatter(matter) {
-  say(ui.error, "");
+  tell("");
   state.matter = matter;
   const own = state.origin ? state.origin.slice(0, 2) + "0000" : null;
   state.province = matter.provinces.length === 1 ? matter.provinces[0] : matter.provinces.includes(own) ? own : null;
@@ -245,7 +294,7 @@ ui.back.addEventListener("click", goMatter);
 ui.ask.addEventListener("click", async () => {
   if (!state.matter || !state.province) return;
   ui.ask.disabled = true;
-  say(ui.error, "");
+  tell("");
   const answer = await ack(socket, "request_help", {
     matter_code: state.matter.code,
     target_region: state.province,
@@ -254,7 +303,7 @@ ui.ask.addEventListener("click", async () => {
   });
   ui.ask.disabled = false;
   if (!answer.ok) {
-    say(ui.error, errorText(answer.error), "error");
+    tell(errorText(answer.error), "error");
     return;
   }
   if (state.call) return; // answered already: `matched` came first
@@ -265,6 +314,7 @@ ui.ask.addEventListener("click", async () => {
     estimated_wait_s: answer.estimated_wait_s,
   };
   state.caseId = answer.case_id;
+  state.notice = null;
   showWaiting();
 });
 
@@ -276,12 +326,64 @@ function showWaiting() {
   ui.ticket.textContent = ticket.ticket_id;
   const position = Number(ticket.position) || 1;
   ui.position.textContent = position <= 1 ? t("kiosk.positionFirst") : t("kiosk.positionValue", { n: position - 1 });
-  const wait = Number(ticket.estimated_wait_s) || 0;
-  ui.wait.textContent = wait <= 0 ? t("kiosk.estimateSoon") : t("kiosk.estimateValue", { t: duration(wait) });
+  renderEstimate(ticket.estimated_wait_s);
+  const caseId = state.caseId || ticket.case_id;
+  ui.waitingCase.hidden = !caseId; // unknown after a page reload: the server sends only the ticket
+  ui.waitingCase.textContent = caseId ? t("kiosk.caseLine", { id: caseId }) : "";
+  if (caseId) ui.waitingCase.dataset.case = caseId;
+  renderWaitingNotice();
   if (state.screen !== "waiting") {
     state.screen = "waiting";
     showScreen("screen-waiting");
   }
+}
+
+/** null: nobody who serves the queue is on shift (say so, never "0"); undefined: not heard yet. */
+function renderEstimate(wait) {
+  ui.waitNote.hidden = wait !== null;
+  ui.waitNote.textContent = wait === null ? t("kiosk.estimateUnknownHint") : "";
+  if (wait === null) {
+    ui.wait.textContent = t("kiosk.estimateUnknown");
+  } else if (wait === undefined) {
+    ui.wait.textContent = t("kiosk.estimatePending");
+  } else {
+    const s = Number(wait) || 0;
+    ui.wait.textContent = s <= 0 ? t("kiosk.estimateSoon") : t("kiosk.estimateValue", { t: duration(s) });
+  }
+}
+
+function renderWaitingNotice() {
+  const notice = state.notice;
+  if (!notice) {
+    ui.waitingNotice.replaceChildren();
+    ui.waitingNotice.hidden = true;
+    delete ui.waitingNotice.dataset.key;
+    return;
+  }
+  const vars = { ...notice.vars };
+  if (vars.region) vars.region = regionName(vars.region);
+  if (vars.skill) vars.skill = skillName(vars.skill);
+  ui.waitingNotice.replaceChildren(
+    el("p", {}, t(notice.key, vars)),
+    notice.note ? el("p", { class: "notice-note" }, t("kiosk.transferNote", { note: notice.note })) : null,
+  );
+  ui.waitingNotice.dataset.key = notice.key;
+  ui.waitingNotice.hidden = false;
+}
+
+/** The call ended on the clerk's side (transferred or re-queued): close it and wait first in line, same case. */
+function backInQueue(data, notice) {
+  state.heardSince += 1;
+  if (state.caseId && data.case_id !== state.caseId) return;
+  if (state.screen === "in_call" && !window.confirm) return; // (never: keeps linters quiet about unused globals)
+  closeCall();
+  tell("");
+  state.caseId = data.case_id;
+  state.clerk = null;
+  state.notice = notice;
+  // The server follows with `queue_update` (position and estimate), then `matched` with the new clerk.
+  state.ticket = { ticket_id: data.ticket_id, case_id: data.case_id, position: 1, estimated_wait_s: undefined };
+  showWaiting();
 }
 
 ui.cancel.addEventListener("click", async () => {
@@ -292,7 +394,7 @@ ui.cancel.addEventListener("click", async () => {
   if (answer.ok || (answer.error && answer.error.code === "not_found")) {
     ticketClosed("cancelled");
   } else {
-    say(ui.error, errorText(answer.error), "error");
+    tell(errorText(answer.error), "error");
   }
 });
 
@@ -300,16 +402,37 @@ function ticketClosed(outcome) {
   state.ticket = null;
   state.caseId = null;
   goMatter();
-  say(ui.error, t(`kiosk.ended.${outcome}`), outcome === "cancelled" ? "info" : "error");
+  tellKey(`kiosk.ended.${outcome}`, outcome === "cancelled" ? "info" : "error");
+}
+
+/** The request waited longer than the maximum and ended: say so plainly and let the citizen ask again. */
+function requestExpired() {
+  state.ticket = null;
+  state.caseId = null;
+  if (state.matter && state.province) {
+    // Back to the province screen with the same choice: one press on "呼叫工作人员" asks again.
+    clearTimeout(state.doneTimer);
+    state.notice = null;
+    state.screen = "province";
+    renderProvince();
+    showScreen("screen-province");
+    tellKey("kiosk.ended.expired", "error");
+  } else {
+    goMatter();
+    tellKey("kiosk.ended.expiredChoose", "error");
+  }
 }
 
 // ---- the call --------------------------------------------------------------------------------
 
 function startCall(data) {
   if (state.call) state.call.close();
-  say(ui.error, "");
+  tell("");
   state.caseId = data.case_id;
   state.ticket = null;
+  state.notice = null;
+  state.clerkAway = null;
+  renderClerkAway();
   state.clerk = data.clerk || {};
   state.ended = null;
   state.screen = "in_call";
@@ -371,7 +494,7 @@ function showRemoteScreen(stream) {
 
 ui.share.addEventListener("click", async () => {
   if (!state.call) return;
-  await toggleShare(state.call, ui.share, (msg) => say(ui.error, t("err.media", { msg }), "error"));
+  await toggleShare(state.call, ui.share, (msg) => tell(t("err.media", { msg }), "error"));
   renderShareButton();
 });
 
@@ -384,13 +507,21 @@ ui.hangUp.addEventListener("click", async () => {
   if (answer.ok || (answer.error && answer.error.code === "not_found")) {
     callEnded(answer.outcome || "citizen_ended");
   } else {
-    say(ui.error, errorText(answer.error), "error");
+    tell(errorText(answer.error), "error");
   }
 });
+
+function renderClerkAway() {
+  const grace = state.clerkAway;
+  ui.clerkAway.hidden = grace === null;
+  ui.clerkAway.textContent = grace === null ? "" : t("kiosk.clerkAway", { t: duration(grace) });
+}
 
 function closeCall() {
   if (state.call) state.call.close();
   state.call = null;
+  state.clerkAway = null;
+  renderClerkAway();
   ui.localVideo.srcObject = null;
   ui.remoteVideo.srcObject = null;
   showRemoteScreen(null);
@@ -441,14 +572,14 @@ ui.submitRating.addEventListener("click", async () => {
   if (answer.ok) {
     showDone(true);
   } else {
-    say(ui.error, errorText(answer.error), "error");
+    tell(errorText(answer.error), "error");
   }
 });
 
 ui.skipRating.addEventListener("click", () => showDone(false));
 
 function showDone(rated) {
-  say(ui.error, "");
+  tell("");
   state.screen = "done";
   state.rated = rated;
   renderDone();
@@ -486,11 +617,13 @@ onChange(() => {
   if (state.screen === "in_call") {
     renderCallTitle();
     setMediaState(state.mediaState);
+    renderClerkAway();
   }
   if (state.screen === "rating") renderRating();
   if (state.screen === "done") renderDone();
   const key = ui.conn.dataset.key;
   if (key && key !== "conn.refused") ui.conn.textContent = t(key);
+  if (ui.error.dataset.key && !ui.error.hidden) ui.error.textContent = t(ui.error.dataset.key);
 });
 
 window.rvwDebug = {
