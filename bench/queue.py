@@ -362,6 +362,8 @@ def run_setup(setup: Setup, root: Path, rnd: int, args: argparse.Namespace) -> d
                 f" ms; errors {result['errors']}"
             )
         record["pairings"] = pairings
+        if dep.prefix:
+            record["snapshot_bytes"] = stores.snapshot_size(dep.prefix)
     except Exception as exc:
         record["error"] = f"{type(exc).__name__}: {exc}"
         log(f"{setup.name}: FAILED: {record['error']}")
@@ -462,6 +464,7 @@ def combine(records: list[dict[str, Any]]) -> dict[str, Any]:
             node: median_of([x["server_cpu_cores"].get(node) for x in phases]) for node in phases[0]["server_cpu_cores"]
         }
         out[ph] = merged
+    out["snapshot_bytes"] = median_of([r.get("snapshot_bytes") for r in ok])
     out["records_after_last_ack_s"] = median_of([r["records"]["after_last_ack_s"] for r in ok])
     out["records_complete"] = all(r["records"]["cases"] == r["records"]["expected"] for r in ok)
     pooled: dict[str, dict[str, Any]] = {}
@@ -651,6 +654,10 @@ def markdown(
     row(
         "all case records written, after the last ack (s)",
         lambda r: fmt(r["records_after_last_ack_s"], 2) + ("" if r["records_complete"] else " (**incomplete**)"),
+    )
+    row(
+        "the writer's snapshot at the end (MB)",
+        lambda r: fmt(r["snapshot_bytes"] / 1e6, 2) if r.get("snapshot_bytes") is not None else "",
     )
     lines.append("")
     t = summ.get("table")

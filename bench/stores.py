@@ -73,6 +73,15 @@ def lease_holder(prefix: str) -> tuple[str, int] | None:
     return node, int(epoch)
 
 
+def snapshot_size(prefix: str) -> int:
+    """Bytes of the queue writer's latest snapshot (``<prefix>:snapshot``)."""
+    r = redis_client()
+    try:
+        return int(r.strlen(f"{prefix}:snapshot"))
+    finally:
+        r.close()
+
+
 def redis_config() -> dict[str, str]:
     """The Redis settings that bear on durability and speed, for the record."""
     r = redis_client()

@@ -294,6 +294,7 @@ class Router:
         self.clerks: dict[str, Clerk] = {}
         self.cases: dict[str, ActiveCase] = {}
         self.by_citizen: dict[str, str] = {}  # citizen id -> their waiting ticket id
+        self.case_by_citizen: dict[str, str] = {}  # citizen id -> their open case id
         # Open connections, across all nodes: "node/sid" -> (role, subject id). Keyed per
         # connection, so a drop seen before its own connect, or a node that dies, is exact.
         self.connections: dict[str, tuple[str, str]] = {}
@@ -373,6 +374,7 @@ class Router:
                 continue
             case = ActiveCase(**data)
             self.cases[case.case_id] = case
+            self.case_by_citizen[case.citizen_id] = case.case_id
             clerk = self.clerks.get(case.clerk_id)
             if clerk is None:
                 view = case.ticket
@@ -524,9 +526,10 @@ class Router:
         self._unqueue(ticket)
         clerk.offer_ticket = None
         clerk.case_id = ticket.case_id
-        saved = asdict(ticket)
-        saved.update(offered_to=None, offer_expires_at=None, declined={}, gone_since=None, position=0)
+        # What re-queueing or transferring the case needs of the ticket (cheaper than asdict).
+        saved = {f: getattr(ticket, f) for f in _SAVED_FIELDS}
         self.cases[ticket.case_id] = ActiveCase(ticket.case_id, ticket_id, ticket.citizen_id, clerk_id, now, saved)
+        self.case_by_citizen[ticket.citizen_id] = ticket.case_id
         name = queue_name(ticket.key)
         recent = self.answers.setdefault(name, [])
         recent.append(now)
@@ -591,7 +594,7 @@ class Router:
         matter_code = matter_code or str(old.get("matter_code"))
         if (province_of(target_region), skill) == (old.get("region"), old.get("skill")):
             raise RoutingError("bad_request", "the case is already in that queue")
-        del self.cases[case_id]
+        self._drop_case(case)
         ticket = self._reopen(now, case)
         ticket.region, ticket.skill, ticket.matter_code = province_of(target_region), skill, matter_code
         self._enqueue(ticket)
@@ -631,11 +634,11 @@ class Router:
             if ticket.offer_expires_at is not None and now >= ticket.offer_expires_at:
                 self._expire(now, ticket, events)
                 touched[ticket.key] = None
-            if ticket.gone_since is not None and now - ticket.gone_since >= self.reconnect_grace_s:
+            if ticket.gone_since is not None and now >= ticket.gone_since + self.reconnect_grace_s:
                 self._close_ticket(now, ticket, "abandoned", events)
                 touched[ticket.key] = None
                 continue
-            if now - ticket.queued_at >= self.max_wait_s:
+            if now >= ticket.queued_at + self.max_wait_s:
                 self._close_ticket(now, ticket, "expired", events)
                 touched[ticket.key] = None
                 continue
@@ -647,7 +650,7 @@ class Router:
             if rule is not None and not ticket.offered_to and now >= ticket.queued_at + rule.after_s:
                 touched[ticket.key] = None
         for clerk in list(self.clerks.values()):
-            if clerk.gone_since is not None and now - clerk.gone_since >= self.reconnect_grace_s:
+            if clerk.gone_since is not None and now >= clerk.gone_since + self.reconnect_grace_s:
                 self._clerk_lost(now, clerk, events, touched)
         self.early_drops = {k: v for k, v in self.early_drops.items() if now - v < 3600}
         if touched:
@@ -682,10 +685,8 @@ class Router:
         return self.tickets.get(ticket_id) if ticket_id else None
 
     def case_of_citizen(self, citizen_id: str) -> ActiveCase | None:
-        for c in self.cases.values():
-            if c.citizen_id == citizen_id:
-                return c
-        return None
+        case_id = self.case_by_citizen.get(citizen_id)
+        return self.cases.get(case_id) if case_id else None
 
     def staffed(self, key: QueueKey) -> int:
         """Clerks on shift for a queue: available, offered, in a case or wrapping up."""
@@ -709,13 +710,21 @@ class Router:
 
         From the queue's recent answer rate when it has one (answers in the last half hour),
         otherwise from the configured handle time and the clerks on shift."""
+        return self._estimate(self._pace(now, key), position)
+
+    def _pace(self, now: float, key: QueueKey) -> tuple[int, float | None]:
+        """Clerks on shift for a queue, and its answers per second over the last half hour
+        (None with fewer than three): what every estimate of that queue is made from."""
         staffed = self.on_shift(key)
+        recent = [t for t in self.answers.get(queue_name(key), ()) if now - t <= ANSWER_WINDOW_S]
+        rate = len(recent) / max(now - recent[0], 1.0) if len(recent) >= 3 else None
+        return staffed, rate
+
+    def _estimate(self, pace: tuple[int, float | None], position: int) -> int | None:
+        staffed, rate = pace
         if staffed == 0:
             return None
-        recent = [t for t in self.answers.get(queue_name(key), ()) if now - t <= ANSWER_WINDOW_S]
-        if len(recent) >= 3:
-            span = max(now - recent[0], 1.0)
-            rate = len(recent) / span  # answers per second in this queue
+        if rate is not None:
             return math.ceil(max(0, position - 1) / rate)
         return estimate_wait(position, staffed, self.aht_s)
 
@@ -822,6 +831,7 @@ class Router:
             c["presence"] = Presence(c["presence"])
             self.clerks[c["clerk_id"]] = Clerk(**c)
         self.cases = {c["case_id"]: ActiveCase(**c) for c in data.get("cases", [])}
+        self.case_by_citizen = {c.citizen_id: c.case_id for c in self.cases.values()}
         self.connections = {}
         self.citizens_online, self.clerks_online = {}, {}
         for key, role, subject in data.get("connections", []):
@@ -886,7 +896,9 @@ class Router:
 
     def _clerk_lost(self, now: float, clerk: Clerk, events: list[Event], touched: dict[QueueKey, None]) -> None:
         clerk.gone_since = None
-        case = self.cases.pop(clerk.case_id, None) if clerk.case_id else None
+        case = self.cases.get(clerk.case_id) if clerk.case_id else None
+        if case is not None:
+            self._drop_case(case)
         clerk.case_id = None
         if clerk.presence is Presence.OFFLINE and not clerk.holds_work:
             self.clerks.pop(clerk.clerk_id, None)
@@ -933,8 +945,13 @@ class Router:
         ended = ticket.gone_since if reason == "abandoned" and ticket.gone_since is not None else now
         events.append(TicketClosed(ticket.view(), reason, ended))
 
-    def _close_case(self, now: float, case: ActiveCase, *, by: str, outcome: str, notes: str) -> list[Event]:
+    def _drop_case(self, case: ActiveCase) -> None:
         del self.cases[case.case_id]
+        if self.case_by_citizen.get(case.citizen_id) == case.case_id:
+            del self.case_by_citizen[case.citizen_id]
+
+    def _close_case(self, now: float, case: ActiveCase, *, by: str, outcome: str, notes: str) -> list[Event]:
+        self._drop_case(case)
         events: list[Event] = [
             CaseClosed(case.case_id, case.ticket_id, case.citizen_id, case.clerk_id, by, outcome, notes, now)
         ]
@@ -1053,11 +1070,30 @@ class Router:
         entries = self.queues.get(key)
         if not entries:
             return
+        pace = self._pace(now, key)
         for i, (*_, ticket_id) in enumerate(entries, start=1):
             ticket = self.tickets[ticket_id]
             if ticket.position != i:
                 ticket.position = i
-                events.append(PositionChanged(ticket_id, ticket.citizen_id, i, self.estimate(now, key, i)))
+                events.append(PositionChanged(ticket_id, ticket.citizen_id, i, self._estimate(pace, i)))
 
 
 _TICKET_FIELDS = frozenset(Ticket.__dataclass_fields__)
+# The ticket fields an open case keeps, to put the citizen back in a queue.
+_SAVED_FIELDS = (
+    "ticket_id",
+    "case_id",
+    "citizen_id",
+    "region",
+    "skill",
+    "matter_code",
+    "origin_region",
+    "channel",
+    "priority",
+    "requested_at",
+    "queued_at",
+    "kiosk_id",
+    "language",
+    "rank",
+    "seq",
+)

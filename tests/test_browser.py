@@ -2,7 +2,8 @@
 
 A clerk logs in on /console and goes available, a kiosk asks for help, the clerk accepts, and both
 pages' RTCPeerConnections must decode video; then the kiosk shares its screen, the clerk ends the
-case, the kiosk rates it, and the case record shows it all.
+case, the kiosk rates it, and the case record shows it all. Another case is transferred from the
+console to another province, and the kiosk waits for that province's clerk with the same case number.
 
 Set RVW_SCREENSHOTS=/some/dir to keep a screenshot of every page.
 """
@@ -20,6 +21,7 @@ import playwright.async_api as playwright_api
 import pytest
 
 from tests.conftest import KIOSK_TOKEN, PASSWORD, Server
+from tests.helpers import clerk_on_duty
 
 pytestmark = pytest.mark.browser
 
@@ -325,6 +327,93 @@ async def test_citizen_hangs_up_and_the_clerk_wraps_up(live_server: Server) -> N
             assert record["rating"]["level"] == 4
             events = [e["event"] for e in record["timeline"]]
             assert "citizen_hung_up" in events and "wrapped_up" in events, events
+
+            assert [e for t in tabs for e in t.errors] == []
+        finally:
+            for tab in reversed(tabs):
+                await tab.close()
+
+
+async def test_clerk_transfers_the_case_to_another_province(live_server: Server) -> None:
+    await live_server.add_user("clerk4", "clerk", "310000", ["social_insurance"], name="赵敏")
+    await live_server.add_user("sup4", "supervisor", "310000", [])
+    note = "参保地在江苏，需由江苏社保中心办理"
+    tabs: list[Tab] = []
+    async with chromium() as browser:
+        try:
+            console = await Tab.open(browser, live_server.base_url, "/console", "console")
+            tabs.append(console)
+            await log_in(console, "clerk4")
+            await console.page.locator("#conn-status[data-state=online]").wait_for()
+            await console.page.locator("[data-set-status=available]").click()
+            await console.page.locator("#my-status[data-status=available]").wait_for()
+
+            # The kiosk in Suzhou asks Shanghai; the Shanghai clerk answers and the call connects.
+            kiosk = await Tab.open(browser, live_server.base_url, f"/kiosk?kiosk_token={KIOSK_TOKEN}", "kiosk")
+            tabs.append(kiosk)
+            await kiosk.page.locator("#conn-status[data-state=online]").wait_for()
+            await kiosk.page.locator(f'[data-matter="{MATTER}"]').click()
+            await kiosk.page.locator(f'[data-province="{TARGET}"]').click()
+            await kiosk.page.locator("#ask-help").click()
+            await console.page.locator(".offer button.accept").click()
+            await kiosk.page.locator("#media-state[data-state=connected]").wait_for()
+            await console.page.locator("#case-media-state[data-state=connected]").wait_for()
+            case_id = await kiosk.debug("caseId")
+            assert case_id and case_id == await console.debug("caseId")
+
+            # The clerk transfers it to Jiangsu, same matter, with a reason.
+            await console.page.locator("#transfer-open").click()
+            await console.page.locator("#transfer-form").wait_for(state="visible")
+            assert await console.page.locator("#transfer-matter").input_value() == MATTER  # the case's own matter
+            # The queue the case is already in is not a choice.
+            assert await console.page.locator(f'#transfer-province option[value="{TARGET}"]').is_disabled()
+            await console.page.locator("#transfer-province").select_option("320000")
+            await console.page.locator("#transfer-note").fill(note)
+            assert "江苏" in await console.page.locator("#transfer-summary").inner_text()
+            await console.screenshot("console-transfer")
+            await console.page.locator("#transfer-submit").click()
+
+            # The console's case closes and the clerk is free for the next citizen.
+            await poll(lambda: _is(console.debug("state"), "idle"), "the console back to idle", 10)
+            await console.page.locator("#case-panel").wait_for(state="hidden")
+            history = console.page.locator(f'#history-list li[data-case="{case_id}"]')
+            await history.wait_for()
+            assert "已转出" in await history.inner_text()
+            await console.page.locator("#my-status[data-status=available]").wait_for()
+            assert await console.debug("pc") is None
+
+            # The kiosk closed the call and waits, told why, with the same case number.
+            await kiosk.page.locator("#screen-waiting").wait_for(state="visible")
+            notice = kiosk.page.locator("#waiting-notice")
+            await notice.wait_for(state="visible")
+            told = await notice.inner_text()
+            assert "江苏" in told and note in told, told
+            await kiosk.page.locator(f'#waiting-case[data-case="{case_id}"]').wait_for()
+            assert case_id in await kiosk.page.locator("#waiting-case").inner_text()
+            assert await kiosk.debug("state") == "waiting" and await kiosk.debug("caseId") == case_id
+            assert await kiosk.debug("pc") is None
+            # Nobody in Jiangsu is on shift yet: the page says the wait cannot be estimated (not "0").
+            await poll(lambda: _is(kiosk.page.locator("#queue-wait").inner_text(), "无法估计"), "no estimate", 10)
+            await kiosk.page.locator("#queue-wait-note").wait_for(state="visible")
+            await kiosk.screenshot("kiosk-transferred")
+
+            # A Jiangsu clerk comes on duty and is offered the same case; answering it opens a new call.
+            js = await clerk_on_duty(live_server, "clerk_js", region="320000")
+            offer = await js.wait_for("offer")
+            assert offer["case_id"] == case_id and offer["target_region"] == "320000", offer
+            assert offer["matter_code"] == MATTER
+            assert (await js.call("accept", {"ticket_id": offer["ticket_id"]}))["ok"] is True
+            await poll(lambda: _is(kiosk.debug("state"), "in_call"), "the kiosk's new call", 10)
+            assert await kiosk.debug("caseId") == case_id
+            assert "江苏" in await kiosk.page.locator("#call-title").inner_text()
+
+            token = await live_server.login("sup4")
+            status, record = await live_server.get_json(f"/api/cases/{case_id}", token)
+            assert status == 200, record
+            assert record["target_region"] == "320000" and record["matter_code"] == MATTER
+            moved = next(e for e in record["timeline"] if e["event"] == "transferred")
+            assert moved["actor"] == "clerk:uclerk4" and moved["detail"]["note"] == note
+            assert moved["detail"]["from_region"] == TARGET and moved["detail"]["to_region"] == "320000"
 
             assert [e for t in tabs for e in t.errors] == []
         finally:

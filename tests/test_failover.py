@@ -197,7 +197,10 @@ async def cluster(tmp_path: Path, prefix: str, **env: str) -> AsyncIterator[tupl
     nodes = [Node(name, common, tmp_path / name) for name in ("n1", "n2")]
     r = aioredis.from_url(redis_url, decode_responses=True)
     try:
-        await asyncio.gather(*(n.start() for n in nodes))
+        started = await asyncio.gather(*(n.start() for n in nodes), return_exceptions=True)
+        for outcome in started:
+            if isinstance(outcome, BaseException):
+                raise outcome
         yield nodes, r
     finally:
         await asyncio.gather(*(n.stop() for n in nodes))
@@ -659,10 +662,10 @@ async def test_writer_paused_past_its_lease_is_fenced(tmp_path: Path) -> None:
 
         writer.signal(signal.SIGSTOP)
         stopped = time.monotonic()
+        # Sent at once, this command may reach the paused writer's pending read as well:
+        # it applies it when it wakes up, and its write of the result must be refused.
+        third_ask = asyncio.ensure_future(ask(third))
         try:
-            # Sent at once, this command may reach the paused writer's pending read as well:
-            # it applies it when it wakes up, and its write of the result must be refused.
-            third_ask = asyncio.ensure_future(ask(third))
             holder, new_epoch = await lease_holder(r, prefix, not_epoch=epoch, within=lease_s + 5)
             took_over = time.monotonic() - stopped
             assert (holder, new_epoch) == (other.name, epoch + 1)
@@ -670,6 +673,7 @@ async def test_writer_paused_past_its_lease_is_fenced(tmp_path: Path) -> None:
             await asyncio.sleep(max(0.0, pause - (time.monotonic() - stopped)))  # stay paused past the lease
         finally:
             writer.signal(signal.SIGCONT)
+            third_ask.cancel()  # done by now, unless the test already failed
         print(f"\nthe other node took the lease {took_over:.2f} s after the writer was paused (lease {lease_s} s)")
 
         # The old writer wakes up, tries to write as epoch `epoch` and is refused.
@@ -777,6 +781,7 @@ async def test_redis_outage_is_unavailable_then_every_node_resumes(tmp_path: Pat
             assert answered_in < 5, answered_in
             # So does a new connection, and the readiness check.
             newcomer = Peer(n2, "/citizen")
+            n2.clients.append(newcomer.sio)
             with pytest.raises(socketio.exceptions.ConnectionError):
                 await newcomer.connect({"channel": "web", "region": "320500"})
             assert isinstance(newcomer.connect_error, dict) and newcomer.connect_error["code"] == "unavailable"
@@ -795,7 +800,7 @@ async def test_redis_outage_is_unavailable_then_every_node_resumes(tmp_path: Pat
                 await redis.start()  # the same port and directory: the AOF brings the queue back
                 back = time.monotonic()
                 await lease_holder(r, prefix, within=10)
-                await asyncio.sleep(1.2)  # the new writer's first look at the heartbeats
+                await asyncio.sleep(0.5)  # the new writer looks at the heartbeats as it takes over
                 held = time.monotonic() - back
             finally:
                 n1.signal(signal.SIGCONT)

@@ -1,4 +1,4 @@
-// The clerk's console: log in, go available, answer offers, serve the citizen over video, end the case.
+// The clerk's console: log in, go available, answer offers, serve the citizen over video, end or transfer the case.
 
 import { $, $$, ack, api, clock, el, errorText, loginPanel, say, session } from "./common.js";
 import { lang, onChange, regionName, skillName, t } from "./i18n.js";
@@ -32,6 +32,15 @@ const ui = {
   share: $("#share-screen"),
   reconnect: $("#reconnect-video"),
   callActions: $("#call-actions"),
+  transferOpen: $("#transfer-open"),
+  transferForm: $("#transfer-form"),
+  transferMatter: $("#transfer-matter"),
+  transferProvince: $("#transfer-province"),
+  transferNote: $("#transfer-note"),
+  transferSummary: $("#transfer-summary"),
+  transferError: $("#transfer-error"),
+  transferSubmit: $("#transfer-submit"),
+  transferCancel: $("#transfer-cancel"),
   endForm: $("#end-form"),
   notes: $("#case-notes"),
   endButton: $("#end-case"),
@@ -53,6 +62,7 @@ const state = {
   case: null, // {case_id, ticket_id, citizen, matter_code}
   call: null,
   mediaState: "new",
+  transfer: null, // {matter, province} while the transfer form is open
   ticker: null,
 };
 
@@ -78,6 +88,7 @@ async function loadMatters() {
   if (status === 200 && Array.isArray(data)) {
     for (const m of data) state.matters.set(m.code, m);
     renderCase();
+    renderTransfer();
   }
 }
 
@@ -167,6 +178,7 @@ function stop() {
     state.socket = null;
   }
   closeCall();
+  closeTransfer();
   clearInterval(state.ticker);
   state.ticker = null;
   state.offers.clear();
@@ -358,6 +370,7 @@ function startCase(data) {
   state.phase = "in_call";
   ui.endForm.reset();
   ui.notes.value = "";
+  closeTransfer();
   ui.citizenEnded.hidden = true;
   ui.stage.hidden = false;
   ui.callActions.hidden = false;
@@ -441,6 +454,7 @@ function closeCall() {
 
 async function citizenHungUp() {
   closeCall();
+  closeTransfer();
   state.phase = "wrap_up";
   ui.stage.hidden = true;
   ui.callActions.hidden = true;
@@ -467,13 +481,141 @@ ui.endForm.addEventListener("submit", async (event) => {
     say(ui.error, errorText(answer.error, true), "error");
     return;
   }
+  finishCase({ case_id: c.case_id, outcome, at: Date.now() / 1000 });
+});
+
+/** The case is off this clerk's desk (ended or transferred): close it and keep it in today's list. */
+function finishCase(item) {
   closeCall();
-  addHistory({ case_id: c.case_id, outcome, at: Date.now() / 1000 });
+  closeTransfer();
+  addHistory(item);
   state.case = null;
   state.phase = "idle";
   ui.casePanel.hidden = true;
   say(ui.error, "");
   renderStatus();
+}
+
+// ---- transfer to another province or matter -------------------------------------------------------------
+
+/** The queue the case is in now: the province it was offered in (else the clerk's own) and its matter's skill. */
+function currentQueue() {
+  const c = state.case;
+  const offer = c && state.offerOfCase.get(c.case_id);
+  const region = (offer && offer.target_region) || (state.clerk && state.clerk.region) || "";
+  const matter = c && state.matters.get(c.matter_code);
+  return { province: region ? region.slice(0, 2) + "0000" : "", skill: matter ? matter.skill : null };
+}
+
+function openTransfer() {
+  const c = state.case;
+  if (!c || state.phase !== "in_call") return;
+  state.transfer = { matter: c.matter_code, province: "" };
+  ui.transferNote.value = "";
+  say(ui.transferError, "");
+  ui.transferForm.hidden = false;
+  ui.transferOpen.setAttribute("aria-expanded", "true");
+  renderTransfer();
+  ui.transferForm.scrollIntoView({ block: "nearest", behavior: "smooth" });
+  ui.transferMatter.focus();
+}
+
+function closeTransfer() {
+  state.transfer = null;
+  ui.transferForm.hidden = true;
+  ui.transferOpen.setAttribute("aria-expanded", "false");
+  say(ui.transferError, "");
+}
+
+function renderTransfer() {
+  const tr = state.transfer;
+  if (!tr) return;
+  const matters = [...state.matters.values()];
+  const options = matters.map((m) => el("option", { value: m.code }, `${matterName(m.code)}（${m.code}）`));
+  if (tr.matter && !state.matters.has(tr.matter)) {
+    options.unshift(el("option", { value: tr.matter }, tr.matter)); // the catalog is not loaded (yet)
+  }
+  ui.transferMatter.replaceChildren(...options);
+  ui.transferMatter.value = tr.matter || "";
+
+  const matter = state.matters.get(tr.matter);
+  const provinces = matter ? matter.provinces : [];
+  if (!provinces.includes(tr.province)) tr.province = "";
+  const here = currentQueue();
+  ui.transferProvince.replaceChildren(
+    el("option", { value: "" }, t("console.transferChoose")),
+    ...provinces.map((code) => {
+      // The server refuses a transfer into the queue the case is already in.
+      const current = code === here.province && matter.skill === here.skill;
+      const name = regionName(code);
+      return el(
+        "option",
+        { value: code, disabled: current },
+        current ? t("console.transferCurrent", { name }) : name,
+      );
+    }),
+  );
+  ui.transferProvince.value = tr.province;
+  ui.transferSummary.textContent = tr.province
+    ? t("console.transferSummary", { region: regionName(tr.province), matter: matterName(tr.matter) })
+    : "";
+}
+
+ui.transferOpen.addEventListener("click", () => (state.transfer ? closeTransfer() : openTransfer()));
+ui.transferCancel.addEventListener("click", closeTransfer);
+
+ui.transferMatter.addEventListener("change", () => {
+  if (!state.transfer) return;
+  state.transfer.matter = ui.transferMatter.value;
+  renderTransfer();
+});
+
+ui.transferProvince.addEventListener("change", () => {
+  if (!state.transfer) return;
+  state.transfer.province = ui.transferProvince.value;
+  say(ui.transferError, "");
+  renderTransfer();
+});
+
+ui.transferForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const c = state.case;
+  const tr = state.transfer;
+  if (!c || !tr || state.phase !== "in_call") return;
+  const note = ui.transferNote.value.trim().slice(0, 2000);
+  if (!tr.province) {
+    say(ui.transferError, t("console.transferNeedProvince"), "error");
+    ui.transferProvince.focus();
+    return;
+  }
+  if (!note) {
+    say(ui.transferError, t("console.transferNeedNote"), "error");
+    ui.transferNote.focus();
+    return;
+  }
+  say(ui.transferError, "");
+  ui.transferSubmit.disabled = true;
+  const payload = { case_id: c.case_id, target_region: tr.province, note };
+  if (tr.matter) payload.matter_code = tr.matter;
+  const answer = await ack(state.socket, "transfer", payload);
+  ui.transferSubmit.disabled = false;
+  if (!answer.ok) {
+    const error = answer.error || {};
+    const text =
+      error.code === "bad_request"
+        ? `${t("console.transferBadRequest")}${error.message ? `（${error.message}）` : ""}`
+        : errorText(error, true);
+    say(ui.transferError, text, "error");
+    return;
+  }
+  if (!state.case || state.case.case_id !== c.case_id) return; // closed meanwhile
+  const region = answer.target_region || tr.province;
+  const code = answer.matter_code || tr.matter;
+  // The server frees the clerk at once and says so with `status`.
+  finishCase({ case_id: c.case_id, outcome: "transferred", to: region, at: Date.now() / 1000 });
+  delete ui.statusNotice.dataset.key;
+  const done = t("console.transferDone", { id: c.case_id, region: regionName(region), matter: matterName(code) });
+  say(ui.statusNotice, done, "ok");
 });
 
 // ---- history of the day -----------------------------------------------------------------------------
@@ -513,6 +655,7 @@ function renderHistory() {
         { dataset: { case: i.case_id } },
         el("code", {}, i.case_id),
         el("span", { class: `outcome outcome-${i.outcome}` }, t(`outcome.${i.outcome}`)),
+        i.to ? el("span", { class: "muted" }, `→ ${regionName(i.to)}`) : null,
         el("span", { class: "muted" }, clock(i.at)),
       ),
     ),
@@ -527,6 +670,7 @@ onChange(() => {
   renderStatus();
   renderOffers();
   renderCase();
+  renderTransfer();
   renderHistory();
   if (state.case) setMediaState(state.mediaState);
   const key = ui.conn.dataset.key;

@@ -298,7 +298,7 @@ const DICT = {
     "kiosk.transferNote": "Reason: {note}",
     "kiosk.requeued": "The clerk's connection dropped and they could not come back. You are back in the queue, first in line. Please wait here. Your case number stays the same.",
     "kiosk.clerkAway": "The clerk's connection dropped for a moment and is coming back. Please stay here and wait (up to about {t}).",
-    "kiosk.ended.expired": "Sorry, the wait was too long and your call for help has ended. If you still need help, please press “Call a clerk” again.",
+    "kiosk.ended.expired": "Sorry, the wait was too long and your call for help has ended. If you still need help, please press \"Call a clerk\" again.",
     "kiosk.ended.expiredChoose": "Sorry, the wait was too long and your call for help has ended. If you still need help, please choose your matter and call a clerk again.",
     "kiosk.cameraOff": "No camera or microphone was found. The clerk may not see you but can still help.",
     "kiosk.enableSound": "Tap to turn on sound",

@@ -331,6 +331,7 @@ function showWaiting() {
   ui.waitingCase.hidden = !caseId; // unknown after a page reload: the server sends only the ticket
   ui.waitingCase.textContent = caseId ? t("kiosk.caseLine", { id: caseId }) : "";
   if (caseId) ui.waitingCase.dataset.case = caseId;
+  else delete ui.waitingCase.dataset.case;
   renderWaitingNotice();
   if (state.screen !== "waiting") {
     state.screen = "waiting";
@@ -363,10 +364,9 @@ function renderWaitingNotice() {
   const vars = { ...notice.vars };
   if (vars.region) vars.region = regionName(vars.region);
   if (vars.skill) vars.skill = skillName(vars.skill);
-  ui.waitingNotice.replaceChildren(
-    el("p", {}, t(notice.key, vars)),
-    notice.note ? el("p", { class: "notice-note" }, t("kiosk.transferNote", { note: notice.note })) : null,
-  );
+  const lines = [el("p", {}, t(notice.key, vars))];
+  if (notice.note) lines.push(el("p", { class: "notice-note" }, t("kiosk.transferNote", { note: notice.note })));
+  ui.waitingNotice.replaceChildren(...lines);
   ui.waitingNotice.dataset.key = notice.key;
   ui.waitingNotice.hidden = false;
 }
@@ -375,7 +375,6 @@ function renderWaitingNotice() {
 function backInQueue(data, notice) {
   state.heardSince += 1;
   if (state.caseId && data.case_id !== state.caseId) return;
-  if (state.screen === "in_call" && !window.confirm) return; // (never: keeps linters quiet about unused globals)
   closeCall();
   tell("");
   state.caseId = data.case_id;
@@ -499,8 +498,10 @@ ui.share.addEventListener("click", async () => {
 });
 
 ui.hangUp.addEventListener("click", async () => {
-  if (!state.call || !state.caseId) return;
+  const call = state.call;
+  if (!call || !state.caseId) return;
   if (!window.confirm(t("kiosk.hangUpConfirm"))) return;
+  if (state.call !== call) return; // the call ended while the question was open (transferred, re-queued)
   ui.hangUp.disabled = true;
   const answer = await ack(socket, "hang_up", { case_id: state.caseId });
   ui.hangUp.disabled = false;
