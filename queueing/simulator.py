@@ -20,8 +20,8 @@ the draws do not depend on the router's choices: without abandonment, a first-co
 never leaves a clerk idle while someone waits gives every citizen exactly the wait of the FCFS recursion over
 the same times, whichever clerk it picks (the tests check this).
 
-The router's cost per operation grows with the number waiting (each position update estimates every waiting
-citizen's wait, and ``next_deadline``/``tick`` scan every ticket), so an overloaded run (offered load at or
+The router's cost per operation grows with the number waiting (``next_deadline``/``tick`` scan every
+ticket, and positions are sent to every waiting citizen once a second per queue), so an overloaded run (offered load at or
 above the clerks, nobody giving up) slows down as its queue grows: minutes for thousands waiting.
 """
 
@@ -33,6 +33,7 @@ import random
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from .events import TicketOpened
 from .routing import Answered, Event, Offered, Router, TicketClosed
 
 REGION = "310000"  # any province works; one queue is modelled
@@ -60,6 +61,7 @@ class _Core:
         # Offers are accepted the instant they are made and nobody disconnects, so neither time-out
         # bites; they are the router's defaults, kept for realism. Erlang C has no expiry: None
         # turns the router's max_wait_s off.
+        self.estimates: dict[str, int | None] = {}  # ticket id -> the estimate given on asking
         self.router = Router(
             offer_timeout_s=15.0,
             reconnect_grace_s=30.0,
@@ -102,6 +104,9 @@ class _Core:
             channel="web",
             priority="normal",
         )
+        for event in events:
+            if isinstance(event, TicketOpened):
+                self.estimates[ticket_id] = event.estimated_wait_s
         return self._seen(events)
 
     def accept(self, now: float, clerk_id: str, ticket_id: str) -> list[tuple[int, str, str]]:
@@ -139,6 +144,7 @@ class Outcome:
     answered_at: float | None
     ended_at: float  # the case ended, the citizen gave up, or the request expired
     outcome: str  # answered | abandoned | expired
+    estimated_wait_s: int | None = None  # what the citizen was told on asking (None: unknown)
 
 
 @dataclass(frozen=True)
@@ -244,15 +250,19 @@ def simulate(
             number, requested_at, handle_s = waiting.pop(ticket_id)
             if kind == EXPIRED:
                 expired += requested_at >= warmup_s
+                told = core.estimates.pop(ticket_id, None)
                 if keep_outcomes:
-                    kept[number] = Outcome(number, requested_at, handle_s, None, now, "expired")
+                    kept[number] = Outcome(number, requested_at, handle_s, None, now, "expired", told)
                 seen += core.left(now, f"c{number}")
                 continue
             ends_at = now + handle_s
             order += 1
             heapq.heappush(scheduled, (ends_at, order, _CASE_END, number, clerk_id))
             if keep_outcomes:
-                kept[number] = Outcome(number, requested_at, handle_s, now, ends_at, "answered")
+                told = core.estimates.pop(ticket_id, None)
+                kept[number] = Outcome(number, requested_at, handle_s, now, ends_at, "answered", told)
+            else:
+                core.estimates.pop(ticket_id, None)
             if requested_at >= warmup_s:
                 wait = now - requested_at
                 answered += 1
@@ -309,8 +319,9 @@ def simulate(
         if ticket_id not in waiting:
             continue  # answered (or expired) before they would have given up
         _, requested_at, handle_s = waiting.pop(ticket_id)
+        told = core.estimates.pop(ticket_id, None)
         if keep_outcomes:
-            kept[n] = Outcome(n, requested_at, handle_s, None, now, "abandoned")
+            kept[n] = Outcome(n, requested_at, handle_s, None, now, "abandoned", told)
         if requested_at >= warmup_s:
             abandoned += 1
             short += now - requested_at < short_abandon_s

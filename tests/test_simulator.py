@@ -220,3 +220,31 @@ def test_rvw_simulate_prints_a_table_and_refuses_bad_numbers(capsys: pytest.Capt
     assert refused.value.code == 2 and "positive" in capsys.readouterr().err
     assert cli.main(["simulate", *EXAMPLE, "--warmup-hours", "8"]) == 2
     assert "--warmup-hours" in capsys.readouterr().err
+
+
+def test_the_estimated_wait_agrees_with_the_waits_the_simulator_sees() -> None:
+    """What a citizen is told on asking (from the queue's recent answer rate) against how long they
+    then waited, over a busy day of the real routing core: right on average, and larger for those
+    further back."""
+    result = simulate(
+        arrivals_per_hour=150, aht_s=300, clerks=14, duration_s=12 * 3600, seed=3, warmup_s=3600, keep_outcomes=True
+    )
+    told = [
+        (o.estimated_wait_s, (o.answered_at or 0) - o.requested_at)
+        for o in result.outcomes
+        if o.outcome == "answered" and o.requested_at >= 3600 and o.estimated_wait_s is not None
+    ]
+    assert len(told) > 1000
+    waiting = [(e, w) for e, w in told if e > 0]  # told they would wait: someone was ahead of them
+    assert len(waiting) > 100
+    mean_told = sum(e for e, _ in waiting) / len(waiting)
+    mean_waited = sum(w for _, w in waiting) / len(waiting)
+    assert 0.6 <= mean_told / mean_waited <= 1.5, (mean_told, mean_waited)
+    # Further back, longer told and longer waited.
+    waiting.sort()
+    half = len(waiting) // 2
+    low, high = waiting[:half], waiting[half:]
+    assert sum(w for _, w in high) / len(high) > 1.5 * sum(w for _, w in low) / len(low)
+    # Those told "no wait" (first in line) mostly waited under a minute.
+    first = [w for e, w in told if e == 0]
+    assert sum(1 for w in first if w <= 60) >= 0.8 * len(first)
