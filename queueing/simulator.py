@@ -21,8 +21,9 @@ never leaves a clerk idle while someone waits gives every citizen exactly the wa
 the same times, whichever clerk it picks (the tests check this).
 
 The router's cost per operation grows with the number waiting (``next_deadline``/``tick`` scan every
-ticket, and positions are sent to every waiting citizen once a second per queue), so an overloaded run (offered load at or
-above the clerks, nobody giving up) slows down as its queue grows: minutes for thousands waiting.
+ticket, and positions are sent to every waiting citizen once a second per queue), so an overloaded run
+(offered load at or above the clerks, nobody giving up) slows down as its queue grows: minutes for thousands
+waiting.
 """
 
 from __future__ import annotations
