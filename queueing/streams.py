@@ -62,6 +62,7 @@ class RedisQueue(QueueService):
         self._pending: dict[str, asyncio.Future[Result]] = {}
         self._last = "0-0"
         self._started = False
+        self.durable: bool | None = None  # Redis's AOF, as CONFIG GET reports it (None: unknown)
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
         self.reader_errors = 0
@@ -71,6 +72,7 @@ class RedisQueue(QueueService):
     async def start(self) -> None:
         try:
             await self._start_position()
+            await self._check_durability()
         except RedisError as exc:
             # Start anyway: /readyz says Redis is down, commands answer unavailable, and the
             # reader finds its position once Redis is back.
@@ -157,6 +159,20 @@ class RedisQueue(QueueService):
                 log.error("events stream entry %s does not decode: %s", entry_id, exc)
                 out.append((entry_id, Result("", "", 0.0)))  # stepped over, not retried for ever
         return out
+
+    async def _check_durability(self) -> None:
+        """The waiting queue lives in Redis: say so loudly when Redis would lose it on a restart."""
+        try:
+            redis: Any = self.redis
+            config = await redis.config_get("appendonly")
+        except RedisError:
+            return  # CONFIG may be disabled (managed Redis): the operator's checklist in the README applies
+        self.durable = config.get("appendonly") == "yes"
+        if not self.durable:
+            log.warning(
+                "Redis runs without AOF (appendonly no): a Redis restart loses every waiting citizen; "
+                "set appendonly yes and appendfsync always (README, 'Several nodes')"
+            )
 
     async def _start_position(self) -> None:
         # Results before this node started are not its business: follow from the newest.

@@ -204,6 +204,7 @@ async def healthz(request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     svc = request.app[SERVICES]
     checks: dict[str, str] = {}
+    notes: dict[str, str] = {}
     try:
         async with svc.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
@@ -214,7 +215,13 @@ async def readyz(request: web.Request) -> web.Response:
         try:
             await svc.queue.ping()
             checks["redis"] = "ok"
+            durable = getattr(svc.queue, "durable", None)
+            if durable is not None:
+                notes["redis_aof"] = "on" if durable else "off: a Redis restart would lose the queue"
         except Exception as exc:
             checks["redis"] = f"error: {type(exc).__name__}"
     ready = all(v == "ok" for v in checks.values())
-    return json_response({"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
+    body: dict[str, object] = {"status": "ok" if ready else "unavailable", "checks": checks}
+    if notes:
+        body["notes"] = notes
+    return json_response(body, status=200 if ready else 503)

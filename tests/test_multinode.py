@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 
 import pytest
 
 from queueing.clock import ManualClock
+from queueing.commands import Envelope, Request, Result
+from queueing.streams import RedisQueue
 from tests.conftest import KIOSK_TOKEN, Client, Server
 from tests.helpers import ask, clerk_on_duty
 
@@ -160,3 +163,44 @@ async def test_fifty_clerks_five_hundred_requests_on_two_nodes(
         else:
             assert record["outcome"] == "resolved" and events.count("answered") == 1, events
             assert record["clerk_id"] == "u" + accepted[ack["ticket_id"]]
+
+
+async def test_a_command_sent_twice_is_applied_once(two_nodes: tuple[Server, Server]) -> None:
+    """A gateway that lost an answer sends the same command again: one ticket, one case record,
+    and both sends are answered with the same reply."""
+    a, b = two_nodes
+    queue = b.services.queue
+    assert isinstance(queue, RedisQueue)
+    c = Client(a, "/citizen")
+    await c.connect({"channel": "web", "region": "320500"})
+    citizen_id = (await c.wait_for("session"))["citizen_id"]
+    request = Request(
+        ticket_id="TAAAA0001",
+        case_id="RVW20260101AAAA0001",
+        citizen_id=citizen_id,
+        target_region="310000",
+        skill="social_insurance",
+        matter_code="SB-ZY-001",
+        origin_region="320500",
+        channel="web",
+    )
+    envelope = Envelope("retried-cmd-1", queue.node, b.clock.now(), request)
+    loop = asyncio.get_running_loop()
+    answers: list[asyncio.Future[Result]] = [loop.create_future(), loop.create_future()]
+
+    def hear(result: Result) -> None:
+        if result.cmd_id == envelope.cmd_id:
+            next(f for f in answers if not f.done()).set_result(result)
+
+    queue.subscribe(hear)
+    payload = json.dumps(envelope.encode())
+    await queue.redis.xadd(queue.keys.cmds, {"e": payload})
+    await queue.redis.xadd(queue.keys.cmds, {"e": payload})
+    first, second = await asyncio.wait_for(asyncio.gather(*answers), 10)
+    assert first.reply == second.reply and first.reply["ticket_id"] == "TAAAA0001"
+    assert [type(e).__name__ for e in first.events][0] == "TicketOpened"
+    assert second.events == ()  # answered again, no effects
+    await a.services.hub.records_settled()
+    record = await a.services.store.get("RVW20260101AAAA0001")
+    assert record is not None and [e["event"] for e in record["timeline"]] == ["requested"]
+    assert await a.read_core(lambda r: list(r.tickets)) == ["TAAAA0001"]
