@@ -44,7 +44,12 @@ log = logging.getLogger(__name__)
 
 BATCH_MAX = 500
 CITIZEN_ENDED = "citizen_ended"
-POSITION_NAME = "recorder"
+
+
+def position_name(prefix: str) -> str:
+    """The recorder's row in ``queue_positions``: one per Redis prefix, so two deployments that
+    share a database (each with its own Redis prefix) never skip each other's records."""
+    return f"recorder:{prefix}"
 
 
 def record_ops(result: Result) -> list[RecordOp]:
@@ -235,14 +240,16 @@ class StreamRecorder:
         self,
         store: CaseStore,
         read: Callable[[str | None, int], Awaitable[list[tuple[str, Result]]]],
+        name: str,
     ) -> None:
         self.store = store
         self.read = read
+        self.name = name
         self.position: str | None = None
 
     async def run(self) -> None:
         """Record until cancelled (the caller runs this while it holds the writer's lease)."""
-        self.position = await self.store.position(POSITION_NAME)
+        self.position = await self.store.position(self.name)
         backoff = 0.1
         while True:
             try:
@@ -251,9 +258,9 @@ class StreamRecorder:
                     continue
                 ops = [op for _, r in entries for op in record_ops(r)]
                 new = entries[-1][0]
-                if not await self.store.write_batch(ops, (POSITION_NAME, self.position, new)):
+                if not await self.store.write_batch(ops, (self.name, self.position, new)):
                     # Someone else recorded meanwhile: take their position and go on from there.
-                    self.position = await self.store.position(POSITION_NAME)
+                    self.position = await self.store.position(self.name)
                     continue
                 self.position = new
                 backoff = 0.1

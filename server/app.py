@@ -19,7 +19,7 @@ from queueing.clock import Clock, SystemClock
 from queueing.local import LocalQueue
 from recordings.db import make_engine, make_sessionmaker
 from recordings.migrate import upgrade
-from recordings.recorder import Recorder, StreamRecorder
+from recordings.recorder import Recorder, StreamRecorder, position_name
 from recordings.store import CaseStore, Directory
 from signaling.const import CITIZEN_NS, CLERK_NS, MAX_PACKET_BYTES
 from signaling.gateway import Gateway
@@ -98,7 +98,9 @@ def create_app(
 
             assert isinstance(queue, RedisQueue)
             # Several nodes: the one that holds the writer's lease records, from the events stream.
-            queue.while_leading.append(StreamRecorder(store, queue.read_results).run)
+            queue.while_leading.append(
+                StreamRecorder(store, queue.read_results, position_name(settings.redis_prefix)).run
+            )
         hub = Hub(
             sio=sio,
             queue=queue,

@@ -19,7 +19,7 @@ from queueing.clock import Clock
 from queueing.commands import Command, Result
 from queueing.routing import RoutingError
 from queueing.stats import service_level
-from recordings.recorder import Recorder
+from recordings.recorder import Recorder, position_name
 from recordings.store import CaseStore, Directory
 from server.catalog import Catalog
 from server.config import Settings
@@ -115,6 +115,28 @@ class Hub:
             raise RoutingError(*result.error)
         return result
 
+    def submit_eventually(self, command: Command, what: str) -> None:
+        """Apply ``command`` in the background, retrying while the queue is unavailable (a Redis
+        outage): for what must not be lost, like a connection that closed. Such commands are
+        idempotent (a connection is closed once, by its node and socket id)."""
+
+        async def keep_trying() -> None:
+            delay = 0.5
+            loop = asyncio.get_running_loop()
+            give_up = loop.time() + 3600
+            while True:
+                try:
+                    await self.submit(command)
+                    return
+                except ProtocolError:
+                    if loop.time() > give_up:
+                        log.error("gave up applying %s after an hour of queue outage", what)
+                        return
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 5.0)
+
+        self.defer(keep_trying())
+
     async def durable(self, result: Result) -> None:
         """Embedded: wait until the recorder has written ``result`` (a new request survives a crash)."""
         if self.recorder is not None:
@@ -134,7 +156,7 @@ class Hub:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
         while loop.time() < deadline:
-            pos = await self.store.position("recorder")
+            pos = await self.store.position(position_name(self.settings.redis_prefix))
             if pos is not None and _stream_id(pos) >= _stream_id(target):
                 return
             await asyncio.sleep(0.02)

@@ -239,7 +239,8 @@ class CitizenNamespace(CallSide):
                 )
 
     async def on_disconnect(self, conn: Conn) -> None:
-        await self.hub.submit(CitizenDisconnected(conn.subject, self.conn_key(conn.sid)))
+        # Must not be lost in a Redis outage: a citizen counted present for ever is never abandoned.
+        self.hub.submit_eventually(CitizenDisconnected(conn.subject, self.conn_key(conn.sid)), "a citizen's drop")
 
     async def request_help(self, conn: Conn, msg: RequestHelp) -> dict[str, Any]:
         hub = self.hub
@@ -399,8 +400,8 @@ class ClerkNamespace(CallSide):
             )
 
     async def on_disconnect(self, conn: Conn) -> None:
-        # A clerk with no console left must not be offered citizens.
-        await self.hub.submit(ClerkDisconnected(conn.subject, self.conn_key(conn.sid)))
+        # A clerk with no console left must not be offered citizens (kept trying through an outage).
+        self.hub.submit_eventually(ClerkDisconnected(conn.subject, self.conn_key(conn.sid)), "a clerk's drop")
 
     async def set_status(self, conn: Conn, msg: SetStatus) -> dict[str, Any]:
         result = await self.hub.submit(

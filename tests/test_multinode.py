@@ -198,7 +198,7 @@ async def test_a_command_sent_twice_is_applied_once(two_nodes: tuple[Server, Ser
     await queue.redis.xadd(queue.keys.cmds, {"e": payload})
     first, second = await asyncio.wait_for(asyncio.gather(*answers), 10)
     assert first.reply == second.reply and first.reply["ticket_id"] == "TAAAA0001"
-    assert [type(e).__name__ for e in first.events][0] == "TicketOpened"
+    assert type(first.events[0]).__name__ == "TicketOpened"
     assert second.events == ()  # answered again, no effects
     await a.services.hub.records_settled()
     record = await a.services.store.get("RVW20260101AAAA0001")
