@@ -16,7 +16,10 @@ from typing import Any
 from .commands import Envelope, Result, execute
 from .routing import Router
 
-SEEN_MAX = 50_000  # answers kept for retried commands; a retry comes within seconds
+# Answers kept for retried commands: a gateway re-sends within RVW_SUBMIT_TIMEOUT_SECONDS, so those
+# of the last two minutes of log time, and never more than this many (they go in every snapshot).
+SEEN_FOR_S = 120.0
+SEEN_MAX = 20_000
 
 
 class Applier:
@@ -34,7 +37,7 @@ class Applier:
             return dataclasses.replace(first, position=position, at=self.now)
         result = dataclasses.replace(execute(self.router, envelope, self.now), position=position)
         self.seen[envelope.cmd_id] = dataclasses.replace(result, events=())
-        while len(self.seen) > SEEN_MAX:
+        while self.seen and (len(self.seen) > SEEN_MAX or next(iter(self.seen.values())).at < self.now - SEEN_FOR_S):
             self.seen.popitem(last=False)
         return result
 
@@ -42,7 +45,7 @@ class Applier:
         return {
             "router": self.router.to_dict(),
             "now": self.now,
-            "seen": [r.encode() for r in self.seen.values()],
+            "seen": [[r.cmd_id, r.node, r.at, r.reply, list(r.error) if r.error else None] for r in self.seen.values()],
         }
 
     def load(self, data: dict[str, Any]) -> None:
@@ -50,6 +53,5 @@ class Applier:
         self.router.load(data.get("router", {}))
         self.now = float(data.get("now", 0.0))
         self.seen = OrderedDict()
-        for raw in data.get("seen", []):
-            result = Result.decode(raw)
-            self.seen[result.cmd_id] = result
+        for cmd_id, node, at, reply, error in data.get("seen", []):
+            self.seen[cmd_id] = Result(cmd_id, node, float(at), dict(reply), (error[0], error[1]) if error else None)

@@ -815,10 +815,10 @@ class Router:
             "clerks": [asdict(c) for c in self.clerks.values()],
             "cases": [asdict(c) for c in self.cases.values()],
             "connections": [[k, r, s] for k, (r, s) in self.connections.items()],
-            "early_drops": self.early_drops,
-            "answers": self.answers,
-            "dirty": self.dirty,
-            "flushed": self.flushed,
+            "early_drops": dict(self.early_drops),
+            "answers": {k: list(v) for k, v in self.answers.items()},
+            "dirty": dict(self.dirty),
+            "flushed": dict(self.flushed),
         }
 
     def load(self, data: dict[str, Any]) -> None:

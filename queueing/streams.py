@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
@@ -36,6 +37,7 @@ from .writer import Keys, RedisWriter, read_stream, stream_id
 log = logging.getLogger(__name__)
 
 APPEND_RETRY_S = 2.0
+REDIS_CONNECTIONS = 64
 
 
 class RedisQueue(QueueService):
@@ -44,7 +46,20 @@ class RedisQueue(QueueService):
         self.clock = clock
         self.settings = settings
         self.node = settings.node_id or f"n{secrets.token_hex(4)}"
-        self.redis = aioredis.from_url(settings.redis_url, decode_responses=True)
+        # A blocking pool: under a burst (a node's 2,000 citizens closing at once) a command waits
+        # for a connection instead of failing at once, as redis-py's default pool does when full.
+        self.redis = aioredis.Redis(
+            connection_pool=aioredis.BlockingConnectionPool.from_url(
+                settings.redis_url,
+                decode_responses=True,
+                max_connections=REDIS_CONNECTIONS,
+                timeout=APPEND_RETRY_S,
+                # A reply that never comes (a dead Redis host, a connection left out of step) is an
+                # error after this long, not a hang; above the longest blocking read (1 s).
+                socket_timeout=10.0,
+                socket_connect_timeout=2.0,
+            )
+        )
         self.keys = Keys(settings.redis_prefix)
         self.submit_timeout_s = settings.submit_timeout_s
         self.while_leading: list[Callable[[], Coroutine[Any, Any, None]]] = []
@@ -62,6 +77,7 @@ class RedisQueue(QueueService):
         self._pending: dict[str, asyncio.Future[Result]] = {}
         self._last = "0-0"
         self._started = False
+        self._stop = asyncio.Event()
         self.durable: bool | None = None  # Redis's AOF, as CONFIG GET reports it (None: unknown)
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
@@ -88,8 +104,11 @@ class RedisQueue(QueueService):
         if self._closed:
             return
         self._closed = True
+        self._stop.set()
         await self.writer.close()
-        for t in self._tasks:
+        # The loops stop at the end of their round (a blocking read is at most a second).
+        _done, late = await asyncio.wait(self._tasks, timeout=3.0)
+        for t in late:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         for fut in self._pending.values():
@@ -183,7 +202,7 @@ class RedisQueue(QueueService):
 
     async def _read_results(self) -> None:
         backoff = 0.1
-        while True:
+        while not self._closed:
             try:
                 if not self._started:
                     await self._start_position()
@@ -220,14 +239,15 @@ class RedisQueue(QueueService):
 
     async def _heartbeat(self) -> None:
         interval = max(0.2, self.settings.node_ttl_s / 3)
-        while True:
+        while not self._closed:
             try:
                 await self._beat()
             except asyncio.CancelledError:
                 raise
             except RedisError as exc:
                 log.warning("heartbeat failed: %s", exc)
-            await asyncio.sleep(interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), interval)
 
     # ---- reads ------------------------------------------------------------
 

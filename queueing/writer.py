@@ -120,25 +120,25 @@ class RedisWriter:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="rvw-writer")
 
     async def close(self) -> None:
+        """Stop at the end of the current round (not in the middle of a Redis command: a command
+        cancelled half-way can leave redis-py's connection waiting for a reply that never comes),
+        give the lease up, and stop the tasks run while leading. Safe twice."""
         if self._closed:
             return
         self._closed = True
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), self.lease_s + 2.0)
+            except TimeoutError:
+                self._task.cancel()
+                await asyncio.gather(self._task, return_exceptions=True)
         await self._stop_lead_tasks()
-        if self.leader:
-            self.leader = False
-            try:  # let another node take over at once instead of after the lease
-                await self._release(keys=[self.keys.lease], args=lease.args(self.node, self.epoch))
-            except Exception:
-                log.warning("could not release the writer's lease; it lapses in %.0f s", self.lease_s)
 
     # ---- leadership -----------------------------------------------------
 
     async def _run(self) -> None:
         backoff = 0.1
-        while True:
+        while not self._closed:
             try:
                 epoch = int(
                     await self._acquire(
@@ -149,7 +149,7 @@ class RedisWriter:
                 if self._reachable_since is None:
                     self._reachable_since = time.time()
                 if not epoch:
-                    await asyncio.sleep(min(0.5, self.lease_s / 4))
+                    await asyncio.sleep(min(0.25, self.lease_s / 4))
                     continue
                 await self._lead(epoch)
                 backoff = 0.1
@@ -166,6 +166,14 @@ class RedisWriter:
                 if self.leader:
                     self.leader = False
                     await self._stop_lead_tasks()
+                    if self._closed:
+                        await self._give_up_lease()
+
+    async def _give_up_lease(self) -> None:
+        try:  # let another node take over at once instead of after the lease
+            await self._release(keys=[self.keys.lease], args=lease.args(self.node, self.epoch))
+        except Exception:
+            log.warning("could not release the writer's lease; it lapses in %.0f s", self.lease_s)
 
     async def _stop_lead_tasks(self) -> None:
         tasks, self._lead_tasks = self._lead_tasks, []
@@ -204,7 +212,7 @@ class RedisWriter:
         deadline = applier.router.next_deadline()
         deadline_at = loop.time()
         stale = False
-        while True:
+        while not self._closed:
             mono = loop.time()
             if mono - renewed >= self.lease_s / 3:
                 ok = await self._renew(
@@ -280,7 +288,9 @@ class RedisWriter:
 
     async def _store_snapshot(self, position: str) -> None:
         assert self.applier is not None
-        data = json.dumps({"applier": self.applier.to_dict(), "position": position}, separators=(",", ":"))
+        state = {"applier": self.applier.to_dict(), "position": position}  # a copy: safe to encode elsewhere
+        # Encoding a large state is the slow part: off the event loop, so commands keep flowing.
+        data = await asyncio.to_thread(json.dumps, state, separators=(",", ":"))
         await self._fenced(self._snapshot, [self.keys.epoch, self.keys.snapshot, self.keys.cmds], [data, position])
 
     async def _reap_nodes(self) -> None:

@@ -38,6 +38,10 @@ class Base(DeclarativeBase):
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if not url.startswith("sqlite"):
+        # Connections kept open rather than opened per burst: a node's requests, reads and the
+        # recorder's batches share the pool.
+        kwargs.setdefault("pool_size", 20)
+        kwargs.setdefault("max_overflow", 20)
         return create_async_engine(url, **kwargs)
     path = url.split("///", 1)[-1]
     if path and path != ":memory:":

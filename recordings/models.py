@@ -41,10 +41,11 @@ class Case(Base):
         Index("ix_cases_requested_at", "requested_at"),
         Index("ix_cases_clerk_id", "clerk_id"),
         Index("ix_cases_citizen_id", "citizen_id"),
+        Index("ix_cases_ticket_id", "ticket_id"),
     )
 
     case_id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    ticket_id: Mapped[str] = mapped_column(String(16), unique=True)
+    ticket_id: Mapped[str] = mapped_column(String(16))  # unique among open requests (the queue checks)
     matter_code: Mapped[str] = mapped_column(String(64))
     skill: Mapped[str] = mapped_column(String(64))
     origin_region: Mapped[str] = mapped_column(String(6))

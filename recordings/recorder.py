@@ -43,6 +43,7 @@ from .store import CaseStore, RecordOp
 log = logging.getLogger(__name__)
 
 BATCH_MAX = 500
+CLOSE_WAIT_S = 10.0
 CITIZEN_ENDED = "citizen_ended"
 
 
@@ -187,15 +188,19 @@ class Recorder:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="rvw-recorder")
 
     async def close(self) -> None:
-        """Write what is pending, then stop; safe twice."""
+        """Write what is pending, then stop; safe twice. A batch being written is finished, not
+        cancelled half-way (and then written again)."""
         if self._closed:
             return
         self._closed = True
+        self._more.set()
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        if self._pending:
-            await self._flush()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), CLOSE_WAIT_S)
+            except TimeoutError:
+                log.error("case records still pending at shutdown: %s results not written", len(self._pending))
+                self._task.cancel()
+                await asyncio.gather(self._task, return_exceptions=True)
 
     async def wait_written(self, count: int | None = None, within: float = 10.0) -> None:
         """Wait until the first ``count`` results received (default: all so far) are written."""
@@ -217,6 +222,8 @@ class Recorder:
                 except Exception:
                     log.exception("could not write case records; retrying")
                     await asyncio.sleep(0.5)
+            if self._closed:
+                return
 
     async def _flush(self) -> None:
         batch = self._pending[:BATCH_MAX]

@@ -164,45 +164,59 @@ class CaseStore(_Writes):
 
         With ``position`` ``(name, expected, new)`` the consumer's position moves from
         ``expected`` to ``new`` in the same transaction, or nothing is written and False is
-        returned (another recorder wrote these already): each change is made once.
+        returned (another recorder wrote these already): each change is made once. A batch that
+        fails on a constraint is written again one change per transaction, so one bad change
+        (a case number seen before) does not hold up the others.
         """
+        try:
+            async with self._writing(), self.sessions() as session, session.begin():
+                if position is not None and not await self._move(session, *position):
+                    return False
+                for op in ops:
+                    await self._apply_op(session, op)
+                return True
+        except IntegrityError:
+            log.warning("a batch of %s record changes hit a constraint; writing them one by one", len(ops))
         async with self._writing(), self.sessions() as session, session.begin():
-            if position is not None:
-                name, expected, new = position
-                if expected is None:
-                    row = await session.get(QueuePosition, name, with_for_update=True)
-                    if row is not None:
-                        return False
-                    session.add(QueuePosition(name=name, position=new))
-                else:
-                    moved = await session.execute(
-                        update(QueuePosition)
-                        .where(QueuePosition.name == name, QueuePosition.position == expected)
-                        .values(position=new)
-                    )
-                    if moved.rowcount != 1:  # type: ignore[attr-defined]
-                        return False
-            for op in ops:
-                try:
-                    async with session.begin_nested():
-                        if op.kind == "create":
-                            await self._create_in(session, **op.fields)
-                        else:
-                            await self._record_in(session, op.case_id, **op.fields)
-                except CaseStoreError:
-                    log.warning("no case %s for %s; line skipped", op.case_id, op.fields.get("event"))
-                except IntegrityError:
-                    log.error("could not write %s of case %s: it exists already", op.kind, op.case_id)
+            if position is not None and not await self._move(session, *position):
+                return False
+        for op in ops:
+            try:
+                async with self._writing(), self.sessions() as session, session.begin():
+                    await self._apply_op(session, op)
+            except IntegrityError:
+                log.error("could not write %s of case %s: it exists already", op.kind, op.case_id)
+        return True
+
+    @staticmethod
+    async def _move(session: AsyncSession, name: str, expected: str | None, new: str) -> bool:
+        if expected is None:
+            if await session.get(QueuePosition, name, with_for_update=True) is not None:
+                return False
+            session.add(QueuePosition(name=name, position=new))
+            await session.flush()
             return True
+        moved = await session.execute(
+            update(QueuePosition)
+            .where(QueuePosition.name == name, QueuePosition.position == expected)
+            .values(position=new)
+        )
+        return bool(moved.rowcount == 1)  # type: ignore[attr-defined]
+
+    async def _apply_op(self, session: AsyncSession, op: RecordOp) -> None:
+        try:
+            if op.kind == "create":
+                await self._create_in(session, **op.fields)
+            else:
+                await self._record_in(session, op.case_id, **op.fields)
+        except CaseStoreError:
+            # Checked before anything of this change is written: the others go on.
+            log.warning("no case %s for %s; line skipped", op.case_id, op.fields.get("event"))
 
     async def position(self, name: str) -> str | None:
         async with self.sessions() as session:
             row = await session.get(QueuePosition, name)
             return row.position if row is not None else None
-
-    async def ticket_taken(self, ticket_id: str) -> bool:
-        async with self.sessions() as session:
-            return (await session.scalar(select(Case.case_id).where(Case.ticket_id == ticket_id))) is not None
 
     async def open_records(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """What was open when the process stopped: requests still waiting (no answer, no end)
