@@ -119,7 +119,7 @@ class RedisQueue(QueueService):
             await redis.zrem(self.keys.nodes, self.node)
         except RedisError:
             pass
-        await self.redis.aclose()
+        await self.redis.aclose(close_connection_pool=True)  # the pool is ours: close its connections too
 
     # ---- commands -------------------------------------------------------
 
