@@ -204,3 +204,18 @@ async def test_a_command_sent_twice_is_applied_once(two_nodes: tuple[Server, Ser
     record = await a.services.store.get("RVW20260101AAAA0001")
     assert record is not None and [e["event"] for e in record["timeline"]] == ["requested"]
     assert await a.read_core(lambda r: list(r.tickets)) == ["TAAAA0001"]
+
+
+async def test_a_burst_of_two_hundred_connections_on_one_node_is_all_taken(two_nodes: tuple[Server, Server]) -> None:
+    """Before the writer, a burst of 200 connections on one Redis node had 100 refused `unavailable`
+    (each connect rewrote the whole queue state under WATCH). Now none is refused."""
+    a, _b = two_nodes
+    clients = [Client(a, "/citizen") for _ in range(200)]
+    results = await asyncio.gather(
+        *(c.connect({"channel": "web", "region": "320500"}) for c in clients), return_exceptions=True
+    )
+    refused = [r for r in results if isinstance(r, BaseException)]
+    assert refused == [], f"{len(refused)} of 200 refused: {refused[:2]}"
+    assert all(c.sio.connected for c in clients)
+    online = await a.read_core(lambda r: len(r.citizens_online))
+    assert online == 200
