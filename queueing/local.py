@@ -36,7 +36,6 @@ class LocalQueue(QueueService):
         self.open_records = open_records
         self._counter = 0
         self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
         self._closed = False
 
     async def start(self) -> None:
@@ -60,7 +59,6 @@ class LocalQueue(QueueService):
         envelope = Envelope(secrets.token_hex(8), self.node, self.clock.now(), command)
         result = self.applier.apply(envelope, str(self._counter))
         self._deliver(result)
-        self._wake.set()
         return result
 
     @property
@@ -90,5 +88,4 @@ class LocalQueue(QueueService):
             except Exception:
                 log.exception("queue deadline pass failed; retrying")
                 wait = 1.0
-            self._wake.clear()
             await self.clock.wait(wait)

@@ -151,8 +151,8 @@ class Hub:
                 log.warning("case records are behind the queue")
             return
         target = self.queue.position
-        if not target:
-            return
+        if not target or target == "0-0":
+            return  # nothing heard yet: nothing to wait for
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
         while loop.time() < deadline:
