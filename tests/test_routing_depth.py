@@ -11,7 +11,6 @@ from queueing.events import (
     CaseRequeued,
     ClerkAway,
     ClerkBack,
-    Offered,
     PositionChanged,
     TicketClosed,
     Transferred,
@@ -19,26 +18,7 @@ from queueing.events import (
 from queueing.policy import RoutingFileError, parse
 from queueing.routing import Overflow, Router, RoutingError, RoutingPolicy
 from server.config import ConfigError, Settings
-
-
-def req(r: Router, now: float, n: int, skill: str = "s", region: str = "310000", priority: str = "normal") -> list:
-    r.citizen_connected(now, f"c{n}", f"n1/c{n}")
-    return r.request(
-        now,
-        ticket_id=f"T{n}",
-        case_id=f"C{n}",
-        citizen_id=f"c{n}",
-        target_region=region,
-        skill=skill,
-        matter_code="M",
-        origin_region="320500",
-        channel="kiosk",
-        priority=priority,
-    )
-
-
-def offers(events: list) -> list[tuple[str, str]]:
-    return [(e.ticket.ticket_id, e.clerk_id) for e in events if isinstance(e, Offered)]
+from tests.test_routing import offers, req
 
 
 def test_best_skill_level_first_then_idle_longest() -> None:
