@@ -24,6 +24,7 @@ from recordings.store import CaseStore, Directory
 from signaling.const import CITIZEN_NS, CLERK_NS, MAX_PACKET_BYTES
 from signaling.gateway import Gateway
 from signaling.hub import Hub
+from signaling.transport import refuse_binary
 from signaling.namespaces import CitizenNamespace, ClerkNamespace, SupervisorNamespace
 
 from . import api, demo
@@ -65,6 +66,7 @@ def create_app(
         logger=False,
         engineio_logger=False,
     )
+    refuse_binary(sio)
     app = web.Application(middlewares=[api.error_middleware], client_max_size=64 * 1024)
     sio.attach(app)
     aiohttp_jinja2.setup(
