@@ -388,10 +388,9 @@ class Router:
 
     def cancel(self, now: float, citizen_id: str, ticket_id: str) -> list[Event]:
         ticket = self.tickets.get(ticket_id)
-        if ticket is None:
-            raise RoutingError("not_found", "no such waiting ticket")
-        if ticket.citizen_id != citizen_id:
-            raise RoutingError("forbidden", "this ticket belongs to someone else")
+        if ticket is None or ticket.citizen_id != citizen_id:
+            # Someone else's ticket is answered like an unknown one: a prober learns nothing.
+            raise RoutingError("not_found", "no such waiting ticket of yours")
         events: list[Event] = []
         self._close_ticket(now, ticket, "cancelled", events)
         self._dispatch(now, events)
@@ -433,10 +432,8 @@ class Router:
     def hang_up(self, now: float, citizen_id: str, case_id: str) -> list[Event]:
         """The citizen leaves the call; the clerk is freed and wraps the case up."""
         case = self.cases.get(case_id)
-        if case is None:
-            raise RoutingError("not_found", "no such open case")
-        if case.citizen_id != citizen_id:
-            raise RoutingError("forbidden", "this case is not yours")
+        if case is None or case.citizen_id != citizen_id:
+            raise RoutingError("not_found", "no open case of yours with that id")
         return self._close_case(now, case, by="citizen", outcome="citizen_ended", notes="")
 
     # ---- clerk side -----------------------------------------------------

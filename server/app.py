@@ -24,8 +24,8 @@ from recordings.store import CaseStore, Directory
 from signaling.const import CITIZEN_NS, CLERK_NS, MAX_PACKET_BYTES
 from signaling.gateway import Gateway
 from signaling.hub import Hub
-from signaling.transport import refuse_binary
 from signaling.namespaces import CitizenNamespace, ClerkNamespace, SupervisorNamespace
+from signaling.transport import refuse_binary
 
 from . import api, demo
 from .catalog import Catalog

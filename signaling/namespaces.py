@@ -100,14 +100,13 @@ class CallSide(BaseNamespace):
     async def _peer(self, conn: Conn, case_id: str) -> tuple[str, str]:
         """The other side's room and namespace, once ``conn`` is known to be a side of the open case."""
         case = await self.hub.queue.get_case(case_id)
-        if case is None:
-            raise ProtocolError(NOT_FOUND, "no open case with that id")
-        if self.role == "citizen":
+        if case is not None and self.role == "citizen":
             mine, room, namespace = case.citizen_id, clerk_room(case.clerk_id), CLERK_NS
-        else:
+        elif case is not None:
             mine, room, namespace = case.clerk_id, citizen_room(case.citizen_id), CITIZEN_NS
-        if mine != conn.subject:
-            raise ProtocolError(FORBIDDEN, "this case is not yours")
+        if case is None or mine != conn.subject:
+            # Someone else's case is answered like an unknown one: a guessed id tells nothing.
+            raise ProtocolError(NOT_FOUND, "no open case of yours with that id")
         return room, namespace
 
     async def signal(self, conn: Conn, msg: Signal) -> dict[str, Any]:

@@ -62,9 +62,16 @@ async def test_citizen_cannot_send_clerk_events_or_touch_other_cases(server: Ser
     assert code(await intruder.call_raw("end_case", {"case_id": case_id, "outcome": "resolved"})) == "forbidden"
     assert code(await intruder.call_raw("set_status", {"status": "available"})) == "forbidden"
     offer = {"case_id": case_id, "description": {"type": "offer", "sdp": "v=0\r\n"}}
-    assert code(await intruder.call_raw("signal", offer)) == "forbidden"
-    assert code(await intruder.call_raw("media_state", {"case_id": case_id, "state": "failed"})) == "forbidden"
-    assert code(await intruder.call_raw("hang_up", {"case_id": case_id})) == "forbidden"
+    # Someone else's case answers like an unknown one (a guessed id that is live tells nothing).
+    unknown = {"case_id": "RVW20260101000000000000", "description": {"type": "offer", "sdp": "v=0\r\n"}}
+    for event, data in (
+        ("signal", offer),
+        ("media_state", {"case_id": case_id, "state": "failed"}),
+        ("hang_up", {"case_id": case_id}),
+    ):
+        theirs = await intruder.call_raw(event, data)
+        nobodys = await intruder.call_raw(event, {**data, "case_id": unknown["case_id"]})
+        assert code(theirs) == "not_found" and theirs == nobodys, (event, theirs, nobodys)
     assert code(await intruder.call_raw("rate", {"case_id": case_id, "level": 1})) == "not_found"
     assert not clerk.seen("signal"), "nothing from the intruder may reach the clerk"
     # The clerk cannot use citizen events either.
@@ -99,7 +106,7 @@ async def test_clerk_cannot_take_another_clerks_offer_or_case(server: Server) ->
     assert ack["ok"] is True
     case_id = ack["case_id"]
     assert code(await second.call_raw("end_case", {"case_id": case_id, "outcome": "resolved"})) == "forbidden"
-    assert code(await second.call_raw("signal", {"case_id": case_id, "candidate": None})) == "forbidden"
+    assert code(await second.call_raw("signal", {"case_id": case_id, "candidate": None})) == "not_found"
     assert code(await first.call_raw("end_case", {"case_id": case_id, "outcome": "maybe"})) == "bad_request"
     assert (await first.call("end_case", {"case_id": case_id, "outcome": "referred", "notes": ""}))["ok"] is True
 
