@@ -301,6 +301,10 @@ class CaseStore(_Writes):
             case = await session.get(Case, case_id, with_for_update=True)
             if case is None or case.citizen_id != citizen_id:
                 raise CaseStoreError("not_found", "no such case for this citizen")
+            if case.answered_at is None:
+                # 好差评 rates the service a clerk gave: a request cancelled, abandoned or expired
+                # before anyone answered has nothing to rate (and would skew the positive rate).
+                raise CaseStoreError("conflict", "only a case a clerk answered can be rated")
             if case.ended_at is None:
                 raise CaseStoreError("conflict", "a case can be rated once it has ended")
             if case.rating_level is not None:

@@ -317,3 +317,22 @@ async def test_hang_up_never_overwrites_the_clerks_outcome(server: Server, manua
     )
     record = await server.services.store.get(case_id)
     assert record is not None and record["outcome"] == "resolved"
+
+
+async def test_only_a_case_a_clerk_answered_can_be_rated(server: Server, manual_clock: ManualClock) -> None:
+    # Before: request_help, cancel, rate, 30 times a second on one connection, all accepted; the
+    # positive rating rate on the wall fell from 0.5 to 0.03.
+    await server.add_user("boss", "supervisor", "310000", [])
+    c = await citizen(server, {"channel": "web", "region": "320500"})
+    for _ in range(3):
+        ack = await ask(c)
+        assert (await c.call("cancel", {"ticket_id": ack["ticket_id"]}))["ok"] is True
+        answer = await c.call_raw("rate", {"case_id": ack["case_id"], "level": 1, "comment": ""})
+        assert code(answer) == "conflict" and "answered" in answer["error"]["message"], answer
+    today = (await server.get_json("/api/dashboard", await server.login("boss")))[1]["today"]
+    assert today["rated"] == 0 and today["positive_rate"] is None
+    # A served case is rated as before.
+    clerk, served, case_id = await matched_case(server)
+    assert (await clerk.call("end_case", {"case_id": case_id, "outcome": "resolved", "notes": ""}))["ok"] is True
+    await served.wait_for("case_ended")
+    assert (await served.call("rate", {"case_id": case_id, "level": 5, "comment": ""}))["ok"] is True
