@@ -73,6 +73,10 @@ log = logging.getLogger(__name__)
 REGION_RE = re.compile(r"^[1-9][0-9]{5}$")
 RESUME_TTL_S = 2 * 3600.0
 CITIZEN_ENDED = messages.CITIZEN_ENDED
+PRIORITY_NOTE = (
+    "优先服务由自助终端或工作人员安排，本次按正常顺序排队 / "
+    "Priority is given at a kiosk or by staff; this request is served in normal order"
+)
 RECORDED_MEDIA_STATES = {"failed": "media_failed", "disconnected": "media_disconnected", "closed": "media_closed"}
 
 
@@ -252,6 +256,9 @@ class CitizenNamespace(CallSide):
             raise ProtocolError(
                 BAD_REQUEST, f"matter {matter.code} is served by {', '.join(matter.provinces)}, not {msg.target_region}"
             )
+        # Priority is the server's decision: a kiosk's attendant may give it; a browser cannot give
+        # it to itself (it would jump the queue), so its request is served in normal order.
+        priority = msg.priority if conn.channel == "kiosk" else "normal"
         for attempt in range(3):
             # Ticket numbers are short for reading aloud, so one may come round again: draw anew.
             # Ticket numbers are unique among open requests (the queue refuses a duplicate), not
@@ -268,7 +275,7 @@ class CitizenNamespace(CallSide):
                         matter_code=matter.code,
                         origin_region=conn.region,
                         channel=conn.channel,
-                        priority=msg.priority,
+                        priority=priority,
                         kiosk_id=conn.kiosk_id,
                         language=msg.language,
                     )
@@ -278,7 +285,10 @@ class CitizenNamespace(CallSide):
                     continue
                 raise
             await hub.durable(result)
-            return dict(result.reply)
+            reply = {**result.reply, "priority": priority}
+            if priority != msg.priority:
+                reply["priority_note"] = PRIORITY_NOTE
+            return reply
         raise ProtocolError("unavailable", "could not draw a free ticket number; try again")
 
     async def cancel(self, conn: Conn, msg: TicketRef) -> dict[str, Any]:

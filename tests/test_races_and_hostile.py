@@ -336,3 +336,17 @@ async def test_only_a_case_a_clerk_answered_can_be_rated(server: Server, manual_
     assert (await clerk.call("end_case", {"case_id": case_id, "outcome": "resolved", "notes": ""}))["ok"] is True
     await served.wait_for("case_ended")
     assert (await served.call("rate", {"case_id": case_id, "level": 5, "comment": ""}))["ok"] is True
+
+
+async def test_a_browser_cannot_give_itself_priority(server: Server) -> None:
+    # Before: a web request with "priority": "priority" went ahead of everyone waiting.
+    first = await citizen(server, {"channel": "web", "region": "320500"})
+    await ask(first)
+    web = await citizen(server, {"channel": "web", "region": "320500"})
+    ack = await ask(web, priority="priority")
+    assert ack["position"] == 2 and ack["priority"] == "normal", ack
+    assert "normal order" in ack["priority_note"]
+    # A kiosk (its attendant's choice) still may.
+    kiosk = await citizen(server)
+    given = await ask(kiosk, priority="priority")
+    assert given["position"] == 1 and given["priority"] == "priority" and "priority_note" not in given
