@@ -43,6 +43,36 @@ class ApiError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
+# Pages load scripts, styles and images from this origin only and may not be framed (click-jacking an
+# accept or an end-case); media streams are blob: URLs; Socket.IO connects back to this origin.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
+    "connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Permissions-Policy": "geolocation=(), payment=(), usb=()",
+}
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Headers every answer carries; API answers are never cached (log-in tokens, case records)."""
+    resp = await handler(request)
+    resp.headers.update(SECURITY_HEADERS)
+    if request.path.startswith("/api/"):
+        resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+async def hide_server(request: web.Request, resp: web.StreamResponse) -> None:
+    """No versions in the Server header (aiohttp names itself and Python)."""
+    resp.headers["Server"] = "rvw"
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     try:
@@ -114,7 +144,8 @@ async def login(request: web.Request) -> web.Response:
         return json_error(400, "bad_request", "send the log-in as application/json")
     try:
         body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError, UnicodeDecodeError):
+        # ValueError: not JSON, or an integer of thousands of digits; RecursionError: nested too deep.
         return json_error(400, "bad_request", "send a JSON object {username, password}")
     if (
         not isinstance(body, dict)

@@ -67,7 +67,8 @@ def create_app(
         engineio_logger=False,
     )
     refuse_binary(sio)
-    app = web.Application(middlewares=[api.error_middleware], client_max_size=64 * 1024)
+    app = web.Application(middlewares=[api.security_headers, api.error_middleware], client_max_size=64 * 1024)
+    app.on_response_prepare.append(api.hide_server)
     sio.attach(app)
     aiohttp_jinja2.setup(
         app,

@@ -12,7 +12,7 @@ import socketio
 from sqlalchemy import text
 
 from queueing.clock import ManualClock
-from tests.conftest import KIOSK_TOKEN, Client, Server, refused
+from tests.conftest import KIOSK_TOKEN, PASSWORD, Client, Server, refused
 from tests.helpers import ask, citizen, clerk_on_duty, matched_case, until
 
 
@@ -350,3 +350,35 @@ async def test_a_browser_cannot_give_itself_priority(server: Server) -> None:
     kiosk = await citizen(server)
     given = await ask(kiosk, priority="priority")
     assert given["position"] == 1 and given["priority"] == "priority" and "priority_note" not in given
+
+
+async def test_headers_keep_pages_unframed_and_answers_uncached(server: Server) -> None:
+    # Before: no CSP, X-Frame-Options, X-Content-Type-Options or Referrer-Policy (the console could be
+    # framed to click-jack accept and end-case), Server named versions, and the log-in answer and case
+    # records could be cached.
+    await server.add_user("boss", "supervisor", "310000", [])
+    async with aiohttp.ClientSession() as http:
+        for path in ("/console", "/kiosk", "/static/common.js", "/api/matters"):
+            async with http.get(server.base_url + path) as resp:
+                assert resp.status == 200, path
+                h = resp.headers
+                assert "frame-ancestors 'none'" in h["Content-Security-Policy"], path
+                assert "script-src 'self'" in h["Content-Security-Policy"]
+                assert h["X-Frame-Options"] == "DENY" and h["X-Content-Type-Options"] == "nosniff"
+                assert h["Referrer-Policy"] == "no-referrer"
+                assert h["Server"] == "rvw", h["Server"]
+        login = {"username": "boss", "password": PASSWORD}
+        async with http.post(server.base_url + "/api/auth/login", json=login) as resp:
+            assert resp.status == 200 and resp.headers["Cache-Control"] == "no-store"
+
+
+async def test_log_in_with_absurd_json_is_a_bad_request(server: Server) -> None:
+    # Before: JSON nested 20,000 deep, or an integer of 4,300 digits, answered 500.
+    headers = {"Content-Type": "application/json"}
+    async with aiohttp.ClientSession() as http:
+        for body in ("[" * 20_000 + "]" * 20_000, '{"username": ' + "9" * 4300 + ', "password": "x"}'):
+            async with http.post(server.base_url + "/api/auth/login", data=body, headers=headers) as resp:
+                assert resp.status == 400, await resp.text()
+                assert (await resp.json())["error"]["code"] == "bad_request"
+        async with http.get(server.base_url + "/healthz") as resp:
+            assert resp.status == 200
