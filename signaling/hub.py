@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from typing import Any
 
 import socketio
@@ -65,6 +66,8 @@ class Hub:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._dashboard: asyncio.Task[None] | None = None
         self.supervisors: dict[str, Any] = {}  # this node's supervisor connections
+        # (case, side) -> (last media state put on the timeline, lines so far): bounds timeline flooding.
+        self.media_lines: OrderedDict[tuple[str, str], tuple[str, int]] = OrderedDict()
         self._closed = False
 
     # ---- task ownership -----------------------------------------------

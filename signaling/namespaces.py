@@ -307,7 +307,28 @@ class CitizenNamespace(CallSide):
         return {"case_id": msg.case_id}
 
 
+MEDIA_LINES_PER_SIDE = 20  # timeline lines about media a side may add to a case
+MEDIA_SIDES_KEPT = 10_000  # sides remembered (least recently reported forgotten first)
+
+
+def media_line_allowed(hub: Hub, case_id: str, actor: str, state: str) -> bool:
+    """Whether this report goes on the timeline: only a change of the side's state, and at most
+    MEDIA_LINES_PER_SIDE of them (before: 491 "failed" rows in 2.9 s from one citizen)."""
+    seen = hub.media_lines
+    key = (case_id, actor)
+    last, count = seen.pop(key, ("", 0))
+    allowed = state != last and count < MEDIA_LINES_PER_SIDE
+    seen[key] = (state, count + 1) if allowed else (last, count)
+    while len(seen) > MEDIA_SIDES_KEPT:
+        seen.popitem(last=False)
+    return allowed
+
+
 async def record_media_state(hub: Hub, msg: MediaState, actor: str) -> None:
+    if msg.state not in RECORDED_MEDIA_STATES and msg.state != "connected":
+        return
+    if not media_line_allowed(hub, msg.case_id, actor, msg.state):
+        return
     now = hub.clock.now()
     for attempt in range(2):
         try:
