@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from queueing.clock import iso, to_datetime
 from queueing.stats import CaseTimes
 
-from .models import Case, CaseEvent, Kiosk, QueuePosition, User
+from .models import Case, CaseEvent, Kiosk, LoginSession, QueuePosition, User
 
 log = logging.getLogger(__name__)
 
@@ -415,6 +415,73 @@ class Directory(_Writes):
             user = await session.get(User, user_id)
             return user if user is not None and user.active else None
 
+    async def open_session(self, *, session_id: str, user_id: str, at: float, ttl_s: float) -> None:
+        async with self._writing(), self.sessions() as session, session.begin():
+            session.add(
+                LoginSession(
+                    id=session_id,
+                    user_id=user_id,
+                    created_at=to_datetime(at),
+                    expires_at=to_datetime(at + ttl_s),
+                )
+            )
+
+    async def session_user(self, session_id: str, now: float) -> User | None:
+        """The user of a live log-in session: not revoked, not expired, the user still active."""
+        async with self.sessions() as session:
+            row = (
+                await session.execute(
+                    select(User)
+                    .join(LoginSession, LoginSession.user_id == User.id)
+                    .where(
+                        LoginSession.id == session_id,
+                        LoginSession.revoked_at.is_(None),
+                        LoginSession.expires_at > to_datetime(now),
+                        User.active.is_(True),
+                    )
+                )
+            ).scalar_one_or_none()
+            return row
+
+    async def revoke_session(self, session_id: str, at: float) -> None:
+        async with self._writing(), self.sessions() as session, session.begin():
+            await session.execute(
+                update(LoginSession)
+                .where(LoginSession.id == session_id, LoginSession.revoked_at.is_(None))
+                .values(revoked_at=to_datetime(at))
+            )
+
+    async def ended_sessions(self, session_ids: list[str], now: float) -> set[str]:
+        """Which of these sessions no longer stand (revoked, expired, or their user disabled)."""
+        if not session_ids:
+            return set()
+        async with self.sessions() as session:
+            live = await session.execute(
+                select(LoginSession.id)
+                .join(User, LoginSession.user_id == User.id)
+                .where(
+                    LoginSession.id.in_(session_ids),
+                    LoginSession.revoked_at.is_(None),
+                    LoginSession.expires_at > to_datetime(now),
+                    User.active.is_(True),
+                )
+            )
+            return set(session_ids) - {r[0] for r in live}
+
+    async def disable_user(self, username: str, at: float) -> bool:
+        """Disable a log-in and end its sessions; False if there is no such user."""
+        async with self._writing(), self.sessions() as session, session.begin():
+            user = (await session.execute(select(User).where(User.username == username))).scalar_one_or_none()
+            if user is None:
+                return False
+            user.active = False
+            await session.execute(
+                update(LoginSession)
+                .where(LoginSession.user_id == user.id, LoginSession.revoked_at.is_(None))
+                .values(revoked_at=to_datetime(at))
+            )
+            return True
+
     async def kiosk_by_token_hash(self, token_hash: str) -> Kiosk | None:
         async with self.sessions() as session:
             kiosk = (await session.execute(select(Kiosk).where(Kiosk.token_hash == token_hash))).scalar_one_or_none()
@@ -446,6 +513,13 @@ class Directory(_Writes):
             if user is None:
                 user = User(id=user_id, username=username, created_at=to_datetime(at))
                 session.add(user)
+            else:
+                # A new password (or role) ends the sessions opened with the old one.
+                await session.execute(
+                    update(LoginSession)
+                    .where(LoginSession.user_id == user.id, LoginSession.revoked_at.is_(None))
+                    .values(revoked_at=to_datetime(at))
+                )
             user.password_hash, user.role, user.display_name = password_hash, role, display_name
             user.region, user.skills, user.active = region, skills, True
 

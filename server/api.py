@@ -15,7 +15,7 @@ from sqlalchemy import text
 from recordings.models import User
 from signaling.connection import SESSION_COOKIE
 
-from .auth import make_token, read_token, verify_password
+from .auth import make_token, new_session_id, read_token, verify_password
 from .services import SERVICES, Services
 
 log = logging.getLogger(__name__)
@@ -99,13 +99,27 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
 
 
 async def current_user(request: web.Request) -> User | None:
-    svc = request.app[SERVICES]
-    header = request.headers.get("Authorization", "")
-    token = header[7:].strip() if header.lower().startswith("bearer ") else request.cookies.get(SESSION_COOKIE)
+    return await session_user(request.app[SERVICES], request_token(request))
+
+
+async def session_user(svc: Services, token: object) -> User | None:
+    """The user of a valid token whose log-in session still stands (log-out, disabling the user or
+    a new password ends it), for REST calls and socket connects alike."""
     claims = read_token(svc.settings.secret_key, token, "user", svc.clock.now())
-    if claims is None:
+    if claims is None or not isinstance(claims.get("s"), str):
         return None
-    return await svc.directory.user(str(claims.get("u")))
+    user = await svc.directory.session_user(claims["s"], svc.clock.now())
+    return user if user is not None and user.id == claims.get("u") else None
+
+
+def session_of(svc: Services, token: object) -> str | None:
+    claims = read_token(svc.settings.secret_key, token, "user", svc.clock.now())
+    return str(claims["s"]) if claims is not None and isinstance(claims.get("s"), str) else None
+
+
+def request_token(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    return header[7:].strip() if header.lower().startswith("bearer ") else request.cookies.get(SESSION_COOKIE)
 
 
 async def require_user(request: web.Request, *roles: str) -> User:
@@ -163,7 +177,12 @@ async def login(request: web.Request) -> web.Response:
     if not ok or user is None or not user.active:
         svc.login_throttle.fail(key, now)
         return json_error(401, "unauthorized", "wrong username or password")
-    token = make_token(svc.settings.secret_key, "user", {"u": user.id}, svc.clock.now(), svc.settings.token_ttl_s)
+    session_id = new_session_id()
+    await svc.directory.open_session(
+        session_id=session_id, user_id=user.id, at=svc.clock.now(), ttl_s=svc.settings.token_ttl_s
+    )
+    claims = {"u": user.id, "s": session_id}
+    token = make_token(svc.settings.secret_key, "user", claims, svc.clock.now(), svc.settings.token_ttl_s)
     resp = json_response({"token": token, "role": user.role, "user": user_json(user)})
     resp.set_cookie(
         SESSION_COOKIE, token, httponly=True, samesite="Strict", max_age=int(svc.settings.token_ttl_s), path="/"
@@ -173,6 +192,13 @@ async def login(request: web.Request) -> web.Response:
 
 @routes.post("/api/auth/logout")
 async def logout(request: web.Request) -> web.Response:
+    """End this log-in session: its token stops working on REST and sockets, and its open
+    consoles and walls are closed (on this node at once, on the others within seconds)."""
+    svc: Services = request.app[SERVICES]
+    session_id = session_of(svc, request_token(request))
+    if session_id is not None:
+        await svc.directory.revoke_session(session_id, svc.clock.now())
+        await svc.hub.end_sessions({session_id})
     resp = json_response({"ok": True})
     resp.del_cookie(SESSION_COOKIE, path="/")
     return resp

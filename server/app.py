@@ -115,6 +115,7 @@ def create_app(
             recorder=recorder,
         )
         namespaces = (CitizenNamespace(hub), ClerkNamespace(hub), SupervisorNamespace(hub))
+        hub.namespaces = namespaces[1:]  # consoles and walls: the log-in sessions
 
         async def drop_local() -> None:
             for ns in namespaces[:2]:

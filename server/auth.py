@@ -89,3 +89,7 @@ def kiosk_token_hash(token: str) -> str:
 
 def new_id() -> str:
     return secrets.token_hex(8)
+
+
+def new_session_id() -> str:
+    return secrets.token_hex(16)

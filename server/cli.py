@@ -81,6 +81,8 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("--region", required=True, type=_region)
     add.add_argument("--skills", default="", help="comma-separated skills (clerks)")
     add.add_argument("--display-name", required=True)
+    disable = user.add_parser("disable", help="disable a log-in and end its sessions (open consoles close)")
+    disable.add_argument("--username", required=True)
 
     kiosk = sub.add_parser("kiosk", help="manage kiosks").add_subparsers(dest="action", required=True)
     kadd = kiosk.add_parser("add", help="register a kiosk and print its token")
@@ -127,6 +129,15 @@ async def _user_add(settings: Settings, args: argparse.Namespace, password: str)
             at=SystemClock().now(),
         )
         return user_id
+    finally:
+        await engine.dispose()
+
+
+async def _user_disable(settings: Settings, username: str) -> bool:
+    engine = make_engine(settings.database_url)
+    try:
+        await upgrade(engine)
+        return await Directory(make_sessionmaker(engine)).disable_user(username, SystemClock().now())
     finally:
         await engine.dispose()
 
@@ -243,6 +254,12 @@ def main(argv: list[str] | None = None) -> int:
         base = f"http://{'localhost' if args.host in ('127.0.0.1', '0.0.0.0') else args.host}:{args.port}"
         app = create_app(settings, demo_base_url=base if args.demo else None)
         web.run_app(app, host=args.host, port=args.port, print=lambda s: print(s, flush=True))
+        return 0
+    if args.command == "user" and args.action == "disable":
+        if not asyncio.run(_user_disable(settings, args.username)):
+            print(f"no user {args.username!r}", file=sys.stderr)
+            return 1
+        print(f"disabled {args.username}; their sessions have ended")
         return 0
     if args.command == "user":
         password = sys.stdin.readline().rstrip("\r\n")

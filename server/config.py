@@ -97,6 +97,7 @@ class Settings:
     writer_lease_s: float = 3.0
     snapshot_interval_s: float = 5.0
     submit_timeout_s: float = 20.0
+    session_check_s: float = 5.0
 
     def routing_for(self, username: str, skills: list[str]) -> tuple[list[str], dict[str, int]]:
         """A clerk's skills and levels: the routing file's, or the account's at level 1."""

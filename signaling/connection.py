@@ -83,6 +83,7 @@ class Conn:
     display_name: str = ""
     skills: list[str] = field(default_factory=list)
     levels: dict[str, int] = field(default_factory=dict)
+    session_id: str = ""  # the log-in session of a console or wall (log-out closes the socket)
 
 
 class Refused(socketio.exceptions.ConnectionRefusedError):

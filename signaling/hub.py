@@ -65,6 +65,8 @@ class Hub:
         self.recorder = recorder  # the in-process recorder (embedded); None with several nodes
         self._tasks: set[asyncio.Task[Any]] = set()
         self._dashboard: asyncio.Task[None] | None = None
+        self._sessions: asyncio.Task[None] | None = None
+        self.namespaces: tuple[Any, ...] = ()  # set by the app: whose connections log-out closes
         self.supervisors: dict[str, Any] = {}  # this node's supervisor connections
         # (case, side) -> (last media state put on the timeline, lines so far): bounds timeline flooding.
         self.media_lines: OrderedDict[tuple[str, str], tuple[str, int]] = OrderedDict()
@@ -84,13 +86,15 @@ class Hub:
             log.error("background task failed", exc_info=task.exception())
 
     def start(self) -> None:
-        self._dashboard = asyncio.get_running_loop().create_task(self._dashboard_loop(), name="rvw-dashboard")
+        loop = asyncio.get_running_loop()
+        self._dashboard = loop.create_task(self._dashboard_loop(), name="rvw-dashboard")
+        self._sessions = loop.create_task(self._session_watch(), name="rvw-sessions")
 
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        pending = [*([self._dashboard] if self._dashboard else []), *self._tasks]
+        pending = [t for t in (self._dashboard, self._sessions) if t is not None] + list(self._tasks)
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
@@ -164,6 +168,31 @@ class Hub:
                 return
             await asyncio.sleep(0.02)
         log.warning("case records are behind the queue (at %s, node heard %s)", pos, target)
+
+    # ---- log-in sessions ------------------------------------------------
+
+    async def end_sessions(self, session_ids: set[str]) -> None:
+        """Close this node's consoles and walls of ended log-in sessions; they are told why first."""
+        for ns in self.namespaces:
+            for conn in list(ns.conns.values()):
+                if conn.session_id and conn.session_id in session_ids:
+                    await ns.emit("session_ended", {"reason": "logged_out"}, to=conn.sid, ignore_queue=True)
+                    await self.sio.disconnect(conn.sid, namespace=ns.namespace, ignore_queue=True)
+
+    async def _session_watch(self) -> None:
+        """Log-out on another node, a disabled user or a new password: within seconds, this node
+        closes the connections of sessions that ended."""
+        while True:
+            await asyncio.sleep(self.settings.session_check_s)
+            try:
+                ids = sorted({c.session_id for ns in self.namespaces for c in ns.conns.values() if c.session_id})
+                ended = await self.directory.ended_sessions(ids, self.clock.now())
+                if ended:
+                    await self.end_sessions(ended)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("checking log-in sessions failed")
 
     # ---- the supervisors' wall ------------------------------------------
 

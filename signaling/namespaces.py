@@ -362,7 +362,7 @@ class ClerkNamespace(CallSide):
         }
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any) -> bool:
-        user = await authenticate(self.hub, environ, auth)
+        user, session_id = await authenticate(self.hub, environ, auth)
         if user is None:
             raise Refused(
                 UNAUTHORIZED, "log in first (POST /api/auth/login), then connect with the cookie or auth {token}"
@@ -378,6 +378,7 @@ class ClerkNamespace(CallSide):
             region=user.region,
             display_name=user.display_name,
             skills=skills,
+            session_id=session_id,
         )
         conn.levels = levels
         await self.enter_room(sid, clerk_room(user.id))
@@ -481,13 +482,18 @@ class ClerkNamespace(CallSide):
         return {"case_id": msg.case_id, "target_region": province_of(msg.target_region), "matter_code": matter.code}
 
 
-async def authenticate(hub: Hub, environ: dict[str, Any], auth: Any) -> Any:
+async def authenticate(hub: Hub, environ: dict[str, Any], auth: Any) -> tuple[Any, str]:
+    """The user and log-in session of a console or wall connecting; (None, "") if the token is bad
+    or its session has ended (logged out, user disabled, new password)."""
     token = auth.get("token") if isinstance(auth, dict) else None
     token = token or cookie_token(environ)
     claims = read_token(hub.settings.secret_key, token, "user", hub.clock.now())
-    if claims is None:
-        return None
-    return await hub.directory.user(str(claims.get("u")))
+    if claims is None or not isinstance(claims.get("s"), str):
+        return None, ""
+    user = await hub.directory.session_user(claims["s"], hub.clock.now())
+    if user is None or user.id != claims.get("u"):
+        return None, ""
+    return user, claims["s"]
 
 
 class SupervisorNamespace(BaseNamespace):
@@ -499,13 +505,14 @@ class SupervisorNamespace(BaseNamespace):
         hub.supervisors = self.conns  # the dashboard loop runs only while someone watches
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any) -> bool:
-        user = await authenticate(self.hub, environ, auth)
+        user, session_id = await authenticate(self.hub, environ, auth)
         if user is None:
             raise Refused(UNAUTHORIZED, "log in first (POST /api/auth/login)")
         if user.role != "supervisor":
             raise Refused(FORBIDDEN, "only supervisors may watch the queues")
         await self.enter_room(sid, "supervisors")
-        if await self.admit(Conn(sid=sid, role="supervisor", subject=user.id, bucket=self.bucket())) is None:
+        conn = Conn(sid=sid, role="supervisor", subject=user.id, bucket=self.bucket(), session_id=session_id)
+        if await self.admit(conn) is None:
             return False
         self.hub.defer(self._first(sid))
         return True

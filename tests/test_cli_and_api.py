@@ -131,6 +131,17 @@ async def test_cli_adds_users_and_kiosks_then_serves_them(tmp_path: Path) -> Non
             await asyncio.sleep(0.05)
         await sio.disconnect()
         assert got and got[0]["origin_region"] == "320100"
+        # Disabling a user from the command line ends their sessions on the running server.
+        async with aiohttp.ClientSession() as http:
+            async with http.post(
+                f"{base}/api/auth/login", json={"username": "zhou", "password": "a-long-password"}
+            ) as r:
+                zhou = (await r.json())["token"]
+            disabled = run(["user", "disable", "--username", "zhou"], env)
+            assert disabled.returncode == 0, disabled.stderr
+            async with http.get(f"{base}/api/cases/RVW2026", headers={"Authorization": f"Bearer {zhou}"}) as r:
+                assert r.status == 401
+        assert run(["user", "disable", "--username", "nobody"], env).returncode == 1
     finally:
         proc.terminate()
         await proc.wait()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import datetime
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -12,7 +13,8 @@ import socketio
 from sqlalchemy import text
 
 from queueing.clock import ManualClock
-from tests.conftest import KIOSK_TOKEN, PASSWORD, Client, Server, refused
+from server.auth import hash_password
+from tests.conftest import KIOSK_TOKEN, PASSWORD, Client, Server, refused, start_server, stop_server
 from tests.helpers import ask, citizen, clerk_on_duty, matched_case, until
 
 
@@ -420,3 +422,52 @@ async def test_undecodable_packets_close_the_connection_without_stack_traces(
     assert len(lines) == 1, "one line for the connection, not one per packet"
     other = await citizen(server, {"channel": "web", "region": "320500"})
     assert (await ask(other))["ok"] is True
+
+
+async def test_log_out_ends_the_session_everywhere(tmp_path: Path, manual_clock: ManualClock) -> None:
+    # Before: after log-out the token kept working for its 12 h, on REST and on /clerk.
+    runner, server = await start_server(tmp_path, manual_clock, session_check_s=0.1)
+    try:
+        await server.add_user("boss", "supervisor", "310000", [])
+        clerk = await clerk_on_duty(server, "clerk_a")
+        token = await server.login("clerk_a")  # a second log-in (another browser) stays valid
+        kept = await server.login("clerk_a")
+        console = Client(server, "/clerk")
+        await console.connect({"token": token})
+        await console.wait_for("session")
+        assert (await server.get_json("/api/matters", token))[0] == 200
+        async with aiohttp.ClientSession() as http:
+            headers = {"Authorization": f"Bearer {token}"}
+            async with http.post(f"{server.base_url}/api/auth/logout", headers=headers) as resp:
+                assert resp.status == 200
+        assert (await console.wait_for("session_ended"))["reason"] == "logged_out"
+        for _ in range(100):
+            if not console.sio.connected:
+                break
+            await asyncio.sleep(0.02)
+        assert not console.sio.connected, "the logged-out console stayed connected"
+        code_, _ = await server.get_json("/api/cases/RVW2026", token)
+        assert code_ == 401
+        assert (await refused(server, "/clerk", {"token": token}))["code"] == "unauthorized"
+        assert (await server.get_json("/api/cases/RVW2026", kept))[0] == 404  # the other session stands
+        assert clerk.sio.connected
+        # Disabling the user ends every session of theirs; open sockets close within the check interval.
+        assert await server.services.directory.disable_user("clerk_a", manual_clock.now())
+        await clerk.wait_for("session_ended")
+        assert (await server.get_json("/api/cases/RVW2026", kept))[0] == 401
+        # A new password ends the old sessions too.
+        boss = await server.login("boss")
+        await server.services.directory.add_user(
+            user_id="uboss",
+            username="boss",
+            password_hash=hash_password("another-password-2"),
+            role="supervisor",
+            display_name="boss",
+            region="310000",
+            skills=[],
+            at=manual_clock.now(),
+            replace=True,
+        )
+        assert (await server.get_json("/api/dashboard", boss))[0] == 401
+    finally:
+        await stop_server(runner, server)
