@@ -253,7 +253,15 @@ def main(argv: list[str] | None = None) -> int:
 
         base = f"http://{'localhost' if args.host in ('127.0.0.1', '0.0.0.0') else args.host}:{args.port}"
         app = create_app(settings, demo_base_url=base if args.demo else None)
-        web.run_app(app, host=args.host, port=args.port, print=lambda s: print(s, flush=True))
+        from .accesslog import PathOnlyAccessLogger
+
+        web.run_app(
+            app,
+            host=args.host,
+            port=args.port,
+            print=lambda s: print(s, flush=True),
+            access_log_class=PathOnlyAccessLogger,  # no tokens from query strings in the logs
+        )
         return 0
     if args.command == "user" and args.action == "disable":
         if not asyncio.run(_user_disable(settings, args.username)):

@@ -142,9 +142,15 @@ async def test_cli_adds_users_and_kiosks_then_serves_them(tmp_path: Path) -> Non
             async with http.get(f"{base}/api/cases/RVW2026", headers={"Authorization": f"Bearer {zhou}"}) as r:
                 assert r.status == 401
         assert run(["user", "disable", "--username", "nobody"], env).returncode == 1
+        async with aiohttp.ClientSession() as http, http.get(f"{base}/kiosk?kiosk_token={token}") as r:
+            assert r.status == 200
     finally:
         proc.terminate()
+        logged = (await asyncio.wait_for(proc.stdout.read(), 30)).decode()  # type: ignore[union-attr]
         await proc.wait()
+    # The access log has the request, without the kiosk token of its query string.
+    assert '"GET /kiosk" 200' in logged, logged[-2000:]
+    assert token not in logged
 
 
 async def test_case_access_rules(server: Server, manual_clock: ManualClock) -> None:
