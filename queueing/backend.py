@@ -13,13 +13,12 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from .clock import Clock
 from .commands import Command, Result
 from .routing import Router, RoutingPolicy
 
-T = TypeVar("T")
 Sink = Callable[[Result], None]
 
 
@@ -95,12 +94,6 @@ class QueueService(abc.ABC):
     def local_router(self) -> Router | None:
         """The live core, when this process is the writer (tests and diagnostics read it)."""
         return None
-
-    async def read(self, fn: Callable[[Router], T]) -> T:
-        router = self.local_router()
-        if router is None:
-            raise QueueUnavailable("this node is not the queue's writer")
-        return fn(router)
 
 
 def summarise(router: Router, now: float) -> dict[str, Any]:

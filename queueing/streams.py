@@ -32,7 +32,7 @@ from .backend import OpenCase, QueueService, QueueUnavailable
 from .clock import Clock
 from .commands import Command, Envelope, Result
 from .routing import Router
-from .writer import Keys, RedisWriter, read_stream, stream_id
+from .writer import Keys, RedisWriter, read_stream
 
 log = logging.getLogger(__name__)
 
@@ -281,11 +281,3 @@ class RedisQueue(QueueService):
         if self.writer.leader and self.writer.applier is not None:
             return self.writer.applier.router
         return None
-
-    @property
-    def leading(self) -> bool:
-        return self.writer.leader
-
-
-def newer(a: str, b: str) -> bool:
-    return stream_id(a) > stream_id(b)

@@ -20,6 +20,7 @@ from queueing.clock import Clock
 from queueing.commands import Command, Result
 from queueing.routing import RoutingError
 from queueing.stats import service_level
+from queueing.writer import stream_id
 from recordings.recorder import Recorder, position_name
 from recordings.store import CaseStore, Directory
 from server.catalog import Catalog
@@ -164,7 +165,7 @@ class Hub:
         deadline = loop.time() + within
         while loop.time() < deadline:
             pos = await self.store.position(position_name(self.settings.redis_prefix))
-            if pos is not None and _stream_id(pos) >= _stream_id(target):
+            if pos is not None and stream_id(pos) >= stream_id(target):
                 return
             await asyncio.sleep(0.02)
         log.warning("case records are behind the queue (at %s, node heard %s)", pos, target)
@@ -226,11 +227,3 @@ class Hub:
                 raise
             except Exception:
                 log.exception("dashboard pass failed")
-
-
-def _stream_id(value: str) -> tuple[int, int]:
-    ms, _, seq = value.partition("-")
-    try:
-        return (int(ms), int(seq or 0))
-    except ValueError:
-        return (0, 0)
