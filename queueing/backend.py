@@ -44,6 +44,9 @@ def router_options(settings: Any) -> dict[str, Any]:
         "max_wait_s": settings.max_wait_s,
         "position_interval_s": settings.position_interval_s,
         "policy": settings.routing.policy if settings.routing is not None else RoutingPolicy(),
+        "max_open_per_address": settings.open_requests_per_address,
+        "max_connections_per_address": settings.web_connections_per_address,
+        "resume_ttl_s": settings.resume_ttl_s,
     }
 
 

@@ -39,6 +39,7 @@ class Request(Command):
     priority: str = "normal"
     kiosk_id: str | None = None
     language: str = "zh"
+    address: str = ""  # a web citizen's network address (the limit of open requests per address)
 
     def apply(self, router: Router, now: float) -> tuple[dict[str, Any], list[Event]]:
         events = router.request(
@@ -54,6 +55,7 @@ class Request(Command):
             priority=self.priority,
             kiosk_id=self.kiosk_id,
             language=self.language,
+            address=self.address,
         )
         opened = next(e for e in events if isinstance(e, TicketOpened))
         position, wait = opened.position, opened.estimated_wait_s
@@ -83,10 +85,32 @@ class CitizenConnected(Command):
     citizen_id: str
     conn: str
     resumed: bool = False
+    address: str = ""  # a web connection's network address ("" for kiosks: not limited per address)
+    resume_id: str = ""  # the resume token's id the connection presented
+    next_resume_id: str = ""  # the id of the token this connection is given
 
     def apply(self, router: Router, now: float) -> tuple[dict[str, Any], list[Event]]:
-        events = router.citizen_connected(now, self.citizen_id, self.conn, self.resumed)
+        events = router.citizen_connected(
+            now,
+            self.citizen_id,
+            self.conn,
+            self.resumed,
+            address=self.address,
+            resume_id=self.resume_id,
+            next_resume_id=self.next_resume_id,
+        )
         return router.citizen_view(now, self.citizen_id), events
+
+
+@dataclass(frozen=True)
+class EndResume(Command):
+    """The citizen has rated their case: their resume token dies with it."""
+
+    name: ClassVar[str] = "end_resume"
+    citizen_id: str
+
+    def apply(self, router: Router, now: float) -> tuple[dict[str, Any], list[Event]]:
+        return {}, router.end_resume(now, self.citizen_id)
 
 
 @dataclass(frozen=True)
@@ -258,6 +282,7 @@ COMMAND_TYPES: dict[str, type[Command]] = {
         Cancel,
         CitizenConnected,
         CitizenDisconnected,
+        EndResume,
         HangUp,
         SetClerk,
         ClerkConnected,

@@ -163,6 +163,14 @@ class CitizenResumed:
 
 
 @dataclass(frozen=True)
+class ConnectionReplaced:
+    """A newer connection of the citizen came in (on any node): this older one is told and closed."""
+
+    conn: str  # "node/sid"
+    citizen_id: str
+
+
+@dataclass(frozen=True)
 class NodeLost:
     """A node stopped heartbeating; its connections were dropped from the queue state."""
 
@@ -186,6 +194,7 @@ Event = (
     | ClerkBack
     | CaseRequeued
     | CitizenResumed
+    | ConnectionReplaced
     | NodeLost
 )
 
@@ -206,6 +215,7 @@ EVENT_TYPES: dict[str, type[Any]] = {
         ClerkBack,
         CaseRequeued,
         CitizenResumed,
+        ConnectionReplaced,
         NodeLost,
     )
 }

@@ -49,6 +49,7 @@ from .events import (
     ClerkAway,
     ClerkBack,
     ClerkChanged,
+    ConnectionReplaced,
     Event,
     NodeLost,
     Offered,
@@ -165,6 +166,7 @@ class Ticket:
     language: str = "zh"
     rank: int = 1
     seq: int = 0
+    address: str = ""  # a web citizen's network address, for the limit per address ("" for kiosks)
     offered_to: str | None = None
     offer_expires_at: float | None = None
     declined: dict[str, float] = field(default_factory=dict)  # clerk id -> not before
@@ -276,6 +278,9 @@ class Router:
         max_wait_s: float = 600.0,
         position_interval_s: float = 0.0,
         policy: RoutingPolicy | None = None,
+        max_open_per_address: int = 0,
+        max_connections_per_address: int = 0,
+        resume_ttl_s: float = 7200.0,
     ) -> None:
         self.offer_timeout_s = offer_timeout_s
         self.reconnect_grace_s = reconnect_grace_s
@@ -284,6 +289,10 @@ class Router:
         self.max_wait_s = max_wait_s
         self.position_interval_s = position_interval_s
         self.policy = policy or RoutingPolicy()
+        # Limits on anonymous (web) traffic per network address; 0: none.
+        self.max_open_per_address = max_open_per_address
+        self.max_connections_per_address = max_connections_per_address
+        self.resume_ttl_s = resume_ttl_s
         # Pools that other queues overflow into: pool -> the queues that overflow there.
         self.overflow_from: dict[QueueKey, list[QueueKey]] = {}
         for src, rule in sorted(self.policy.overflow.items()):
@@ -301,6 +310,13 @@ class Router:
         self.citizens_online: dict[str, int] = {}
         self.clerks_online: dict[str, int] = {}
         self.early_drops: dict[str, float] = {}  # connection drops applied before their connect
+        self.citizen_conns: dict[str, list[str]] = {}  # citizen id -> their open connections
+        self.conn_address: dict[str, str] = {}  # web citizen connection -> network address
+        self.conns_by_address: dict[str, int] = {}
+        self.open_by_address: dict[str, int] = {}  # address -> waiting web tickets
+        # The one resume id each citizen may come back with (it changes at every connect), in
+        # the order issued so that expired ones are forgotten from the front.
+        self.resume: dict[str, tuple[str, float]] = {}
         self.answers: dict[str, list[float]] = {}  # queue name -> recent answer times
         self.dirty: dict[str, float] = {}  # queue name -> positions pending since
         self.flushed: dict[str, float] = {}  # queue name -> positions last sent
@@ -323,11 +339,16 @@ class Router:
         priority: str = "normal",
         kiosk_id: str | None = None,
         language: str = "zh",
+        address: str = "",
     ) -> list[Event]:
         if self.ticket_of(citizen_id) or self.case_of_citizen(citizen_id):
             raise RoutingError("conflict", "this citizen already has an open request")
         if ticket_id in self.tickets or case_id in self.cases:
             raise RoutingError("conflict", "duplicate ticket id")
+        if address and 0 < self.max_open_per_address <= self.open_by_address.get(address, 0):
+            raise RoutingError(
+                "rate_limited", "too many people are waiting from this network address; please try again later"
+            )
         ticket = Ticket(
             ticket_id=ticket_id,
             case_id=case_id,
@@ -343,6 +364,7 @@ class Router:
             kiosk_id=kiosk_id,
             language=language,
             rank=PRIORITY_RANK.get(priority, 1),
+            address=address,
         )
         if self.citizens_online.get(citizen_id, 0) <= 0:
             ticket.gone_since = now  # the connection closed while the request was on its way
@@ -369,12 +391,14 @@ class Router:
             ticket.declined = {}
             ticket.gone_since = now
             self._enqueue(ticket)
+            self.resume.setdefault(ticket.citizen_id, (ANY_RESUME, now))
         for data in cases:
             if data["case_id"] in self.cases:
                 continue
             case = ActiveCase(**data)
             self.cases[case.case_id] = case
             self.case_by_citizen[case.citizen_id] = case.case_id
+            self.resume.setdefault(case.citizen_id, (ANY_RESUME, now))
             clerk = self.clerks.get(case.clerk_id)
             if clerk is None:
                 view = case.ticket
@@ -397,11 +421,40 @@ class Router:
         self._touch(now, [ticket.key], events)
         return events
 
-    def citizen_connected(self, now: float, citizen_id: str, conn: str, resumed: bool = False) -> list[Event]:
-        """One more connection of this citizen (on any node); a waiting ticket is present again."""
+    def citizen_connected(
+        self,
+        now: float,
+        citizen_id: str,
+        conn: str,
+        resumed: bool = False,
+        *,
+        address: str = "",
+        resume_id: str = "",
+        next_resume_id: str = "",
+    ) -> list[Event]:
+        """One more connection of this citizen (on any node); a waiting ticket is present again.
+
+        A citizen has one live connection: a newer one replaces the older ones, which are told
+        (``ConnectionReplaced``). One that presents ``resume_id`` must present the citizen's
+        current one, which ``next_resume_id`` then replaces: a resume token works once.
+        A web connection (``address`` given) counts against the limit for its address.
+        """
         events: list[Event] = []
-        if not self._open(conn, "citizen", citizen_id):
+        if conn in self.connections:
+            return events  # a command applied twice changes nothing the second time
+        if resumed and resume_id:
+            held = self.resume.get(citizen_id)
+            if held is None or held[0] not in (resume_id, ANY_RESUME):
+                raise RoutingError("unauthorized", "this resume token has been used or has ended; start again")
+        older = list(self.citizen_conns.get(citizen_id, ()))
+        if address and not older and 0 < self.max_connections_per_address <= self.conns_by_address.get(address, 0):
+            raise RoutingError("rate_limited", "too many connections from this network address; please try again later")
+        if not self._open(conn, "citizen", citizen_id, address):
             return events
+        if next_resume_id:
+            self.resume.pop(citizen_id, None)
+            self.resume[citizen_id] = (next_resume_id, now)
+        events += [ConnectionReplaced(old, citizen_id) for old in older]
         if self.citizens_online.get(citizen_id, 0) == 1:
             ticket = self.ticket_of(citizen_id)
             if ticket is not None and ticket.gone_since is not None:
@@ -428,6 +481,11 @@ class Router:
                     self._end_offer(now, ticket, "citizen_away", events)
                     self._dispatch(now, events)
         return events
+
+    def end_resume(self, now: float, citizen_id: str) -> list[Event]:
+        """The citizen is done (their case is rated): no resume token of theirs works any more."""
+        self.resume.pop(citizen_id, None)
+        return []
 
     def hang_up(self, now: float, citizen_id: str, case_id: str) -> list[Event]:
         """The citizen leaves the call; the clerk is freed and wraps the case up."""
@@ -650,6 +708,11 @@ class Router:
             if clerk.gone_since is not None and now >= clerk.gone_since + self.reconnect_grace_s:
                 self._clerk_lost(now, clerk, events, touched)
         self.early_drops = {k: v for k, v in self.early_drops.items() if now - v < 3600}
+        while self.resume:
+            citizen_id, (_, issued) = next(iter(self.resume.items()))
+            if now < issued + self.resume_ttl_s:
+                break
+            del self.resume[citizen_id]  # its token has expired anyway
         if touched:
             self._dispatch(now, events)
         self._touch(now, list(touched), events)
@@ -813,6 +876,8 @@ class Router:
             "cases": [asdict(c) for c in self.cases.values()],
             "connections": [[k, r, s] for k, (r, s) in self.connections.items()],
             "early_drops": dict(self.early_drops),
+            "conn_address": dict(self.conn_address),
+            "resume": [[c, r, t] for c, (r, t) in self.resume.items()],
             "answers": {k: list(v) for k, v in self.answers.items()},
             "dirty": dict(self.dirty),
             "flushed": dict(self.flushed),
@@ -831,10 +896,16 @@ class Router:
         self.case_by_citizen = {c.citizen_id: c.case_id for c in self.cases.values()}
         self.connections = {}
         self.citizens_online, self.clerks_online = {}, {}
+        self.citizen_conns, self.conn_address, self.conns_by_address = {}, {}, {}
+        self.early_drops = {}
+        addresses = data.get("conn_address", {})
         for key, role, subject in data.get("connections", []):
-            self.connections[key] = (role, subject)
-            counts = self.citizens_online if role == "citizen" else self.clerks_online
-            counts[subject] = counts.get(subject, 0) + 1
+            self._open(key, role, subject, addresses.get(key, ""))
+        self.open_by_address = {}
+        for t in self.tickets.values():
+            if t.address:
+                self.open_by_address[t.address] = self.open_by_address.get(t.address, 0) + 1
+        self.resume = {c: (r, float(t)) for c, r, t in data.get("resume", [])}
         self.early_drops = {k: float(v) for k, v in data.get("early_drops", {}).items()}
         self.answers = {k: [float(x) for x in v] for k, v in data.get("answers", {}).items()}
         self.dirty = {k: float(v) for k, v in data.get("dirty", {}).items()}
@@ -845,7 +916,7 @@ class Router:
 
     # ---- internals ------------------------------------------------------
 
-    def _open(self, conn: str, role: str, subject: str) -> bool:
+    def _open(self, conn: str, role: str, subject: str, address: str = "") -> bool:
         if conn in self.connections:
             return False  # a command applied twice changes nothing the second time
         if self.early_drops.pop(conn, None) is not None:
@@ -853,6 +924,11 @@ class Router:
         self.connections[conn] = (role, subject)
         counts = self.citizens_online if role == "citizen" else self.clerks_online
         counts[subject] = counts.get(subject, 0) + 1
+        if role == "citizen":
+            self.citizen_conns.setdefault(subject, []).append(conn)
+            if address:
+                self.conn_address[conn] = address
+                self.conns_by_address[address] = self.conns_by_address.get(address, 0) + 1
         return True
 
     def _close(self, now: float, conn: str, role: str, subject: str) -> bool:
@@ -866,6 +942,15 @@ class Router:
             counts.pop(subject, None)
         else:
             counts[subject] = n
+        if role == "citizen":
+            conns = self.citizen_conns.get(subject, [])
+            if conn in conns:
+                conns.remove(conn)
+            if not conns:
+                self.citizen_conns.pop(subject, None)
+            address = self.conn_address.pop(conn, "")
+            if address:
+                _decrement(self.conns_by_address, address)
         return True
 
     def _enqueue(self, ticket: Ticket) -> None:
@@ -873,6 +958,8 @@ class Router:
         ticket.seq = self.seq
         self.tickets[ticket.ticket_id] = ticket
         self.by_citizen[ticket.citizen_id] = ticket.ticket_id
+        if ticket.address:
+            self.open_by_address[ticket.address] = self.open_by_address.get(ticket.address, 0) + 1
         bisect.insort(self.queues.setdefault(ticket.key, []), (*ticket.order, ticket.ticket_id))
 
     def _rank_of(self, ticket: Ticket) -> int:
@@ -932,6 +1019,8 @@ class Router:
             self.queues.pop(ticket.key, None)
         del self.tickets[ticket.ticket_id]
         self.by_citizen.pop(ticket.citizen_id, None)
+        if ticket.address:
+            _decrement(self.open_by_address, ticket.address)
 
     def _close_ticket(self, now: float, ticket: Ticket, reason: str, events: list[Event]) -> None:
         if ticket.offered_to:
@@ -1093,4 +1182,18 @@ _SAVED_FIELDS = (
     "language",
     "rank",
     "seq",
+    "address",
 )
+
+
+# Restored from the case records, which do not keep resume ids: the citizen's first resume
+# token of a valid signature claims the place (and gets the next id like any other).
+ANY_RESUME = "*"
+
+
+def _decrement(counts: dict[str, int], key: str) -> None:
+    n = counts.get(key, 0) - 1
+    if n <= 0:
+        counts.pop(key, None)
+    else:
+        counts[key] = n

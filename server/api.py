@@ -5,8 +5,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import time
-from collections import defaultdict, deque
 from typing import Any
 
 from aiohttp import web
@@ -15,15 +13,12 @@ from sqlalchemy import text
 from recordings.models import User
 from signaling.connection import SESSION_COOKIE
 
-from .auth import make_token, new_session_id, read_token, verify_password
+from .auth import make_token, new_session_id, read_token
+from .openapi import DOCUMENT, OPENAPI_PATH
 from .services import SERVICES, Services
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
-
-LOGIN_WINDOW_S = 300.0
-LOGIN_MAX_FAILURES = 10
-
 
 _dumps = functools.partial(json.dumps, ensure_ascii=False)
 
@@ -131,23 +126,29 @@ async def require_user(request: web.Request, *roles: str) -> User:
     return user
 
 
-class LoginThrottle:
-    """Failed log-ins per (address, username) in a sliding window; one process's view."""
+def client_address(request: web.Request) -> str:
+    """The client's address: the peer, or behind a trusted proxy its X-Forwarded-For entry."""
+    proxies = request.app[SERVICES].settings.trusted_proxies
+    return proxies.client(request.remote, request.headers.get("X-Forwarded-For"))
 
-    def __init__(self) -> None:
-        self.failures: dict[tuple[str, str], deque[float]] = defaultdict(deque)
 
-    def blocked(self, key: tuple[str, str], now: float) -> bool:
-        q = self.failures[key]
-        while q and now - q[0] > LOGIN_WINDOW_S:
-            q.popleft()
-        if not q:
-            del self.failures[key]
-            return False
-        return len(q) >= LOGIN_MAX_FAILURES
+def is_https(request: web.Request) -> bool:
+    """Whether the browser reached us over TLS: directly, or through a trusted proxy that says so."""
+    if request.secure:
+        return True
+    proxies = request.app[SERVICES].settings.trusted_proxies
+    proto = request.headers.get("X-Forwarded-Proto", "").split(",")[-1].strip().lower()
+    return proto == "https" and proxies.trusts_peer(request.remote)
 
-    def fail(self, key: tuple[str, str], now: float) -> None:
-        self.failures[key].append(now)
+
+def is_text(value: str) -> bool:
+    """Whether UTF-8 can carry it: JSON's \\ud800-style escapes decode to lone surrogates, which it cannot
+    (nor the database, nor the password hash)."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @routes.post("/api/auth/login")
@@ -168,15 +169,23 @@ async def login(request: web.Request) -> web.Response:
     ):
         return json_error(400, "bad_request", "send a JSON object {username, password}")
     username, password = body["username"][:64], body["password"][:256]
-    key = (request.remote or "", username)
-    now = time.monotonic()
-    if svc.login_throttle.blocked(key, now):
+    if not (is_text(username) and is_text(password)) or "\x00" in username:
+        # No user is named so, and the database would fail on it rather than find nobody.
+        return json_error(400, "bad_request", "the username and password must be text (no NUL in the username)")
+    guard, address = svc.login_guard, client_address(request)
+    # Counted before the password is checked: a burst cannot all pass before its first failure counts.
+    if not await guard.admit(address, username):
         return json_error(429, "rate_limited", "too many failed log-ins; wait a few minutes")
     user = await svc.directory.user_by_name(username)
-    ok = await verify_password(user.password_hash if user else None, password)
+    ok = await guard.verify(user.password_hash if user else None, password)
+    if ok is None:
+        await guard.forgive(address, username)  # not checked: not a failure either
+        resp = json_error(503, "unavailable", "the server is busy checking log-ins; try again in a few seconds")
+        resp.headers["Retry-After"] = "5"
+        return resp
     if not ok or user is None or not user.active:
-        svc.login_throttle.fail(key, now)
         return json_error(401, "unauthorized", "wrong username or password")
+    await guard.forgive(address, username)
     session_id = new_session_id()
     await svc.directory.open_session(
         session_id=session_id, user_id=user.id, at=svc.clock.now(), ttl_s=svc.settings.token_ttl_s
@@ -185,7 +194,13 @@ async def login(request: web.Request) -> web.Response:
     token = make_token(svc.settings.secret_key, "user", claims, svc.clock.now(), svc.settings.token_ttl_s)
     resp = json_response({"token": token, "role": user.role, "user": user_json(user)})
     resp.set_cookie(
-        SESSION_COOKIE, token, httponly=True, samesite="Strict", max_age=int(svc.settings.token_ttl_s), path="/"
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="Strict",
+        secure=is_https(request),  # behind TLS the cookie never travels in the clear
+        max_age=int(svc.settings.token_ttl_s),
+        path="/",
     )
     return resp
 
@@ -231,7 +246,8 @@ async def get_case(request: web.Request) -> web.Response:
     user = await require_user(request)
     svc = request.app[SERVICES]
     case_id = request.match_info["case_id"]
-    if len(case_id) > 40:
+    if len(case_id) > 40 or not (case_id.isascii() and case_id.isprintable()):
+        # Case numbers are short printable ASCII; PostgreSQL would fail on a NUL rather than find nothing.
         return json_error(404, "not_found", "no such case")
     await svc.hub.records_settled()
     if user.role not in ("supervisor", "auditor"):
@@ -250,6 +266,12 @@ async def get_case(request: web.Request) -> web.Response:
 async def dashboard(request: web.Request) -> web.Response:
     await require_user(request, "supervisor")
     return json_response(await request.app[SERVICES].hub.dashboard())
+
+
+@routes.get(OPENAPI_PATH)
+async def openapi_document(request: web.Request) -> web.Response:
+    """The OpenAPI description of this API (server/openapi.py), built once at import."""
+    return web.Response(body=DOCUMENT, content_type="application/json", charset="utf-8")
 
 
 @routes.get("/healthz")

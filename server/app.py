@@ -30,6 +30,8 @@ from signaling.transport import refuse_binary
 from . import api, demo
 from .catalog import Catalog
 from .config import Settings
+from .limits import make_limiter
+from .loginguard import LoginGuard
 from .services import SERVICES, Services
 
 log = logging.getLogger(__name__)
@@ -92,6 +94,7 @@ def create_app(
         sessions = make_sessionmaker(engine)
         store, directory = CaseStore(sessions), Directory(sessions)
         queue = make_queue(settings, clock, store)
+        limiter = make_limiter(clock, getattr(queue, "redis", None), settings.redis_prefix)
         recorder = None
         if isinstance(queue, LocalQueue):
             recorder = Recorder(store)
@@ -113,6 +116,7 @@ def create_app(
             settings=settings,
             clock=clock,
             recorder=recorder,
+            limiter=limiter,
         )
         namespaces = (CitizenNamespace(hub), ClerkNamespace(hub), SupervisorNamespace(hub))
         hub.namespaces = namespaces[1:]  # consoles and walls: the log-in sessions
@@ -143,7 +147,8 @@ def create_app(
             hub=hub,
             gateway=gateway,
             recorder=recorder,
-            login_throttle=api.LoginThrottle(),
+            limiter=limiter,
+            login_guard=LoginGuard(settings, limiter),
         )
         for ns in namespaces:
             sio.register_namespace(ns)

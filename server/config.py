@@ -12,6 +12,7 @@ from typing import Any
 
 from queueing.policy import RoutingFile, RoutingFileError
 from queueing.policy import load as load_routing
+from server.addresses import TrustedProxies, TrustedProxiesError
 
 
 class ConfigError(ValueError):
@@ -28,6 +29,19 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from None
     if value <= 0:
         raise ConfigError(f"{name} must be positive, got {raw!r}")
+    return value
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {raw!r}")
     return value
 
 
@@ -68,6 +82,13 @@ def _routing(path: str | None) -> RoutingFile | None:
         raise ConfigError(f"RVW_ROUTING: {exc}") from None
 
 
+def _trusted_proxies(raw: str | None) -> TrustedProxies:
+    try:
+        return TrustedProxies.parse(raw)
+    except TrustedProxiesError as exc:
+        raise ConfigError(f"RVW_TRUSTED_PROXIES: {exc}") from None
+
+
 @dataclass
 class Settings:
     database_url: str
@@ -98,6 +119,26 @@ class Settings:
     snapshot_interval_s: float = 5.0
     submit_timeout_s: float = 20.0
     session_check_s: float = 5.0
+    trusted_proxies: TrustedProxies = field(default_factory=TrustedProxies)
+    # Anonymous traffic per network address (web citizens; kiosks are not counted per address).
+    web_connections_per_address: int = 40
+    open_requests_per_address: int = 20
+    requests_per_citizen: int = 6  # requests one citizen may make ...
+    requests_window_s: float = 600.0  # ... in this many seconds
+    requests_per_address: int = 120  # web requests from one address in the same window
+    resume_ttl_s: float = 7200.0
+    # Log-in: failures per account and address, per address, per account; checks at once.
+    login_failures_per_account: int = 10
+    login_failures_per_address: int = 30
+    login_failures_account_wide: int = 100
+    login_window_s: float = 300.0
+    login_concurrency: int = 0  # password checks at once (0: one fewer than the cores, at least 1)
+    login_queue: int = 64  # log-ins waiting for a check before "busy"
+    # Connections (server/runner.py): a request's head and body must arrive in time; connections per peer address.
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    max_connections_per_address: int = 256
+    drain_s: float = 8.0  # SIGTERM: the node drains and exits within this
 
     def routing_for(self, username: str, skills: list[str]) -> tuple[list[str], dict[str, int]]:
         """A clerk's skills and levels: the routing file's, or the account's at level 1."""
@@ -136,4 +177,19 @@ class Settings:
             writer_lease_s=_float(env, "RVW_WRITER_LEASE_SECONDS", 3.0),
             snapshot_interval_s=_float(env, "RVW_SNAPSHOT_SECONDS", 5.0),
             submit_timeout_s=_float(env, "RVW_SUBMIT_TIMEOUT_SECONDS", 20.0),
+            trusted_proxies=_trusted_proxies(env.get("RVW_TRUSTED_PROXIES")),
+            web_connections_per_address=_int(env, "RVW_WEB_CONNECTIONS_PER_ADDRESS", 40),
+            open_requests_per_address=_int(env, "RVW_OPEN_REQUESTS_PER_ADDRESS", 20),
+            requests_per_citizen=_int(env, "RVW_REQUESTS_PER_CITIZEN", 6),
+            requests_window_s=_float(env, "RVW_REQUESTS_WINDOW_SECONDS", 600.0),
+            requests_per_address=_int(env, "RVW_REQUESTS_PER_ADDRESS", 120),
+            login_failures_per_account=_int(env, "RVW_LOGIN_FAILURES_PER_ACCOUNT", 10),
+            login_failures_per_address=_int(env, "RVW_LOGIN_FAILURES_PER_ADDRESS", 30),
+            login_failures_account_wide=_int(env, "RVW_LOGIN_FAILURES_ACCOUNT_WIDE", 100),
+            login_window_s=_float(env, "RVW_LOGIN_WINDOW_SECONDS", 300.0),
+            login_concurrency=_int(env, "RVW_LOGIN_CONCURRENCY", 0, minimum=0),
+            header_timeout_s=_float(env, "RVW_HEADER_TIMEOUT_SECONDS", 10.0),
+            body_timeout_s=_float(env, "RVW_BODY_TIMEOUT_SECONDS", 30.0),
+            max_connections_per_address=_int(env, "RVW_MAX_CONNECTIONS_PER_ADDRESS", 256),
+            drain_s=_float(env, "RVW_DRAIN_SECONDS", 8.0),
         )

@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from signaling.gateway import Gateway
     from signaling.hub import Hub
 
-    from .api import LoginThrottle
+    from .limits import Limiter
+    from .loginguard import LoginGuard
 
 
 @dataclass
@@ -37,7 +38,8 @@ class Services:
     hub: Hub
     gateway: Gateway
     recorder: Recorder | None
-    login_throttle: LoginThrottle
+    limiter: Limiter
+    login_guard: LoginGuard
 
 
 SERVICES: web.AppKey[Services] = web.AppKey("rvw_services", Services)

@@ -84,6 +84,7 @@ class Conn:
     skills: list[str] = field(default_factory=list)
     levels: dict[str, int] = field(default_factory=dict)
     session_id: str = ""  # the log-in session of a console or wall (log-out closes the socket)
+    address: str = ""  # a web citizen's network address (limits per address)
 
 
 class Refused(socketio.exceptions.ConnectionRefusedError):
@@ -121,6 +122,13 @@ def json_size(value: Any, limit: int, depth: int = 0) -> int:
                 return limit + 1
         return total
     return 8
+
+
+def client_address(hub: Hub, environ: dict[str, Any]) -> str:
+    """The address a connection comes from (behind trusted proxies, their X-Forwarded-For entry)."""
+    request = environ.get("aiohttp.request")
+    peer = getattr(request, "remote", None)
+    return hub.settings.trusted_proxies.client(peer, environ.get("HTTP_X_FORWARDED_FOR"))
 
 
 def error(code: str, message: str) -> dict[str, Any]:
@@ -177,6 +185,8 @@ class BaseNamespace(socketio.AsyncNamespace):
         try:
             if counted is not None:
                 result = await self.hub.submit(counted)
+        except RoutingError as exc:  # a used resume token, a limit reached
+            raise Refused(exc.code, exc.message) from None
         except Exception:
             log.exception("could not count a %s connection", self.role)
             raise Refused(UNAVAILABLE, "the queue is unavailable; try again shortly") from None

@@ -25,6 +25,7 @@ from queueing.events import (
     ClerkAway,
     ClerkBack,
     ClerkChanged,
+    ConnectionReplaced,
     Event,
     NodeLost,
     Offered,
@@ -170,6 +171,13 @@ class Gateway:
             await self._to_citizen(ev.citizen_id, "clerk_back", messages.case_ref(ev.case_id))
         elif isinstance(ev, CitizenResumed):
             await self._to_clerk(ev.clerk_id, "citizen_resumed", messages.case_ref(ev.case_id))
+        elif isinstance(ev, ConnectionReplaced):
+            node, _, sid = ev.conn.rpartition("/")
+            if node == self.node:
+                # One live connection per citizen: the older one is told, then closed (a
+                # server-side disconnect, so its client does not reconnect by itself).
+                await self.sio.emit("replaced", messages.replaced(), to=sid, namespace=CITIZEN_NS, ignore_queue=True)
+                await self.sio.disconnect(sid, namespace=CITIZEN_NS, ignore_queue=True)
         elif isinstance(ev, NodeLost):
             if ev.node == self.node:
                 # This node was declared dead (a long pause?): its sockets no longer count in the

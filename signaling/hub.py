@@ -25,8 +25,10 @@ from recordings.recorder import Recorder, position_name
 from recordings.store import CaseStore, Directory
 from server.catalog import Catalog
 from server.config import Settings
+from server.limits import Limiter, LocalLimiter
 
-from .const import SUPERVISOR_NS, UNAVAILABLE, ProtocolError
+from . import messages
+from .const import CITIZEN_NS, CLERK_NS, SUPERVISOR_NS, UNAVAILABLE, ProtocolError
 from .gateway import citizen_room, clerk_room
 from .ice import ice_servers
 
@@ -55,6 +57,7 @@ class Hub:
         settings: Settings,
         clock: Clock,
         recorder: Recorder | None,
+        limiter: Limiter | None = None,
     ) -> None:
         self.sio = sio
         self.queue = queue
@@ -64,6 +67,7 @@ class Hub:
         self.settings = settings
         self.clock = clock
         self.recorder = recorder  # the in-process recorder (embedded); None with several nodes
+        self.limiter = limiter or LocalLimiter(clock)  # requests per citizen and address over time
         self._tasks: set[asyncio.Task[Any]] = set()
         self._dashboard: asyncio.Task[None] | None = None
         self._sessions: asyncio.Task[None] | None = None
@@ -163,12 +167,53 @@ class Hub:
             return  # nothing heard yet: nothing to wait for
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
+        pos = None
         while loop.time() < deadline:
             pos = await self.store.position(position_name(self.settings.redis_prefix))
             if pos is not None and stream_id(pos) >= stream_id(target):
                 return
             await asyncio.sleep(0.02)
         log.warning("case records are behind the queue (at %s, node heard %s)", pos, target)
+
+    # ---- draining (server/runner.py) -------------------------------------
+
+    async def let_go(self, within: float) -> int:
+        """The node is shutting down: tell every client of this node to reconnect elsewhere and close
+        its Engine.IO session (their disconnects are applied like any other); how many there were.
+
+        Not ``sio.disconnect``: a socket.io client that the server disconnects does not reconnect
+        on its own, while one whose transport closes does (docs/protocol.md, "draining")."""
+        eio = self.sio.eio
+        sessions = len(eio.sockets)
+        if not sessions:
+            return 0
+        data = messages.draining(self.settings.reconnect_grace_s)
+        for namespace in (CITIZEN_NS, CLERK_NS, SUPERVISOR_NS):
+            await self.sio.emit("draining", data, namespace=namespace, ignore_queue=True)
+        try:
+            # Each session's queued packets (the draining message) go out, then Engine.IO's close.
+            await asyncio.wait_for(eio.disconnect(), max(0.0, within))
+        except TimeoutError:
+            log.warning("closing this node's Socket.IO sessions took longer than %.1f s", within)
+        return sessions
+
+    async def settle(self, within: float) -> bool:
+        """After :meth:`let_go` (and once the connections it closed are gone): wait, at most
+        ``within`` s, until the work deferred so far is done (the queue has the clients'
+        disconnects) and the case records hold every queue event this node has heard, so what
+        it acknowledged is written. True if it all happened in time."""
+        await self.sio.shutdown()  # python-socketio's own background task (once: it fails twice)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while pending := [t for t in self._tasks if not t.done()]:
+            if loop.time() >= deadline:
+                log.warning("%s deferred tasks (disconnects) were not done in time", len(pending))
+                return False
+            await asyncio.wait(pending, timeout=deadline - loop.time())
+        if loop.time() >= deadline:
+            return False
+        await self.records_settled(within=deadline - loop.time())
+        return True
 
     # ---- log-in sessions ------------------------------------------------
 

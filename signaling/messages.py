@@ -121,3 +121,20 @@ def session_clerk(
         "clerk": {"id": clerk_id, "display_name": display_name, "region": region, "skills": skills},
         "ice_servers": ice_servers,
     }
+
+
+REPLACED_MESSAGE = (
+    "您已在另一处继续本次服务，此页面已断开 / You continued this session somewhere else; this page is disconnected"
+)
+
+
+def replaced() -> dict[str, Any]:
+    """To an older connection of a citizen whom a newer one replaced (it is closed next)."""
+    return {"reason": "replaced", "message": REPLACED_MESSAGE}
+
+
+def draining(grace_s: float) -> dict[str, Any]:
+    """To every client of a node that is shutting down: its connection closes next; connect again
+    (through the load balancer, to another node) with the resume token or log-in. A citizen keeps
+    their place for ``grace_s`` seconds."""
+    return {"reason": "shutting_down", "reconnect": True, "grace_s": grace_s}

@@ -23,6 +23,7 @@ from queueing.commands import (
     ClerkDisconnected,
     Decline,
     EndCase,
+    EndResume,
     HangUp,
     Request,
     SetClerk,
@@ -40,6 +41,7 @@ from .connection import (
     BaseNamespace,
     Conn,
     Refused,
+    client_address,
     cookie_token,
 )
 from .const import (
@@ -48,6 +50,7 @@ from .const import (
     CLERK_NS,
     FORBIDDEN,
     NOT_FOUND,
+    RATE_LIMITED,
     SUPERVISOR_NS,
     UNAUTHORIZED,
     ProtocolError,
@@ -71,7 +74,6 @@ from .schemas import (
 log = logging.getLogger(__name__)
 
 REGION_RE = re.compile(r"^[1-9][0-9]{5}$")
-RESUME_TTL_S = 2 * 3600.0
 CITIZEN_ENDED = messages.CITIZEN_ENDED
 PRIORITY_NOTE = (
     "优先服务由自助终端或工作人员安排，本次按正常顺序排队 / "
@@ -149,12 +151,13 @@ class CitizenNamespace(CallSide):
         hub = self.hub
         resumed = False
         kiosk_id: str | None = None
+        resume_id = ""
         if "resume_token" in auth:
             claims = read_token(hub.settings.secret_key, auth["resume_token"], "citizen", hub.clock.now())
-            if claims is None:
+            if claims is None or not isinstance(claims.get("j"), str):
                 raise Refused(UNAUTHORIZED, "the resume token is invalid or has expired")
             citizen_id, region, channel, kiosk_id = claims["c"], claims["r"], claims["ch"], claims.get("ki")
-            resumed = True
+            resume_id, resumed = claims["j"], True
         elif "kiosk_token" in auth:
             token = auth["kiosk_token"]
             kiosk = None
@@ -176,17 +179,31 @@ class CitizenNamespace(CallSide):
             )
         conn = Conn(sid=sid, role="citizen", subject=citizen_id, bucket=self.bucket(), region=region, channel=channel)
         conn.kiosk_id = kiosk_id
+        # Web citizens are anonymous: limited per network address. A kiosk is known by its token.
+        conn.address = client_address(hub, environ) if channel == "web" else ""
+        next_resume_id = secrets.token_urlsafe(12)
         await self.enter_room(sid, citizen_room(citizen_id))
-        result = await self.admit(conn, CitizenConnected(citizen_id, self.conn_key(sid), resumed))
+        connected = CitizenConnected(
+            citizen_id,
+            self.conn_key(sid),
+            resumed,
+            address=conn.address,
+            resume_id=resume_id,
+            next_resume_id=next_resume_id,
+        )
+        result = await self.admit(conn, connected)
         if result is None:
             return False
-        hub.defer(self._welcome(conn, resumed, result.reply))
+        hub.defer(self._welcome(conn, resumed, result.reply, next_resume_id))
         return True
 
-    async def _welcome(self, conn: Conn, resumed: bool, view: dict[str, Any]) -> None:
+    async def _welcome(self, conn: Conn, resumed: bool, view: dict[str, Any], resume_id: str) -> None:
         hub = self.hub
-        claims = {"c": conn.subject, "r": conn.region, "ch": conn.channel, "ki": conn.kiosk_id}
-        resume_token = make_token(hub.settings.secret_key, "citizen", claims, hub.clock.now(), RESUME_TTL_S)
+        # The token works once: the next connection presents it and gets a new one.
+        claims = {"c": conn.subject, "r": conn.region, "ch": conn.channel, "ki": conn.kiosk_id, "j": resume_id}
+        resume_token = make_token(
+            hub.settings.secret_key, "citizen", claims, hub.clock.now(), hub.settings.resume_ttl_s
+        )
         await self.emit(
             "session",
             messages.session_citizen(
@@ -256,6 +273,7 @@ class CitizenNamespace(CallSide):
             raise ProtocolError(
                 BAD_REQUEST, f"matter {matter.code} is served by {', '.join(matter.provinces)}, not {msg.target_region}"
             )
+        await self._within_limits(conn)
         # Priority is the server's decision: a kiosk's attendant may give it; a browser cannot give
         # it to itself (it would jump the queue), so its request is served in normal order.
         priority = msg.priority if conn.channel == "kiosk" else "normal"
@@ -278,6 +296,7 @@ class CitizenNamespace(CallSide):
                         priority=priority,
                         kiosk_id=conn.kiosk_id,
                         language=msg.language,
+                        address=conn.address,
                     )
                 )
             except RoutingError as exc:
@@ -290,6 +309,18 @@ class CitizenNamespace(CallSide):
                 reply["priority_note"] = PRIORITY_NOTE
             return reply
         raise ProtocolError("unavailable", "could not draw a free ticket number; try again")
+
+    async def _within_limits(self, conn: Conn) -> None:
+        """Requests over time: per citizen (request/cancel cycles), and per address for web citizens."""
+        hub, s = self.hub, self.hub.settings
+        if not await hub.limiter.take(f"req:citizen:{conn.subject}", s.requests_per_citizen, s.requests_window_s):
+            raise ProtocolError(RATE_LIMITED, "too many requests for help in a short time; please wait a few minutes")
+        if conn.address and not await hub.limiter.take(
+            f"req:addr:{conn.address}", s.requests_per_address, s.requests_window_s
+        ):
+            raise ProtocolError(
+                RATE_LIMITED, "too many requests for help from this network address; please try again later"
+            )
 
     async def cancel(self, conn: Conn, msg: TicketRef) -> dict[str, Any]:
         result = await self.hub.submit(Cancel(conn.subject, msg.ticket_id))
@@ -304,6 +335,8 @@ class CitizenNamespace(CallSide):
         await self.hub.store.rate(
             msg.case_id, conn.subject, at=self.hub.clock.now(), level=msg.level, comment=msg.comment
         )
+        # Rated: the case is over for the citizen, and their resume token dies with it.
+        await self.hub.submit(EndResume(conn.subject))
         return {"case_id": msg.case_id}
 
 

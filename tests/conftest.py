@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -103,9 +104,14 @@ class Client:
         async def on_connect_error(data: Any) -> None:
             self.connect_error = data
 
-    async def connect(self, auth: Any) -> None:
+    async def connect(self, auth: Any, headers: dict[str, str] | None = None) -> None:
         await self.sio.connect(
-            self.server.base_url, namespaces=[self.namespace], auth=auth, transports=["websocket"], wait_timeout=10
+            self.server.base_url,
+            namespaces=[self.namespace],
+            auth=auth,
+            transports=["websocket"],
+            wait_timeout=10,
+            headers=headers or {},
         )
         self.server.clients.append(self.sio)
 
@@ -219,7 +225,16 @@ def dumps(data: Any) -> str:
 
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
-PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+# RVW_TEST_PG_URL lets two test runs on one machine use separate databases.
+PG_URL = os.environ.get("RVW_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+
+
+PER_ADDRESS_UNLIMITED = {
+    "web_connections_per_address": 100_000,
+    "open_requests_per_address": 100_000,
+    "requests_per_address": 1_000_000,
+    "login_failures_per_address": 100_000,  # fifty clerks log in at once
+}
 
 
 async def reset_postgres() -> None:
@@ -236,7 +251,9 @@ async def two_nodes(tmp_path: Path, manual_clock: ManualClock) -> AsyncIterator[
     """Two app instances (nodes) on one Redis and one PostgreSQL, sharing the manual clock."""
     await reset_postgres()
     prefix = "rvwtest-" + secrets.token_hex(4)
-    options = {"database_url": PG_URL, "redis_url": REDIS_URL, "redis_prefix": prefix}
+    options: dict[str, Any] = {"database_url": PG_URL, "redis_url": REDIS_URL, "redis_prefix": prefix}
+    # Hundreds of citizens come from 127.0.0.1 here: lift the limits per address (tested on their own).
+    options.update(PER_ADDRESS_UNLIMITED)
     runner_a, a = await start_server(tmp_path / "a", manual_clock, **dict(options))
     started = [(runner_a, a)]
     try:
@@ -256,13 +273,22 @@ async def two_nodes(tmp_path: Path, manual_clock: ManualClock) -> AsyncIterator[
         await r.aclose()
 
 
-async def refused(server: Server, namespace: str, auth: Any) -> dict[str, Any]:
+async def refused(
+    server: Server, namespace: str, auth: Any, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
     """Connect expecting a refusal; the connect error's data (a hang instead of a refusal fails too)."""
     c = Client(server, namespace)
     server.clients.append(c.sio)
     with pytest.raises(socketio.exceptions.ConnectionError):
         await asyncio.wait_for(
-            c.sio.connect(server.base_url, namespaces=[namespace], auth=auth, transports=["websocket"], wait_timeout=3),
+            c.sio.connect(
+                server.base_url,
+                namespaces=[namespace],
+                auth=auth,
+                transports=["websocket"],
+                wait_timeout=3,
+                headers=headers or {},
+            ),
             10,
         )
     assert isinstance(c.connect_error, dict), "no connect_error: the server failed instead of refusing"

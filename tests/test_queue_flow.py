@@ -250,6 +250,7 @@ async def test_resumes_tell_the_other_side(server: Server, manual_clock: ManualC
     again = await back.wait_for("matched")
     assert again["case_id"] == ack["case_id"] and again["resumed"] is True
     assert await clerk.wait_for("citizen_resumed") == {"case_id": ack["case_id"]}
+    token = (await back.wait_for("session"))["resume_token"]  # a resume token works once: here is the next
     # The clerk ends the case while the citizen is away; on return the citizen learns it and can rate.
     await back.close()
     assert (await clerk.call("end_case", {"case_id": ack["case_id"], "outcome": "resolved", "notes": ""}))["ok"]
