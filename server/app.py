@@ -189,7 +189,19 @@ def _page(template: str) -> Any:
 
 
 pages.get("/")(_page("index.html"))
-pages.get("/kiosk")(_page("kiosk.html"))
+pages.get("/kiosk/setup")(_page("kiosk_setup.html"))
+_kiosk_page = _page("kiosk.html")
+
+
+@pages.get("/kiosk")
+async def kiosk(request: web.Request) -> web.StreamResponse:
+    if "kiosk_token" in request.query:
+        # Tokens no longer travel in addresses (logs, history, Referer): provision the kiosk instead.
+        raise web.HTTPSeeOther("/kiosk/setup")
+    response: web.StreamResponse = await _kiosk_page(request)
+    return response
+
+
 pages.get("/console")(_page("console.html"))
 pages.get("/supervisor")(_page("supervisor.html"))
 

@@ -53,7 +53,7 @@ def banner(base_url: str, accounts: list[tuple[str, str, str]]) -> str:
     lines = [
         "",
         "远程虚拟窗口 demo is running / 演示数据已就绪",
-        f"  Kiosk (苏州 kiosk):      {base_url}/kiosk?kiosk_token={DEMO_KIOSK_TOKEN}",
+        f"  Kiosk (苏州 kiosk):      {base_url}/kiosk#kiosk_token={DEMO_KIOSK_TOKEN}",
         f"  Kiosk (web, 嘉兴 citizen): {base_url}/kiosk?region=330400",
         f"  Clerk console:          {base_url}/console",
         f"  Supervisor wall:        {base_url}/supervisor",

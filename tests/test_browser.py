@@ -183,7 +183,7 @@ async def test_kiosk_and_console_serve_a_case_over_webrtc(live_server: Server) -
             await console.page.locator("#my-status[data-status=available]").wait_for()
 
             # The kiosk in Suzhou asks Shanghai for help with a social insurance transfer.
-            kiosk = await Tab.open(browser, live_server.base_url, f"/kiosk?kiosk_token={KIOSK_TOKEN}", "kiosk")
+            kiosk = await Tab.open(browser, live_server.base_url, f"/kiosk#kiosk_token={KIOSK_TOKEN}", "kiosk")
             tabs.append(kiosk)
             await kiosk.page.locator("#conn-status[data-state=online]").wait_for()
             await kiosk.screenshot("kiosk-matters")
@@ -349,7 +349,7 @@ async def test_clerk_transfers_the_case_to_another_province(live_server: Server)
             await console.page.locator("#my-status[data-status=available]").wait_for()
 
             # The kiosk in Suzhou asks Shanghai; the Shanghai clerk answers and the call connects.
-            kiosk = await Tab.open(browser, live_server.base_url, f"/kiosk?kiosk_token={KIOSK_TOKEN}", "kiosk")
+            kiosk = await Tab.open(browser, live_server.base_url, f"/kiosk#kiosk_token={KIOSK_TOKEN}", "kiosk")
             tabs.append(kiosk)
             await kiosk.page.locator("#conn-status[data-state=online]").wait_for()
             await kiosk.page.locator(f'[data-matter="{MATTER}"]').click()
@@ -478,3 +478,57 @@ async def _is(value: Awaitable[Any], expected: Any) -> bool:
 async def _check(value: Awaitable[Any], ok: Callable[[Any], bool]) -> Any:
     result = await value
     return result if ok(result) else None
+
+
+# Every value the page keeps where its scripts can read it.
+STORED_VALUES_JS = """
+() => {
+  const values = [];
+  for (const store of [sessionStorage, localStorage]) {
+    for (let i = 0; i < store.length; i++) values.push(store.getItem(store.key(i)));
+  }
+  return { values, cookie: document.cookie };
+}
+"""
+
+
+async def test_a_kiosk_is_provisioned_once_and_pages_keep_no_session_token(live_server: Server) -> None:
+    """Issue 6, items 9 and 10: the kiosk token is entered once on /kiosk/setup and never appears
+    in an address; a logged-in console keeps its session in the HttpOnly cookie only (before, the
+    token sat in sessionStorage and the kiosk's in the URL)."""
+    await live_server.add_user("clerk1", "clerk", "310000", ["social_insurance"])
+    tabs: list[Tab] = []
+    async with chromium() as browser:
+        try:
+            kiosk = await Tab.open(browser, live_server.base_url, "/kiosk/setup", "setup")
+            tabs.append(kiosk)
+            await kiosk.page.locator("#setup-token").fill(KIOSK_TOKEN)
+            await kiosk.page.locator("#setup-form button[type=submit]").click()
+            await kiosk.page.wait_for_url("**/kiosk")
+            await kiosk.page.locator("#conn-status[data-state=online]").wait_for()
+            assert "苏州" in await kiosk.page.locator("#where").inner_text()  # known as the Suzhou kiosk
+            assert KIOSK_TOKEN not in kiosk.page.url
+            # After a restart of the browser page it is still the kiosk, from local storage alone.
+            await kiosk.page.reload()
+            await kiosk.page.locator("#conn-status[data-state=online]").wait_for()
+            assert "苏州" in await kiosk.page.locator("#where").inner_text()
+
+            console = await Tab.open(browser, live_server.base_url, "/console", "console")
+            tabs.append(console)
+            await log_in(console, "clerk1")
+            await console.page.locator("#conn-status[data-state=online]").wait_for()
+            kept = await console.page.evaluate(STORED_VALUES_JS)
+            assert "rvw_session" not in kept["cookie"]  # HttpOnly: no script reads it
+            for value in kept["values"]:  # nothing stored works as a log-in token
+                status, _ = await live_server.get_json("/api/me", token=value)
+                assert status == 401, value
+            cookies = await console.context.cookies()
+            assert any(c["name"] == "rvw_session" and c["httpOnly"] for c in cookies)
+            # A reload connects the console again with the cookie alone.
+            await console.page.reload()
+            await console.page.locator("#conn-status[data-state=online]").wait_for()
+            for tab in tabs:
+                assert tab.errors == []
+        finally:
+            for tab in tabs:
+                await tab.close()

@@ -100,7 +100,7 @@ async def test_cli_adds_users_and_kiosks_then_serves_them(tmp_path: Path) -> Non
             assert line, banner.decode()
             banner += line
         text = banner.decode()
-        assert "clerk_sh" in text and "/kiosk?kiosk_token=" in text and "/console" in text
+        assert "clerk_sh" in text and "/kiosk#kiosk_token=" in text and "/console" in text
         async with aiohttp.ClientSession() as http:
             async with http.get(f"{base}/healthz") as r:
                 assert r.status == 200
@@ -142,14 +142,18 @@ async def test_cli_adds_users_and_kiosks_then_serves_them(tmp_path: Path) -> Non
             async with http.get(f"{base}/api/cases/RVW2026", headers={"Authorization": f"Bearer {zhou}"}) as r:
                 assert r.status == 401
         assert run(["user", "disable", "--username", "nobody"], env).returncode == 1
-        async with aiohttp.ClientSession() as http, http.get(f"{base}/kiosk?kiosk_token={token}") as r:
-            assert r.status == 200
+        # An old link with the token in its address is sent to the setup page, without the token.
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"{base}/kiosk?kiosk_token={token}", allow_redirects=False) as r,
+        ):
+            assert r.status == 303 and r.headers["Location"] == "/kiosk/setup"
     finally:
         proc.terminate()
         logged = (await asyncio.wait_for(proc.stdout.read(), 30)).decode()  # type: ignore[union-attr]
         await proc.wait()
     # The access log has the request, without the kiosk token of its query string.
-    assert '"GET /kiosk" 200' in logged, logged[-2000:]
+    assert '"GET /kiosk" 303' in logged, logged[-2000:]
     assert token not in logged
 
 

@@ -139,12 +139,11 @@ export const session = {
   },
 };
 
-const TOKEN_KEY = "rvw.token";
-
 /**
  * The log-in panel: #login-panel holds #login-form (#login-username, #login-password) and #login-error.
- * Calls `onReady(user, token)` once a user of `role` is logged in (now or from an earlier log-in),
- * and returns {logout(), expired()} for the page.
+ * Calls `onReady(user)` once a user of `role` is logged in (now or from an earlier log-in), and
+ * returns {logout(), expired()} for the page. The session lives in the HttpOnly cookie only: the
+ * page keeps no token where a script could read it, and sockets connect with the cookie.
  */
 export function loginPanel({ role, onReady }) {
   const panel = $("#login-panel");
@@ -162,7 +161,7 @@ export function loginPanel({ role, onReady }) {
     const { status, data } = await api("GET", "/api/me");
     if (status === 200 && data && data.role === role) {
       panel.hidden = true;
-      onReady(data, session.get(TOKEN_KEY));
+      onReady(data);
     } else if (status === 200) {
       showForm(t(`login.wrongRole.${role}`));
     } else {
@@ -185,10 +184,9 @@ export function loginPanel({ role, onReady }) {
         showForm(t(`login.wrongRole.${role}`));
         return;
       }
-      session.set(TOKEN_KEY, data.token);
       $("#login-password").value = "";
       panel.hidden = true;
-      onReady(data.user, data.token);
+      onReady(data.user);
     } else if (status === 401) {
       showForm(t("login.failed"));
     } else if (status === 429) {
@@ -202,12 +200,10 @@ export function loginPanel({ role, onReady }) {
 
   return {
     async logout() {
-      session.set(TOKEN_KEY, null);
       await api("POST", "/api/auth/logout");
       showForm("");
     },
     expired() {
-      session.set(TOKEN_KEY, null);
       showForm(t("login.expired"));
     },
   };

@@ -5,6 +5,7 @@ import { lang, onChange, regionName, skillName, t } from "./i18n.js";
 import { caseCall, openCamera, playStream, showSharedScreen, toggleShare } from "./rtc.js";
 
 const TICK_MS = 250;
+const RETRY_MS = 2000; // a busy server refused the connection: try again after this (plus up to as much again)
 
 const ui = {
   desk: $("#desk"),
@@ -70,7 +71,7 @@ const login = loginPanel({ role: "clerk", onReady: start });
 
 // ---- start and connection --------------------------------------------------------------------
 
-function start(user, token) {
+function start(user) {
   state.user = user;
   state.phase = "idle";
   ui.desk.hidden = false;
@@ -80,7 +81,7 @@ function start(user, token) {
   renderHistory();
   renderStatus();
   loadMatters();
-  connect(token);
+  connect();
 }
 
 async function loadMatters() {
@@ -92,8 +93,8 @@ async function loadMatters() {
   }
 }
 
-function connect(token) {
-  const socket = io("/clerk", { auth: token ? { token } : {} });
+function connect() {
+  const socket = io("/clerk"); // with the session cookie
   state.socket = socket;
 
   socket.on("connect", () => {
@@ -107,15 +108,26 @@ function connect(token) {
     state.connectedOnce = true;
   });
   socket.on("disconnect", (reason) => {
-    connStatus("conn.lost", "lost");
+    if (ui.conn.dataset.key !== "conn.moving") connStatus("conn.lost", "lost");
     if (reason === "io server disconnect") socket.connect();
   });
+  // The server is shutting down and closes the connection next: Socket.IO reconnects by itself
+  // (through the load balancer, to another server) with the log-in, and the console comes back as it was.
+  socket.on("draining", () => connStatus("conn.moving", "lost"));
   socket.on("connect_error", (err) => {
     if (socket.active) {
       connStatus("conn.lost", "lost");
       return;
     }
     const data = (err && err.data) || {};
+    if (data.code === "unavailable" || data.code === "rate_limited") {
+      // Busy (a server taking over from one that shut down, a Redis blip): try again.
+      connStatus("conn.lost", "lost");
+      setTimeout(() => {
+        if (state.socket === socket) socket.connect();
+      }, RETRY_MS * (1 + Math.random()));
+      return;
+    }
     socket.removeAllListeners();
     state.socket = null;
     if (data.code === "unauthorized") {

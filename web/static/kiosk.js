@@ -7,12 +7,32 @@ import { caseCall, openCamera, playStream, showSharedScreen, toggleShare } from 
 const RESUME_KEY = "rvw.resume";
 const DONE_RESET_MS = 60_000;
 const RESUME_CHECK_MS = 4000;
+const RETRY_MS = 2000; // a busy server refused us: try again after this (plus up to as much again)
 
+const KIOSK_KEY = "rvw.kiosk_token";
 const params = new URLSearchParams(location.search);
-const kioskToken = params.get("kiosk_token");
+// ?region=... is a citizen's own browser; a provisioned kiosk opens plain /kiosk.
+const kioskToken = params.has("region") ? null : provisionedKiosk();
 const webRegion = params.get("region") || "310000";
 const freshAuth = kioskToken ? { kiosk_token: kioskToken } : { channel: "web", region: webRegion };
-const identity = kioskToken ? `kiosk:${kioskToken}` : `web:${webRegion}`;
+const identity = kioskToken ? "kiosk" : `web:${webRegion}`;
+
+/**
+ * A kiosk is provisioned once (/kiosk/setup, or a link with #kiosk_token=... whose fragment never
+ * leaves the browser): its token is kept in this browser's localStorage, never in the address.
+ */
+function provisionedKiosk() {
+  const fragment = new URLSearchParams(location.hash.slice(1)).get("kiosk_token");
+  try {
+    if (fragment) {
+      localStorage.setItem(KIOSK_KEY, fragment);
+      history.replaceState(null, "", location.pathname + location.search); // out of the history too
+    }
+    return localStorage.getItem(KIOSK_KEY);
+  } catch {
+    return fragment; // storage refused (private mode): this page only
+  }
+}
 
 const ui = {
   conn: $("#conn-status"),
@@ -129,6 +149,13 @@ socket.on("connect_error", (err) => {
     return;
   }
   const data = (err && err.data) || {};
+  if (usingResume && (data.code === "unavailable" || data.code === "rate_limited")) {
+    // Busy (a node taking over from one that shut down, a Redis blip): keep the resume token,
+    // and with it our place in the queue, and try again.
+    connStatus("conn.lost", "lost");
+    setTimeout(() => socket.connect(), RETRY_MS * (1 + Math.random()));
+    return;
+  }
   if (usingResume) {
     // The resume token expired or is unknown: start afresh.
     usingResume = false;
@@ -145,9 +172,23 @@ socket.on("connect_error", (err) => {
 });
 
 socket.on("disconnect", (reason) => {
-  connStatus("conn.lost", "lost");
-  if (reason === "io server disconnect") socket.connect();
+  if (ui.conn.dataset.key !== "conn.moving") connStatus("conn.lost", "lost");
+  if (reason === "io server disconnect" && !replaced) socket.connect();
 });
+
+// One live connection per citizen: this page was replaced by a newer one (another tab or device
+// with our resume token). Say so and stay disconnected.
+let replaced = false;
+socket.on("replaced", () => {
+  replaced = true;
+  session.set(RESUME_KEY, null);
+  connStatus("conn.refused", "refused", { msg: t("err.replaced") });
+  tellKey("err.replaced", "error");
+});
+
+// The server is shutting down and closes our connection next: Socket.IO reconnects by itself (through
+// the load balancer, to another server) with our resume token, and we keep our place.
+socket.on("draining", () => connStatus("conn.moving", "lost"));
 
 socket.on("queue_update", (data) => {
   state.heardSince += 1;

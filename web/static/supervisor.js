@@ -4,6 +4,7 @@ import { $, clock, duration, el, errorText, loginPanel, percent, say } from "./c
 import { onChange, regionName, skillName, t } from "./i18n.js";
 
 const STALE_MS = 5000;
+const RETRY_MS = 2000; // a busy server refused the connection: try again after this (plus up to as much again)
 const SLA_S = Number(document.body.dataset.sla) || 60;
 const ALERT_S = Math.round(SLA_S * 0.75); // the server alerts at three quarters of the SLA
 const STATUS_ORDER = ["available", "offered", "busy", "break", "offline"];
@@ -27,24 +28,35 @@ const state = { socket: null, data: null, lastAt: 0, staleTimer: null, connState
 
 const login = loginPanel({ role: "supervisor", onReady: start });
 
-function start(user, token) {
+function start() {
   ui.board.hidden = false;
   ui.logout.hidden = false;
   say(ui.error, "");
   renderAlertsTitle();
-  const socket = io("/supervisor", { auth: token ? { token } : {} });
+  const socket = io("/supervisor"); // with the session cookie
   state.socket = socket;
   socket.on("connect", () => setConn("online"));
   socket.on("disconnect", (reason) => {
     setConn("lost");
     if (reason === "io server disconnect") socket.connect();
   });
+  // The server is shutting down and closes the connection next: Socket.IO reconnects by itself
+  // (through the load balancer, to another server) with the log-in.
+  socket.on("draining", () => setConn("lost"));
   socket.on("connect_error", (err) => {
     if (socket.active) {
       setConn("lost");
       return;
     }
     const data = (err && err.data) || {};
+    if (data.code === "unavailable" || data.code === "rate_limited") {
+      // Busy (a server taking over from one that shut down, a Redis blip): try again.
+      setConn("lost");
+      setTimeout(() => {
+        if (state.socket === socket) socket.connect();
+      }, RETRY_MS * (1 + Math.random()));
+      return;
+    }
     stop();
     if (data.code === "unauthorized") login.expired();
     else {
