@@ -26,6 +26,7 @@ from queueing.commands import (
     Command,
     Decline,
     EndCase,
+    EndResume,
     Envelope,
     HangUp,
     NodeDown,
@@ -45,6 +46,9 @@ OPTIONS: dict[str, Any] = {
     "max_wait_s": 300.0,
     "position_interval_s": 1.0,
     "policy": POLICY,
+    "max_open_per_address": 2,
+    "max_connections_per_address": 3,
+    "resume_ttl_s": 120.0,
 }
 
 
@@ -67,9 +71,18 @@ def command(rng: random.Random) -> Command:
             origin_region="320500",
             channel=rng.choice(["kiosk", "web"]),
             priority=rng.choice(["normal", "normal", "priority"]),
+            address=rng.choice(["", "a1", "a2"]),
         )
     if roll < 0.3:
-        return CitizenConnected(citizen, f"{node}/{citizen}-{rng.randrange(2)}", rng.random() < 0.3)
+        resumed = rng.random() < 0.3
+        return CitizenConnected(
+            citizen,
+            f"{node}/{citizen}-{rng.randrange(2)}",
+            resumed,
+            address=rng.choice(["", "a1", "a2"]),
+            resume_id=f"r{rng.randrange(3)}" if resumed else "",
+            next_resume_id=f"r{rng.randrange(3)}",
+        )
     if roll < 0.36:
         return CitizenDisconnected(citizen, f"{node}/{citizen}-{rng.randrange(2)}")
     if roll < 0.46:
@@ -94,6 +107,8 @@ def command(rng: random.Random) -> Command:
         return Transfer(clerk, case, rng.choice(REGIONS), rng.choice(SKILLS), "M2", "needs another desk")
     if roll < 0.84:
         return NodeDown(node)
+    if roll < 0.85:
+        return EndResume(citizen)
     return Tick()
 
 

@@ -22,6 +22,7 @@ from queueing.commands import (
     ClerkDisconnected,
     Decline,
     EndCase,
+    EndResume,
     Envelope,
     HangUp,
     NodeDown,
@@ -44,9 +45,12 @@ regions = st.sampled_from(REGIONS)
 skills = st.sampled_from(SKILLS)
 conns = st.builds(lambda n, i: f"{n}/x{i}", nodes, st.integers(0, 3))
 
+addresses = st.sampled_from(["", "a1", "a2"])
+resume_ids = st.sampled_from(["r1", "r2", "r3"])
+
 commands = st.one_of(
     st.builds(
-        lambda t, c, r, s, p: Request(
+        lambda t, c, r, s, p, a: Request(
             ticket_id=t,
             case_id="C" + t[1:],
             citizen_id=c,
@@ -56,14 +60,27 @@ commands = st.one_of(
             origin_region="320500",
             channel="web",
             priority=p,
+            address=a,
         ),
         tickets,
         citizens,
         regions,
         skills,
         st.sampled_from(["normal", "priority"]),
+        addresses,
     ),
-    st.builds(CitizenConnected, citizens, conns, st.booleans()),
+    st.builds(
+        lambda c, k, resumed, a, r, n: CitizenConnected(
+            c, k, resumed, address=a, resume_id=r if resumed else "", next_resume_id=n
+        ),
+        citizens,
+        conns,
+        st.booleans(),
+        addresses,
+        resume_ids,
+        resume_ids,
+    ),
+    st.builds(EndResume, citizens),
     st.builds(CitizenDisconnected, citizens, conns),
     st.builds(
         lambda k, r, ss, p, lv: SetClerk(k, r, tuple(sorted(set(ss))), p, tuple((s, lv) for s in sorted(set(ss)))),
@@ -117,6 +134,22 @@ def check_invariants(applier: Applier) -> None:
         assert not (c.offer_ticket and c.case_id), "a clerk holds an offer while in a case"
     queued = sorted(tid for entries in r.queues.values() for *_, tid in entries)
     assert queued == sorted(r.tickets)
+    # The counts per address and the connections per citizen agree with what they count.
+    open_by_address: dict[str, int] = {}
+    for t in r.tickets.values():
+        if t.address:
+            open_by_address[t.address] = open_by_address.get(t.address, 0) + 1
+    assert r.open_by_address == open_by_address
+    by_address: dict[str, int] = {}
+    for conn, address in r.conn_address.items():
+        assert conn in r.connections
+        by_address[address] = by_address.get(address, 0) + 1
+    assert r.conns_by_address == by_address
+    citizen_conns: dict[str, list[str]] = {}
+    for conn, (role, subject) in r.connections.items():
+        if role == "citizen":
+            citizen_conns.setdefault(subject, []).append(conn)
+    assert {c: sorted(v) for c, v in r.citizen_conns.items()} == {c: sorted(v) for c, v in citizen_conns.items()}
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
