@@ -11,6 +11,7 @@ from queueing.events import (
     CaseRequeued,
     ClerkAway,
     ClerkBack,
+    ConnectionReplaced,
     PositionChanged,
     TicketClosed,
     Transferred,
@@ -198,3 +199,74 @@ def test_a_bad_routing_file_stops_start_up(tmp_path: Path) -> None:
     good.write_text("overflow:\n  - queue: 310000/s\n    after_s: 30\n    to: [310000/general]\n", encoding="utf-8")
     settings = Settings.from_env({"RVW_ROUTING": str(good), "RVW_VAR_DIR": str(tmp_path)})
     assert settings.routing is not None and settings.routing.policy.overflow[("310000", "s")].after_s == 30
+
+
+# ---- limits per address and resume ids (issue 6) ------------------------------------------------
+
+
+def web_request(r: Router, now: float, n: int, address: str) -> list:
+    r.citizen_connected(now, f"w{n}", f"n1/w{n}", address=address, next_resume_id=f"r{n}")
+    return r.request(
+        now,
+        ticket_id=f"W{n}",
+        case_id=f"CW{n}",
+        citizen_id=f"w{n}",
+        target_region="310000",
+        skill="s",
+        matter_code="M",
+        origin_region="320500",
+        channel="web",
+        address=address,
+    )
+
+
+def test_open_requests_and_connections_per_address() -> None:
+    r = Router(max_open_per_address=2, max_connections_per_address=3)
+    web_request(r, 0, 1, "a")
+    web_request(r, 0, 2, "a")
+    with pytest.raises(RoutingError) as refused:
+        web_request(r, 0, 3, "a")  # connected (the third connection), but a third open request is refused
+    assert refused.value.code == "rate_limited" and "W3" not in r.tickets
+    web_request(r, 0, 4, "b")  # another address
+    with pytest.raises(RoutingError) as refused:
+        r.citizen_connected(0, "w5", "n1/w5", address="a")  # a fourth connection from a
+    assert refused.value.code == "rate_limited" and "n1/w5" not in r.connections
+    r.citizen_connected(0, "k1", "n1/k1")  # a kiosk's citizen: no address, no limit
+    r.cancel(1, "w1", "W1")
+    assert r.open_by_address == {"a": 1, "b": 1}
+    r.citizen_disconnected(2, "w1", "n1/w1")
+    r.citizen_connected(2, "w5", "n1/w5", address="a")  # a slot was freed
+    assert r.conns_by_address == {"a": 3, "b": 1}
+
+
+def test_a_resume_id_works_once_and_the_newer_connection_replaces_the_older() -> None:
+    r = Router(resume_ttl_s=100)
+    r.citizen_connected(0, "c1", "n1/a", next_resume_id="r1")
+    with pytest.raises(RoutingError) as refused:
+        r.citizen_connected(1, "c1", "n2/b", resumed=True, resume_id="wrong", next_resume_id="r2")
+    assert refused.value.code == "unauthorized"
+    events = r.citizen_connected(1, "c1", "n2/b", resumed=True, resume_id="r1", next_resume_id="r2")
+    assert [e for e in events if type(e).__name__ == "ConnectionReplaced"] == [ConnectionReplaced("n1/a", "c1")]
+    with pytest.raises(RoutingError):
+        r.citizen_connected(2, "c1", "n2/c", resumed=True, resume_id="r1", next_resume_id="r3")
+    r.end_resume(3, "c1")  # rated: no token of theirs works
+    with pytest.raises(RoutingError):
+        r.citizen_connected(4, "c1", "n2/d", resumed=True, resume_id="r2", next_resume_id="r4")
+    # Resume ids are forgotten once their tokens have expired.
+    r.citizen_connected(5, "c2", "n1/e", next_resume_id="x")
+    r.tick(104)
+    assert "c2" in r.resume
+    r.tick(105)
+    assert r.resume == {}
+
+
+def test_restored_citizens_may_come_back_with_any_valid_token_once() -> None:
+    first = Router()
+    req(first, 0, 1)
+    ticket = {k: v for k, v in first.to_dict()["tickets"][0].items()}
+    r = Router()
+    r.restore(10, [ticket], [])
+    r.citizen_connected(11, "c1", "n1/x", resumed=True, resume_id="issued-before-the-restart", next_resume_id="r9")
+    assert r.tickets["T1"].gone_since is None
+    with pytest.raises(RoutingError):
+        r.citizen_connected(12, "c1", "n1/y", resumed=True, resume_id="issued-before-the-restart", next_resume_id="z")
