@@ -55,12 +55,21 @@ SECURITY_HEADERS = {
 
 @web.middleware
 async def security_headers(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Headers every answer carries; API answers are never cached (log-in tokens, case records)."""
-    resp = await handler(request)
+    """Headers every answer carries; API answers are never cached (log-in tokens, case records).
+    Answers raised as exceptions (redirects, 404s outside the API) get them too."""
+    try:
+        resp = await handler(request)
+    except web.HTTPException as exc:
+        _secure(request, exc)
+        raise
+    _secure(request, resp)
+    return resp
+
+
+def _secure(request: web.Request, resp: web.StreamResponse | web.HTTPException) -> None:
     resp.headers.update(SECURITY_HEADERS)
     if request.path.startswith("/api/"):
         resp.headers["Cache-Control"] = "no-store"
-    return resp
 
 
 async def hide_server(request: web.Request, resp: web.StreamResponse) -> None:
@@ -88,7 +97,12 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
             429: "rate_limited",
         }
         return json_error(exc.status, codes.get(exc.status, "bad_request"), exc.reason)
-    except Exception:
+    except Exception as exc:
+        if request.path.startswith("/socket.io/") and isinstance(exc, ValueError | TypeError | IndexError | KeyError):
+            # Engine.IO could not decode what a client sent on its WebSocket ("x", an empty frame): the
+            # client's fault, and one line, not a stack trace per connection (a log flood otherwise).
+            log.info("closed a Socket.IO connection that sent an undecodable frame (%s)", type(exc).__name__)
+            return web.Response(status=400)
         log.exception("request %s %s failed", request.method, request.path)
         return json_error(500, "unavailable", "the server could not complete this request")
 

@@ -37,6 +37,14 @@ from .services import SERVICES, Services
 log = logging.getLogger(__name__)
 
 
+def _library_logger(name: str) -> logging.Logger:
+    """A library's logger at WARNING: its per-message INFO lines would drown ours."""
+    logger = logging.getLogger(name)
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.WARNING)
+    return logger
+
+
 def make_queue(settings: Settings, clock: Clock, store: CaseStore) -> QueueService:
     options = router_options(settings)
     if settings.redis_url:
@@ -65,8 +73,10 @@ def create_app(
         async_mode="aiohttp",
         client_manager=manager,
         max_http_buffer_size=MAX_PACKET_BYTES,
-        logger=False,
-        engineio_logger=False,
+        # Loggers of our own choosing: given False, each library adds a handler of its own to its
+        # logger, and every line it logs is printed twice (once more through the root logger).
+        logger=_library_logger("socketio.server"),
+        engineio_logger=_library_logger("engineio.server"),
     )
     refuse_binary(sio)
     app = web.Application(middlewares=[api.security_headers, api.error_middleware], client_max_size=64 * 1024)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from .const import BAD_REQUEST, MAX_COMMENT_CHARS, MAX_NOTES_CHARS, MAX_SDP_CHARS, ProtocolError
 
@@ -12,6 +13,16 @@ M = TypeVar("M", bound=BaseModel)
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")]
 Region = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{5}$")]
+
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL's text cannot hold NUL: a stored one failed its whole batch of case records, again and again.
+    if "\x00" in value:
+        raise ValueError("must not contain the NUL character")
+    return value
+
+
+NoNul = AfterValidator(_no_nul)  # for text that is stored (notes, comments)
 
 
 class Wire(BaseModel):
@@ -48,7 +59,9 @@ class IceCandidate(BaseModel):
     @model_validator(mode="after")
     def plain_extras(self) -> IceCandidate:
         for key, value in (self.model_extra or {}).items():
-            if not isinstance(value, str | int | float | bool | None) or len(key) > 64:
+            # NaN and infinities are not JSON: relayed, they broke the other side's JSON.parse.
+            plain = isinstance(value, str | int | bool | None) or (isinstance(value, float) and math.isfinite(value))
+            if not plain or len(key) > 64:
                 raise ValueError(f"candidate field {key[:64]!r} must be a plain JSON value")
         return self
 
@@ -83,7 +96,7 @@ class MediaState(Wire):
 class Rate(Wire):
     case_id: Id
     level: Annotated[int, Field(ge=1, le=5)]
-    comment: Annotated[str, StringConstraints(max_length=MAX_COMMENT_CHARS)] = ""
+    comment: Annotated[str, StringConstraints(max_length=MAX_COMMENT_CHARS), NoNul] = ""
 
 
 class SetStatus(Wire):
@@ -93,7 +106,7 @@ class SetStatus(Wire):
 class EndCase(Wire):
     case_id: Id
     outcome: Literal["resolved", "referred", "unresolved"]
-    notes: Annotated[str, StringConstraints(max_length=MAX_NOTES_CHARS)] = ""
+    notes: Annotated[str, StringConstraints(max_length=MAX_NOTES_CHARS), NoNul] = ""
 
 
 class Empty(Wire):
@@ -118,4 +131,4 @@ class TransferCase(Wire):
     case_id: Id
     target_region: Region
     matter_code: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
-    note: Annotated[str, StringConstraints(max_length=MAX_NOTES_CHARS)] = ""
+    note: Annotated[str, StringConstraints(max_length=MAX_NOTES_CHARS), NoNul] = ""

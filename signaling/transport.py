@@ -50,10 +50,13 @@ def refuse_binary(sio: socketio.AsyncServer) -> None:
             return
         try:
             await deliver(eio_sid, data)
-        except ValueError as exc:
-            # A packet python-socketio cannot decode. It would log a stack trace at ERROR for each
-            # one (1.6 MiB of log a second from one connection): one line at INFO, and the
-            # connection is closed, so a client cannot flood the log.
-            await close(eio_sid, f"undecodable packet ({str(exc)[:80]})")
+        except Exception as exc:
+            # A packet python-socketio cannot decode: broken JSON (ValueError), JSON nested past the
+            # recursion limit, an event with no name or no data ("42/citizen,[]": IndexError, TypeError,
+            # KeyError inside the library). Our own handlers never raise here (they answer errors), so
+            # whatever does is the packet's fault. It would log a stack trace at ERROR for each one
+            # (1.6-3.7 MiB of log a second from one connection): one line at INFO, and the connection
+            # is closed, so a client cannot flood the log.
+            await close(eio_sid, f"undecodable packet ({type(exc).__name__}: {str(exc)[:80]})")
 
     eio.on("message", on_message)
