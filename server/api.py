@@ -191,7 +191,8 @@ async def login(request: web.Request) -> web.Response:
     if not await guard.admit(address, username):
         return json_error(429, "rate_limited", "too many failed log-ins; wait a few minutes")
     user = await svc.directory.user_by_name(username)
-    ok = await guard.verify(user.password_hash if user else None, password)
+    known = user is not None and user.active
+    ok = await guard.verify(user.password_hash if user else None, password, known=known)
     if ok is None:
         await guard.forgive(address, username)  # not checked: not a failure either
         resp = json_error(503, "unavailable", "the server is busy checking log-ins; try again in a few seconds")

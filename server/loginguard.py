@@ -13,18 +13,60 @@ before its first failure is known), and given back when the password was right:
 
 Addresses come from :mod:`server.addresses` (the right one behind trusted
 proxies). Argon2 is slow on purpose: at most ``login_concurrency`` checks run at
-once, on threads (one fewer than the cores leaves one for the event loop), and
-past ``login_queue`` waiting, a try is answered "busy" at once.
+once, on threads (one fewer than the cores leaves one for the event loop); tries
+for accounts that exist are checked before tries for made-up names, and past
+``login_queue`` waiting in its lane, a try is answered "busy" at once. (Under such
+a flood, how long a try waits tells whether its user name exists; user names of
+staff are not secret enough to be worth keeping the clerks out for.)
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+from collections import deque
 
 from server.auth import verify_password
 from server.config import Settings
 from server.limits import Limiter
+
+
+class CheckSlots:
+    """At most ``n`` password checks at once. Tries wait in two lanes, and a freed slot goes to
+    the first lane first: tries for accounts that exist, ahead of made-up user names, so a flood
+    of bogus log-ins from many addresses does not keep the clerks out (before: a real log-in
+    took 9.6 s behind 150 bogus ones)."""
+
+    def __init__(self, n: int) -> None:
+        self.free = n
+        self.lanes: tuple[deque[asyncio.Future[None]], deque[asyncio.Future[None]]] = (deque(), deque())
+
+    def waiting(self, lane: int | None = None) -> int:
+        return sum(len(q) for q in self.lanes) if lane is None else len(self.lanes[lane])
+
+    async def acquire(self, lane: int) -> None:
+        if self.free > 0 and not self.waiting():
+            self.free -= 1
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.lanes[lane].append(fut)
+        try:
+            await fut
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled():
+                self.release()  # handed a slot just as we were cancelled: pass it on
+            elif fut in self.lanes[lane]:
+                self.lanes[lane].remove(fut)
+            raise
+
+    def release(self) -> None:
+        for lane in self.lanes:
+            while lane:
+                fut = lane.popleft()
+                if not fut.done():
+                    fut.set_result(None)
+                    return
+        self.free += 1
 
 
 class LoginGuard:
@@ -32,10 +74,13 @@ class LoginGuard:
         self.settings = settings
         self.limiter = limiter
         self.concurrency = settings.login_concurrency or max(1, (os.cpu_count() or 2) - 1)
-        self._checks = asyncio.Semaphore(self.concurrency)
-        self.waiting = 0
+        self.slots = CheckSlots(self.concurrency)
         self.running = 0
-        self.most_running = 0  # the most checks seen at once (reported in tests and /readyz)
+        self.most_running = 0  # the most checks seen at once (reported in tests)
+
+    @property
+    def waiting(self) -> int:
+        return self.slots.waiting()
 
     def _keys(self, address: str, username: str) -> tuple[str, str, str]:
         return (f"login:pair:{address}:{username}", f"login:addr:{address}", f"login:acct:{username}")
@@ -63,23 +108,18 @@ class LoginGuard:
         for key in self._keys(address, username):
             await self.limiter.give_back(key, window)
 
-    async def verify(self, password_hash: str | None, password: str) -> bool | None:
-        """Check a password, at most ``concurrency`` at once; None (not checked) when too many
-        tries already wait for a check: the caller answers "busy" at once."""
-        if self.waiting >= self.settings.login_queue:
+    async def verify(self, password_hash: str | None, password: str, *, known: bool) -> bool | None:
+        """Check a password, at most ``concurrency`` at once, tries for an account that exists
+        (``known``) first; None (not checked) when ``login_queue`` tries already wait in the same
+        lane: the caller answers "busy" at once."""
+        lane = 0 if known else 1
+        if self.slots.waiting(lane) >= self.settings.login_queue:
             return None
-        self.waiting += 1
-        entered = False
+        await self.slots.acquire(lane)
+        self.running += 1
+        self.most_running = max(self.most_running, self.running)
         try:
-            async with self._checks:
-                entered = True
-                self.waiting -= 1
-                self.running += 1
-                self.most_running = max(self.most_running, self.running)
-                try:
-                    return await verify_password(password_hash, password)
-                finally:
-                    self.running -= 1
+            return await verify_password(password_hash, password)
         finally:
-            if not entered:
-                self.waiting -= 1  # cancelled while waiting for a check
+            self.running -= 1
+            self.slots.release()
