@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from queueing.clock import iso, to_datetime
@@ -34,6 +34,12 @@ class CaseStoreError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+def refused_value(exc: DBAPIError) -> bool:
+    """Whether the database refused what was written (a constraint, a character it cannot store),
+    rather than being unreachable: only then does writing the same change again never help."""
+    return not isinstance(exc, OperationalError | InterfaceError) and not exc.connection_invalidated
 
 
 @dataclass
@@ -187,8 +193,9 @@ class CaseStore(_Writes):
         With ``position`` ``(name, expected, new)`` the consumer's position moves from
         ``expected`` to ``new`` in the same transaction, or nothing is written and False is
         returned (another recorder wrote these already): each change is made once. A batch that
-        fails on a constraint is written again one change per transaction, so one bad change
-        (a case number seen before) does not hold up the others.
+        fails on a constraint or on a value the database refuses is written again one change per
+        transaction, so one bad change (a case number seen before, a character PostgreSQL does not
+        store) is set aside with an error in the log and does not hold up every later record.
         """
         try:
             async with self._writing(), self.sessions() as session, session.begin():
@@ -208,8 +215,12 @@ class CaseStore(_Writes):
                         await self._apply_op(session, ops[i])
                         i += 1
                 return True
-        except IntegrityError:
-            log.warning("a batch of %s record changes hit a constraint; writing them one by one", len(ops))
+        except DBAPIError as exc:
+            if not refused_value(exc):
+                raise  # the database is away: the recorder tries the batch again
+            log.warning(
+                "a batch of %s record changes failed (%s); writing them one by one", len(ops), type(exc).__name__
+            )
         async with self._writing(), self.sessions() as session, session.begin():
             if position is not None and not await self._move(session, *position):
                 return False
@@ -219,6 +230,15 @@ class CaseStore(_Writes):
                     await self._apply_op(session, op)
             except IntegrityError:
                 log.error("could not write %s of case %s: it exists already", op.kind, op.case_id)
+            except DBAPIError as exc:
+                if not refused_value(exc):
+                    raise
+                log.error(
+                    "could not write %s of case %s, set aside: the database refused a value (%s)",
+                    op.kind,
+                    op.case_id,
+                    str(exc.orig)[:200],
+                )
         return True
 
     @staticmethod
