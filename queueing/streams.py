@@ -37,7 +37,12 @@ from .writer import Keys, RedisWriter, read_stream
 log = logging.getLogger(__name__)
 
 APPEND_RETRY_S = 2.0
-REDIS_CONNECTIONS = 64
+REDIS_CONNECTIONS = 64  # for commands: submits, limits, reads
+# The loops that poll Redis (the results reader, and while leading the writer and the stream
+# recorder) each hold a connection nearly all the time, in blocking reads, and take it back the
+# moment they release it, before a command waiting on the pool wakes: they get connections of
+# their own on top, or a pool no bigger than them would starve every command (the heartbeat too).
+POLLING_LOOPS = 3
 
 
 class RedisQueue(QueueService):
@@ -52,7 +57,7 @@ class RedisQueue(QueueService):
             connection_pool=aioredis.BlockingConnectionPool.from_url(
                 settings.redis_url,
                 decode_responses=True,
-                max_connections=REDIS_CONNECTIONS,
+                max_connections=REDIS_CONNECTIONS + POLLING_LOOPS,
                 timeout=APPEND_RETRY_S,
                 # A reply that never comes (a dead Redis host, a connection left out of step) is an
                 # error after this long, not a hang; above the longest blocking read (1 s).

@@ -189,6 +189,10 @@ class BaseNamespace(socketio.AsyncNamespace):
             raise Refused(exc.code, exc.message) from None
         except Exception:
             log.exception("could not count a %s connection", self.role)
+            if counted is not None:
+                # The connect may still be applied later (appended, then no answer in time): its
+                # drop follows it, so it cannot stay counted (the core takes a drop before its connect).
+                await self.on_disconnect(conn)
             raise Refused(UNAVAILABLE, "the queue is unavailable; try again shortly") from None
         if self.server.get_environ(conn.sid, self.namespace) is None:
             await self.on_disconnect(conn)

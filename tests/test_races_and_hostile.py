@@ -260,6 +260,28 @@ async def test_connect_during_a_database_outage_is_refused_as_unavailable(server
     assert (await refused(server, "/citizen", {"kiosk_token": KIOSK_TOKEN}))["code"] == "unavailable"
 
 
+async def test_a_connect_applied_after_its_refusal_is_dropped_again(server: Server) -> None:
+    # The connect command reached the queue, but its answer did not come in time (a writer taking
+    # over): the citizen was refused `unavailable`, yet the queue applied the connect later and counted
+    # the connection for ever (against the limits per address too). Now its drop follows it.
+    hub = server.services.hub
+    real = hub.submit
+
+    async def applied_then_lost(command: object) -> object:
+        result = await real(command)  # type: ignore[arg-type]
+        if type(command).__name__ == "CitizenConnected":
+            raise RuntimeError("no answer from the writer in time")
+        return result
+
+    hub.submit = applied_then_lost  # type: ignore[method-assign]
+    try:
+        err = await refused(server, "/citizen", {"channel": "web", "region": "320500"})
+    finally:
+        hub.submit = real  # type: ignore[method-assign]
+    assert err["code"] == "unavailable"
+    await until(server, lambda r: not r.citizens_online and not r.conns_by_address, "the refused connection dropped")
+
+
 async def test_console_reloaded_mid_case_gets_the_citizen_in_matched(server: Server) -> None:
     # ClerkNamespace._welcome re-sends `matched` with "citizen": {} and no matter_code, although the
     # contract's `matched` carries citizen {origin_region, channel} and matter_code: after a reload the
