@@ -11,8 +11,6 @@ import math
 import re
 import sys
 
-from aiohttp import web
-
 from queueing.clock import SystemClock
 from recordings.db import make_engine, make_sessionmaker
 from recordings.migrate import upgrade
@@ -249,20 +247,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     if args.command == "serve":
-        from .app import create_app
+        from .runner import serve
 
         base = f"http://{'localhost' if args.host in ('127.0.0.1', '0.0.0.0') else args.host}:{args.port}"
-        app = create_app(settings, demo_base_url=base if args.demo else None)
-        from .accesslog import PathOnlyAccessLogger
-
-        web.run_app(
-            app,
-            host=args.host,
-            port=args.port,
-            print=lambda s: print(s, flush=True),
-            access_log_class=PathOnlyAccessLogger,  # no tokens from query strings in the logs
-        )
-        return 0
+        # Until SIGTERM or SIGINT, then a drain bounded by RVW_DRAIN_SECONDS (server/runner.py).
+        return serve(settings, host=args.host, port=args.port, demo_base_url=base if args.demo else None)
     if args.command == "user" and args.action == "disable":
         if not asyncio.run(_user_disable(settings, args.username)):
             print(f"no user {args.username!r}", file=sys.stderr)

@@ -35,6 +35,7 @@ from .ice import ice_servers
 log = logging.getLogger(__name__)
 
 CHINA_UTC_OFFSET_S = 8 * 3600  # China Standard Time has no daylight saving
+LET_GO_FLUSH_S = 1.0  # draining: how long sessions get to take their last packets
 
 __all__ = ["CHINA_UTC_OFFSET_S", "Hub", "citizen_room", "clerk_room", "start_of_day"]
 
@@ -191,10 +192,12 @@ class Hub:
         for namespace in (CITIZEN_NS, CLERK_NS, SUPERVISOR_NS):
             await self.sio.emit("draining", data, namespace=namespace, ignore_queue=True)
         try:
-            # Each session's queued packets (the draining message) go out, then Engine.IO's close.
-            await asyncio.wait_for(eio.disconnect(), max(0.0, within))
+            # Each session's disconnect is handled at once; then its queued packets (the draining
+            # message) and Engine.IO's close go out, which waits for a long-polling client to fetch
+            # them: one whose network vanished would hold the drain up, so not for long.
+            await asyncio.wait_for(eio.disconnect(), max(0.0, min(within, LET_GO_FLUSH_S)))
         except TimeoutError:
-            log.warning("closing this node's Socket.IO sessions took longer than %.1f s", within)
+            log.info("some Socket.IO sessions did not take their last packets (gone quiet); closed anyway")
         return sessions
 
     async def settle(self, within: float) -> bool:

@@ -273,9 +273,7 @@ async def two_nodes(tmp_path: Path, manual_clock: ManualClock) -> AsyncIterator[
         await r.aclose()
 
 
-async def refused(
-    server: Server, namespace: str, auth: Any, headers: dict[str, str] | None = None
-) -> dict[str, Any]:
+async def refused(server: Server, namespace: str, auth: Any, headers: dict[str, str] | None = None) -> dict[str, Any]:
     """Connect expecting a refusal; the connect error's data (a hang instead of a refusal fails too)."""
     c = Client(server, namespace)
     server.clients.append(c.sio)
