@@ -77,6 +77,7 @@ async def test_offer_time_out_applied_once_by_two_tickers(
     assert len(first.seen("offer")) == 0 and len(second.seen("offer")) == 0
 
 
+@pytest.mark.timeout(240)  # about a minute on this 2-core machine: the default 90 s is too close
 async def test_fifty_clerks_five_hundred_requests_on_two_nodes(
     two_nodes: tuple[Server, Server], manual_clock: ManualClock
 ) -> None:
@@ -136,7 +137,7 @@ async def test_fifty_clerks_five_hundred_requests_on_two_nodes(
             if rng.random() < 0.1:
                 if (await c.call("cancel", {"ticket_id": ack["ticket_id"]}))["ok"]:
                     cancelled.add(ack["ticket_id"])
-        for _ in range(1200):
+        for _ in range(3000):  # up to 150 s under load
             if len(accepted) + len(cancelled) >= 500:
                 break
             await asyncio.sleep(0.05)
