@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -16,6 +17,7 @@ import pytest
 import redis.asyncio as aioredis
 import socketio
 from aiohttp import web
+from redis.exceptions import RedisError
 from sqlalchemy import text
 
 from queueing.clock import Clock, ManualClock
@@ -246,31 +248,42 @@ async def reset_postgres() -> None:
     await engine.dispose()
 
 
-@pytest.fixture
-async def two_nodes(tmp_path: Path, manual_clock: ManualClock) -> AsyncIterator[tuple[Server, Server]]:
-    """Two app instances (nodes) on one Redis and one PostgreSQL, sharing the manual clock."""
+@contextlib.asynccontextmanager
+async def redis_nodes(
+    tmp_path: Path, clock: Clock, redis_url: str = REDIS_URL, **extra: Any
+) -> AsyncIterator[tuple[Server, Server]]:
+    """Two app instances (nodes) on ``redis_url`` and the test PostgreSQL, sharing ``clock``."""
     await reset_postgres()
     prefix = "rvwtest-" + secrets.token_hex(4)
-    options: dict[str, Any] = {"database_url": PG_URL, "redis_url": REDIS_URL, "redis_prefix": prefix}
+    options: dict[str, Any] = {"database_url": PG_URL, "redis_url": redis_url, "redis_prefix": prefix}
     # Hundreds of citizens come from 127.0.0.1 here: lift the limits per address (tested on their own).
     options.update(PER_ADDRESS_UNLIMITED)
-    runner_a, a = await start_server(tmp_path / "a", manual_clock, **dict(options))
-    started = [(runner_a, a)]
+    options.update(extra)
+    started = []
     try:
-        # The kiosks are already registered by node a; node b's registration is a no-op.
-        started.append(await start_server(tmp_path / "b", manual_clock, **dict(options)))
-        b = started[1][1]
+        # The kiosks are registered by node a; node b's registration is a no-op.
+        for name in ("a", "b"):
+            started.append(await start_server(tmp_path / name, clock, **dict(options)))
+        a, b = started[0][1], started[1][1]
         a.peers, b.peers = [b], [a]
         yield a, b
     finally:
         for runner, srv in reversed(started):
             await stop_server(runner, srv, check_leaks=False)
         assert leaked_tasks() == [], "the nodes left tasks running"
-        r = aioredis.from_url(REDIS_URL)
-        keys = [k async for k in r.scan_iter(f"{prefix}:*")]
-        if keys:
-            await r.delete(*keys)
+        r = aioredis.from_url(redis_url)
+        with contextlib.suppress(RedisError):  # a test may have stopped its own Redis
+            keys = [k async for k in r.scan_iter(f"{prefix}:*")]
+            if keys:
+                await r.delete(*keys)
         await r.aclose()
+
+
+@pytest.fixture
+async def two_nodes(tmp_path: Path, manual_clock: ManualClock) -> AsyncIterator[tuple[Server, Server]]:
+    """Two nodes on the machine's Redis and the test PostgreSQL, sharing the manual clock."""
+    async with redis_nodes(tmp_path, manual_clock) as nodes:
+        yield nodes
 
 
 async def refused(server: Server, namespace: str, auth: Any, headers: dict[str, str] | None = None) -> dict[str, Any]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiohttp
+
 from tests.conftest import KIOSK_TOKEN, Client, Server
 
 
@@ -53,3 +55,17 @@ async def until(server: Server, probe: Any, what: str) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError(f"never happened: {what}")
+
+
+async def ws_closed(ws: aiohttp.ClientWebSocketResponse, no_ack_of: str | None = None) -> bool:
+    """Whether the server closed a raw Socket.IO WebSocket: Engine.IO's close packet, or the
+    WebSocket's own close. With ``no_ack_of`` (a packet prefix such as "43/citizen,1"), an ack
+    arriving meanwhile fails the test."""
+    while True:
+        msg = await ws.receive()
+        if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING):
+            return True
+        if msg.type == aiohttp.WSMsgType.ERROR or (msg.type == aiohttp.WSMsgType.TEXT and msg.data == "1"):
+            return True
+        if no_ack_of is not None and msg.type == aiohttp.WSMsgType.TEXT:
+            assert not msg.data.startswith(no_ack_of), msg.data

@@ -64,7 +64,7 @@ from signaling.const import (
     UNAVAILABLE,
 )
 from tests.conftest import KIOSK_TOKEN, PG_URL, Client, Server, reset_postgres, start_server, stop_server
-from tests.helpers import ask, citizen, clerk_on_duty, matched_case
+from tests.helpers import ask, citizen, clerk_on_duty, matched_case, ws_closed
 
 T = TypeVar("T")
 PROJECT = Path(__file__).resolve().parent.parent
@@ -822,20 +822,11 @@ async def test_undecodable_payloads_close_only_their_connection(
             await ws.send_str('40/citizen,{"channel":"web","region":"320500"}')
             await ws.receive()
             await ws.send_str(f'42/citizen,1["request_help",{payload}]')
-            assert await asyncio.wait_for(closed(ws), 10), f"still open after {payload[:20]}..."
+            assert await asyncio.wait_for(ws_closed(ws, no_ack_of="43/citizen,1"), 10), (
+                f"still open after {payload[:20]}..."
+            )
     assert not errors_logged(caplog), errors_logged(caplog)
     lines = [r for r in caplog.records if r.name == "signaling.transport"]
     assert len(lines) == len(payloads), [r.getMessage() for r in lines]
     other = await citizen(server, {"channel": "web", "region": "320500"})
     assert (await ask(other))["ok"] is True
-
-
-async def closed(ws: aiohttp.ClientWebSocketResponse) -> bool:
-    """Whether the server closed the connection (Engine.IO's close packet, or the WebSocket's); no ack comes."""
-    while True:
-        msg = await ws.receive()
-        if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING):
-            return True
-        if msg.type == aiohttp.WSMsgType.ERROR or (msg.type == aiohttp.WSMsgType.TEXT and msg.data == "1"):
-            return True
-        assert not (msg.type == aiohttp.WSMsgType.TEXT and msg.data.startswith("43/citizen,1")), msg.data

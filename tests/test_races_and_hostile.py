@@ -15,7 +15,7 @@ from sqlalchemy import text
 from queueing.clock import ManualClock
 from server.auth import hash_password
 from tests.conftest import KIOSK_TOKEN, PASSWORD, Client, Server, refused, start_server, stop_server
-from tests.helpers import ask, citizen, clerk_on_duty, matched_case, until
+from tests.helpers import ask, citizen, clerk_on_duty, matched_case, until, ws_closed
 
 
 def code(ack: object) -> str:
@@ -110,7 +110,7 @@ async def test_binary_events_close_the_connection(server: Server) -> None:
         await ws.send_str('40/citizen,{"channel":"web","region":"320500"}')
         await ws.receive()  # connected to /citizen
         await ws.send_str('45100-/citizen,["request_help",{"_placeholder":true,"num":0}]')  # 100 attachments
-        closed = await asyncio.wait_for(_closed(ws), 10)  # at once, before any attachment
+        closed = await asyncio.wait_for(ws_closed(ws), 10)  # at once, before any attachment
         assert closed, "the server kept the connection that announced binary attachments"
         try:  # a client that ignores the close and sends attachments anyway: dropped, unread
             for _ in range(20):
@@ -122,16 +122,6 @@ async def test_binary_events_close_the_connection(server: Server) -> None:
     # The server keeps serving the others.
     other = await citizen(server, {"channel": "web", "region": "320500"})
     assert (await ask(other))["ok"] is True
-
-
-async def _closed(ws: aiohttp.ClientWebSocketResponse) -> bool:
-    """Whether the server closed the connection: Engine.IO's close packet, or the WebSocket's."""
-    while True:
-        msg = await ws.receive()
-        if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING):
-            return True
-        if msg.type == aiohttp.WSMsgType.ERROR or (msg.type == aiohttp.WSMsgType.TEXT and msg.data == "1"):
-            return True
 
 
 # ---- routing --------------------------------------------------------------------------------------
@@ -452,7 +442,7 @@ async def test_undecodable_packets_close_the_connection_without_stack_traces(
                 await ws.send_str(packet)
             except (ConnectionResetError, aiohttp.ClientError):
                 break
-        assert await asyncio.wait_for(_closed(ws), 10)
+        assert await asyncio.wait_for(ws_closed(ws), 10)
     errors = [r for r in caplog.records if r.levelno >= 40]
     assert errors == [], [r.getMessage() for r in errors][:3]
     lines = [r for r in caplog.records if "undecodable" in r.getMessage()]

@@ -10,17 +10,12 @@ that cannot reach the queue is kept trying until it can, so nobody is counted pr
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import secrets
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis.asyncio as aioredis
 import socketio
-from redis.exceptions import RedisError
 
 from queueing import streams
 from queueing.clock import ManualClock
@@ -29,17 +24,7 @@ from queueing.routing import Router
 from queueing.streams import RedisQueue
 from signaling.const import ProtocolError
 from signaling.hub import Hub
-from tests.conftest import (
-    PER_ADDRESS_UNLIMITED,
-    PG_URL,
-    REDIS_URL,
-    Client,
-    Server,
-    leaked_tasks,
-    reset_postgres,
-    start_server,
-    stop_server,
-)
+from tests.conftest import REDIS_URL, Client, Server, redis_nodes
 from tests.helpers import ask, citizen
 from tests.test_failover import RedisServer
 
@@ -50,35 +35,6 @@ CITIZENS = 150
 CLERKS = 10
 HELP = {"matter_code": "SB-ZY-001", "target_region": "310000"}
 MAX_CONNECTIONS_ERRORS = ("Too many connections", "MaxConnectionsError")
-
-
-@contextlib.asynccontextmanager
-async def redis_nodes(
-    tmp_path: Path, clock: ManualClock, redis_url: str, **extra: Any
-) -> AsyncIterator[tuple[Server, Server]]:
-    """Two nodes on ``redis_url`` and the test PostgreSQL (the ``two_nodes`` fixture with options)."""
-    await reset_postgres()
-    prefix = "rvwpressure-" + secrets.token_hex(4)
-    options: dict[str, Any] = {"database_url": PG_URL, "redis_url": redis_url, "redis_prefix": prefix}
-    options.update(PER_ADDRESS_UNLIMITED)  # every test client comes from 127.0.0.1
-    options.update(extra)
-    started = []
-    try:
-        for name in ("a", "b"):
-            started.append(await start_server(tmp_path / name, clock, **dict(options)))
-        a, b = started[0][1], started[1][1]
-        a.peers, b.peers = [b], [a]
-        yield a, b
-    finally:
-        for runner, srv in reversed(started):
-            await stop_server(runner, srv, check_leaks=False)
-        assert leaked_tasks() == [], "the nodes left tasks running"
-        r = aioredis.from_url(redis_url)
-        with contextlib.suppress(RedisError):
-            keys = [k async for k in r.scan_iter(f"{prefix}:*")]
-            if keys:
-                await r.delete(*keys)
-        await r.aclose()
 
 
 def citizen_conns(router: Router) -> set[str]:
