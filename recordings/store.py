@@ -14,12 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from queueing.clock import iso, to_datetime
-from queueing.stats import CaseTimes
 
 from .models import Case, CaseEvent, Kiosk, LoginSession, QueuePosition, User
 
@@ -75,6 +74,48 @@ class _Writes:
 
     def _writing(self) -> asyncio.Lock | contextlib.nullcontext[None]:
         return self._lock if self._lock is not None else contextlib.nullcontext()
+
+
+@dataclass(frozen=True)
+class CaseQuery:
+    """Which case records to list: requested in [requested_from, requested_to) and the other
+    fields equal (None: any). ``unrated`` asks for cases without a rating (``rating`` is then None)."""
+
+    requested_from: datetime | None = None
+    requested_to: datetime | None = None
+    target_region: str | None = None
+    matter_code: str | None = None
+    clerk_id: str | None = None
+    outcome: str | None = None
+    rating: int | None = None
+    unrated: bool = False
+
+
+def case_json(case: Case) -> dict[str, Any]:
+    """A case record as the REST API gives it, without its timeline."""
+    return {
+        "case_id": case.case_id,
+        "ticket_id": case.ticket_id,
+        "matter_code": case.matter_code,
+        "skill": case.skill,
+        "origin_region": case.origin_region,
+        "target_region": case.target_region,
+        "channel": case.channel,
+        "kiosk_id": case.kiosk_id,
+        "priority": case.priority,
+        "language": case.language,
+        "clerk_id": case.clerk_id,
+        "requested_at": _iso(case.requested_at),
+        "offered_at": _iso(case.offered_at),
+        "answered_at": _iso(case.answered_at),
+        "connected_at": _iso(case.connected_at),
+        "ended_at": _iso(case.ended_at),
+        "outcome": case.outcome,
+        "notes": case.notes,
+        "rating": (
+            {"level": case.rating_level, "comment": case.rating_comment} if case.rating_level is not None else None
+        ),
+    }
 
 
 class CaseStore(_Writes):
@@ -355,33 +396,41 @@ class CaseStore(_Writes):
                 await session.execute(select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.id))
             ).scalars()
             return {
-                "case_id": case.case_id,
-                "ticket_id": case.ticket_id,
-                "matter_code": case.matter_code,
-                "skill": case.skill,
-                "origin_region": case.origin_region,
-                "target_region": case.target_region,
-                "channel": case.channel,
-                "kiosk_id": case.kiosk_id,
-                "priority": case.priority,
-                "language": case.language,
-                "clerk_id": case.clerk_id,
-                "requested_at": _iso(case.requested_at),
-                "offered_at": _iso(case.offered_at),
-                "answered_at": _iso(case.answered_at),
-                "connected_at": _iso(case.connected_at),
-                "ended_at": _iso(case.ended_at),
-                "outcome": case.outcome,
-                "notes": case.notes,
-                "rating": (
-                    {"level": case.rating_level, "comment": case.rating_comment}
-                    if case.rating_level is not None
-                    else None
-                ),
+                **case_json(case),
                 "timeline": [
                     {"at": _iso(e.at), "event": e.event, "actor": e.actor, "detail": e.detail} for e in events
                 ],
             }
+
+    async def list_page(self, query: CaseQuery, after: tuple[datetime, str] | None, limit: int) -> list[Case]:
+        """Up to ``limit`` cases matching ``query``, in (requested_at, case_id) order, after the key
+        ``after`` (keyset paging: a page starts where the last one ended on the requested_at index,
+        however deep it is; no OFFSET)."""
+        conditions: list[Any] = []
+        if query.requested_from is not None:
+            conditions.append(Case.requested_at >= query.requested_from)
+        if query.requested_to is not None:
+            conditions.append(Case.requested_at < query.requested_to)
+        for column, value in (
+            (Case.target_region, query.target_region),
+            (Case.matter_code, query.matter_code),
+            (Case.clerk_id, query.clerk_id),
+            (Case.outcome, query.outcome),
+        ):
+            if value is not None:
+                conditions.append(column == value)
+        if query.unrated:
+            conditions.append(Case.rating_level.is_(None))
+        elif query.rating is not None:
+            conditions.append(Case.rating_level == query.rating)
+        if after is not None:
+            at, case_id = after
+            conditions.append(or_(Case.requested_at > at, and_(Case.requested_at == at, Case.case_id > case_id)))
+        async with self.sessions() as session:
+            rows = await session.execute(
+                select(Case).where(*conditions).order_by(Case.requested_at, Case.case_id).limit(limit)
+            )
+            return list(rows.scalars().all())
 
     async def latest_of_citizen(self, citizen_id: str) -> dict[str, Any] | None:
         """The citizen's most recent case: id, ticket, outcome and whether it was rated."""
@@ -402,25 +451,6 @@ class CaseStore(_Writes):
         async with self.sessions() as session:
             row = (await session.execute(select(Case.clerk_id).where(Case.case_id == case_id))).first()
             return (row is not None, row[0] if row else None)
-
-    async def times_since(self, since: float) -> list[CaseTimes]:
-        """The figures of every case requested since ``since``, for the service level."""
-        async with self.sessions() as session:
-            rows = await session.execute(
-                select(Case.requested_at, Case.answered_at, Case.ended_at, Case.outcome, Case.rating_level).where(
-                    Case.requested_at >= to_datetime(since)
-                )
-            )
-            return [
-                CaseTimes(
-                    requested_at=r[0].timestamp(),
-                    answered_at=r[1].timestamp() if r[1] else None,
-                    ended_at=r[2].timestamp() if r[2] else None,
-                    outcome=r[3],
-                    rating=r[4],
-                )
-                for r in rows
-            ]
 
 
 class Directory(_Writes):

@@ -27,11 +27,13 @@ from signaling.hub import Hub
 from signaling.namespaces import CitizenNamespace, ClerkNamespace, SupervisorNamespace
 from signaling.transport import refuse_binary
 
-from . import api, demo
+from . import api, demo, metrics, staffing, supervision
 from .catalog import Catalog
 from .config import Settings
 from .limits import make_limiter
 from .loginguard import LoginGuard
+from .metrics import Metrics
+from .records import routes as record_routes
 from .services import SERVICES, Services
 
 log = logging.getLogger(__name__)
@@ -88,7 +90,11 @@ def create_app(
         autoescape=jinja2.select_autoescape(["html"]),
     )
     app.add_routes(api.routes)
+    app.add_routes(staffing.routes)
+    app.add_routes(supervision.routes)
+    app.add_routes(record_routes)
     app.add_routes(pages)
+    app.add_routes(metrics.routes)
     app.router.add_static("/static/", webpkg.STATIC, name="static")
 
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
@@ -145,6 +151,9 @@ def create_app(
             drop_local=drop_local,
         )
         queue.subscribe(gateway.accept)
+        meters = Metrics(settings, queue)
+        queue.subscribe(meters.accept)
+        hub.metrics = meters
         app[SERVICES] = Services(
             settings=settings,
             clock=clock,
@@ -159,6 +168,7 @@ def create_app(
             recorder=recorder,
             limiter=limiter,
             login_guard=LoginGuard(settings, limiter),
+            metrics=meters,
         )
         for ns in namespaces:
             sio.register_namespace(ns)
@@ -169,6 +179,8 @@ def create_app(
         if recorder is not None:
             recorder.start()
             stack.push_async_callback(recorder.close)
+        meters.start()
+        stack.push_async_callback(meters.close)
         gateway.start()
         stack.push_async_callback(gateway.close)
         stack.push_async_callback(queue.close)

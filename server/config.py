@@ -127,6 +127,7 @@ class Settings:
     requests_window_s: float = 600.0  # ... in this many seconds
     requests_per_address: int = 120  # web requests from one address in the same window
     resume_ttl_s: float = 7200.0
+    metrics_token: str | None = None  # a bearer token /metrics asks for, when set
     # Log-in: failures per account and address, per address, per account; checks at once.
     login_failures_per_account: int = 10
     login_failures_per_address: int = 30
@@ -178,6 +179,7 @@ class Settings:
             snapshot_interval_s=_float(env, "RVW_SNAPSHOT_SECONDS", 5.0),
             submit_timeout_s=_float(env, "RVW_SUBMIT_TIMEOUT_SECONDS", 20.0),
             trusted_proxies=_trusted_proxies(env.get("RVW_TRUSTED_PROXIES")),
+            metrics_token=env.get("RVW_METRICS_TOKEN") or None,
             web_connections_per_address=_int(env, "RVW_WEB_CONNECTIONS_PER_ADDRESS", 40),
             open_requests_per_address=_int(env, "RVW_OPEN_REQUESTS_PER_ADDRESS", 20),
             requests_per_citizen=_int(env, "RVW_REQUESTS_PER_CITIZEN", 6),

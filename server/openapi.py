@@ -61,6 +61,25 @@ _LOGGED_IN: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"sessionCookie": 
 _REGION = {"type": "string", "pattern": "^[0-9]{6}$", "description": "A six-digit GB/T 2260 region code."}
 _TIME = _nullable({"type": "string", "format": "date-time"})
 
+_COUNT = {"type": "integer", "minimum": 0}
+_RATE = _nullable({"type": "number", "minimum": 0, "maximum": 1})
+_SECONDS = _nullable({"type": "number", "minimum": 0})
+# The figures of GET /api/sla (and of the dashboard's `today`), in their order (docs/sla.md).
+_SLA_FIGURES: dict[str, Any] = {
+    "requests": _COUNT,
+    "answered": _COUNT,
+    "answered_within_sla": _COUNT,
+    "abandoned": _COUNT,
+    "short_abandoned": _COUNT,
+    "service_level": _RATE,
+    "asa_s": _SECONDS,
+    "abandon_rate": _RATE,
+    "aht_s": _SECONDS,
+    "resolution_rate": _RATE,
+    "rated": _COUNT,
+    "positive_rate": _RATE,
+}
+
 SCHEMAS: dict[str, Any] = {
     "Error": {
         "type": "object",
@@ -191,6 +210,16 @@ SCHEMAS: dict[str, Any] = {
             "timeline": {"type": "array", "items": _ref("TimelineEntry")},
         },
     },
+    "CaseList": {
+        "type": "object",
+        "required": ["cases", "next_cursor"],
+        "properties": {
+            "cases": {"type": "array", "items": _ref("CaseSummary")},
+            "next_cursor": _nullable(
+                {"type": "string", "description": "Pass as `cursor` for the next page; null on the last page."}
+            ),
+        },
+    },
     "Dashboard": {
         "type": "object",
         "required": ["at", "sla_s", "queues", "clerks", "clerks_by_status", "open_cases", "alerts", "today"],
@@ -246,7 +275,8 @@ SCHEMAS: dict[str, Any] = {
             },
             "today": {
                 "type": "object",
-                "description": "Cases requested since midnight China time (docs/sla.md).",
+                "description": "Cases requested since midnight China time (docs/sla.md): the figures of "
+                "`GET /api/sla` for today.",
                 "required": [
                     "requests",
                     "answered",
@@ -258,6 +288,8 @@ SCHEMAS: dict[str, Any] = {
                     "resolution_rate",
                     "rated",
                     "positive_rate",
+                    "abandon_rate",
+                    "aht_s",
                     "sla_s",
                 ],
                 "properties": {
@@ -271,7 +303,61 @@ SCHEMAS: dict[str, Any] = {
                     "resolution_rate": _nullable({"type": "number", "minimum": 0, "maximum": 1}),
                     "rated": {"type": "integer", "minimum": 0},
                     "positive_rate": _nullable({"type": "number", "minimum": 0, "maximum": 1}),
+                    "abandon_rate": _RATE,
+                    "aht_s": _SECONDS,
                     "sla_s": {"type": "number"},
+                },
+            },
+        },
+    },
+    "SlaFigures": {
+        "type": "object",
+        "description": "The service-level figures of a set of requests (docs/sla.md); a rate is null when there is "
+        "nothing to divide by.",
+        "required": list(_SLA_FIGURES),
+        "properties": _SLA_FIGURES,
+    },
+    "SlaReport": {
+        "type": "object",
+        "required": ["from", "to", "sla_s", "total", "groups", "buckets"],
+        "properties": {
+            "from": {"type": "string", "format": "date-time", "description": "China time (+08:00)."},
+            "to": {"type": "string", "format": "date-time", "description": "China time (+08:00); not included."},
+            "sla_s": {"type": "number"},
+            "total": _ref("SlaFigures"),
+            "groups": {
+                "type": "array",
+                "description": "One per combination of the `group_by` columns that has requests, sorted by key.",
+                "items": {
+                    "allOf": [
+                        _ref("SlaFigures"),
+                        {
+                            "type": "object",
+                            "required": ["key"],
+                            "properties": {
+                                "key": {
+                                    "type": "object",
+                                    "additionalProperties": _nullable({"type": "string"}),
+                                    "description": "The group's value of each `group_by` column (`clerk_id` is "
+                                    "null for requests no clerk answered).",
+                                }
+                            },
+                        },
+                    ]
+                },
+            },
+            "buckets": {
+                "type": "array",
+                "description": "One per `bucket` that has requests (by `requested_at`), in time order.",
+                "items": {
+                    "allOf": [
+                        _ref("SlaFigures"),
+                        {
+                            "type": "object",
+                            "required": ["start"],
+                            "properties": {"start": {"type": "string", "format": "date-time"}},
+                        },
+                    ]
                 },
             },
         },
@@ -292,6 +378,20 @@ SCHEMAS: dict[str, Any] = {
         },
     },
 }
+
+# A case record as GET /api/cases lists it: the record without its timeline.
+SCHEMAS["CaseSummary"] = {
+    **SCHEMAS["CaseRecord"],
+    "required": [f for f in SCHEMAS["CaseRecord"]["required"] if f != "timeline"],
+    "properties": {k: v for k, v in SCHEMAS["CaseRecord"]["properties"].items() if k != "timeline"},
+}
+
+
+def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
+
+
+_TIME_PARAM = {"type": "string", "maxLength": 64}
 
 PATHS: dict[str, Any] = {
     "/api/auth/login": {
@@ -365,6 +465,73 @@ PATHS: dict[str, Any] = {
             },
         }
     },
+    "/api/cases": {
+        "get": {
+            "operationId": "listCases",
+            "summary": "Case records, filtered, a page at a time (or all of them as CSV)",
+            "description": "Ordered by (`requested_at`, `case_id`) and paged by that key: pass the answer's "
+            "`next_cursor` as `cursor` for the next page (a cursor is opaque and signed; a changed one is 400). "
+            "Supervisors and auditors see every case; a clerk sees only their own (`clerk_id` defaults to theirs, "
+            "another clerk's is 403). With `format=csv` every matching case is streamed as CSV: UTF-8 with a BOM, "
+            "a header row, times in China time (+08:00), the matter's Chinese name beside its code, and cells "
+            "starting with `=`, `+`, `-`, `@`, tab or CR prefixed with `'` (no formulas in spreadsheets); "
+            "`limit` and `cursor` are refused with it.",
+            "security": _LOGGED_IN,
+            "parameters": [
+                _query(
+                    "from",
+                    "Requested at or after: ISO 8601 (without an offset: China time) or seconds since the epoch.",
+                    _TIME_PARAM,
+                ),
+                _query("to", "Requested before (same forms as `from`).", _TIME_PARAM),
+                _query("target_region", "The province that owns the matter.", _REGION),
+                _query("matter_code", "The matter's code.", {"type": "string", "maxLength": 64}),
+                _query("clerk_id", "The clerk's user id.", {"type": "string", "maxLength": 32}),
+                _query(
+                    "outcome",
+                    "How the case ended.",
+                    {
+                        "type": "string",
+                        "enum": [
+                            "resolved",
+                            "referred",
+                            "unresolved",
+                            "citizen_ended",
+                            "cancelled",
+                            "abandoned",
+                            "expired",
+                            "rejected",
+                        ],
+                    },
+                ),
+                _query(
+                    "rating",
+                    "The citizen's rating level, or `none` for cases not rated.",
+                    {"type": "string", "enum": ["1", "2", "3", "4", "5", "none"]},
+                ),
+                _query("limit", "Cases per page.", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}),
+                _query("cursor", "The `next_cursor` of the previous page.", {"type": "string"}),
+                _query("format", "`csv` for the CSV export.", {"type": "string", "enum": ["json", "csv"]}),
+            ],
+            "responses": {
+                "200": {
+                    "description": "A page of case records, or with `format=csv` every matching case as CSV.",
+                    "content": {
+                        _JSON: {"schema": _ref("CaseList")},
+                        "text/csv": {"schema": {"type": "string"}},
+                    },
+                },
+                "400": _error(
+                    "A parameter that is unknown, given twice or not of its form, `from` after `to`, a cursor this "
+                    "server did not give out, or `limit`/`cursor` with `format=csv`.",
+                    "bad_request",
+                ),
+                "401": _UNAUTHORIZED,
+                "403": _error("A clerk asking for another clerk's cases.", "forbidden"),
+                "500": _FAILED,
+            },
+        }
+    },
     "/api/cases/{case_id}": {
         "get": {
             "operationId": "getCase",
@@ -404,6 +571,51 @@ PATHS: dict[str, Any] = {
             },
         }
     },
+    "/api/sla": {
+        "get": {
+            "operationId": "sla",
+            "summary": "Service-level figures of a period, in total, by group and by time bucket",
+            "description": "For supervisors and auditors. Counts the requests made in `[from, to)` by the "
+            "definitions of docs/sla.md, computed by the database over the case records.",
+            "security": _LOGGED_IN,
+            "parameters": [
+                {
+                    "name": "from",
+                    "in": "query",
+                    "description": "ISO 8601 (without an offset: China time) or epoch seconds; default midnight "
+                    "China time today.",
+                    "schema": {"type": "string"},
+                },
+                {
+                    "name": "to",
+                    "in": "query",
+                    "description": "ISO 8601 or epoch seconds, after `from`, at most 366 days later; default `from` "
+                    "plus one day.",
+                    "schema": {"type": "string"},
+                },
+                {
+                    "name": "group_by",
+                    "in": "query",
+                    "description": "Comma-separated, each at most once: `target_region`, `matter_code`, `skill`, "
+                    "`clerk_id`, `channel`, `origin_region`.",
+                    "schema": {"type": "string"},
+                },
+                {
+                    "name": "bucket",
+                    "in": "query",
+                    "description": "Time buckets by `requested_at`, on China-time boundaries.",
+                    "schema": {"type": "string", "enum": ["15m", "1h", "1d"]},
+                },
+            ],
+            "responses": {
+                "200": _ok("The figures.", _ref("SlaReport")),
+                "400": _error("A parameter that is unknown, repeated or not as described.", "bad_request"),
+                "401": _UNAUTHORIZED,
+                "403": _error("Logged in, but neither a supervisor nor an auditor.", "forbidden"),
+                "500": _FAILED,
+            },
+        }
+    },
     OPENAPI_PATH: {
         "get": {
             "operationId": "openapi",
@@ -431,6 +643,132 @@ PATHS: dict[str, Any] = {
             },
         }
     },
+}
+
+# Staffing what-ifs (server/staffing.py; the bounds here are its constants).
+_SHARE = {"type": "number", "minimum": 0, "maximum": 1}
+_STAFFING_FIGURES = {
+    "clerks": {"type": "integer", "minimum": 1, "description": "The staffing these figures are for."},
+    "stable": {
+        "type": "boolean",
+        "description": "false: the offered load is at or above `clerks`; nobody is "
+        "answered in time and the queue grows without bound.",
+    },
+    "service_level": {**_SHARE, "description": "The share answered within `sla_s` (0 when not stable)."},
+    "asa_s": _nullable({"type": "number", "minimum": 0, "description": "Mean time to answer (null when not stable)."}),
+    "occupancy": {**_SHARE, "description": "The share of clerk time spent serving (1 when not stable)."},
+}
+SCHEMAS["Staffing"] = {
+    "type": "object",
+    "required": [
+        "arrivals_per_hour",
+        "aht_s",
+        "sla_s",
+        "goal",
+        "offered_load",
+        "clerks_needed",
+        "clerks",
+        "stable",
+        "service_level",
+        "asa_s",
+        "occupancy",
+        "p_wait",
+    ],
+    "properties": {
+        "arrivals_per_hour": {"type": "number"},
+        "aht_s": {"type": "number"},
+        "sla_s": {"type": "number"},
+        "goal": {"type": "number"},
+        "offered_load": {"type": "number", "minimum": 0, "description": "A = λ · AHT, in Erlangs."},
+        "clerks_needed": {"type": "integer", "minimum": 1, "description": "The fewest clerks that meet the goal."},
+        **_STAFFING_FIGURES,
+        "p_wait": {**_SHARE, "description": "Erlang C: the chance that a citizen waits at all."},
+        "simulated": _nullable(
+            {
+                "type": "object",
+                "description": "Only with `simulate=1`: the routing core run in virtual time with `clerks` clerks, "
+                "Poisson arrivals and exponential handle times, nobody giving up. null when not stable.",
+                "required": ["hours", "seed", "service_level", "asa_s", "occupancy", "arrivals", "answered"],
+                "properties": {
+                    "hours": {"type": "number"},
+                    "seed": {"type": "integer", "minimum": 0},
+                    "service_level": _nullable(_SHARE),
+                    "asa_s": _nullable({"type": "number", "minimum": 0}),
+                    "occupancy": _SHARE,
+                    "arrivals": {"type": "integer", "minimum": 0},
+                    "answered": {"type": "integer", "minimum": 0},
+                },
+            }
+        ),
+    },
+}
+
+
+def _positive(name: str, maximum: float, description: str, required: bool = False) -> dict[str, Any]:
+    schema = {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": maximum}
+    return {"name": name, "in": "query", "required": required, "description": description, "schema": schema}
+
+
+PATHS["/api/staffing"] = {
+    "get": {
+        "operationId": "staffing",
+        "summary": "How many clerks a queue needs (Erlang C), optionally simulated",
+        "description": "For supervisors and auditors. The fewest clerks whose service level within `sla_s` is at "
+        "least `goal` (Erlang C, M/M/N without abandonment), with that staffing's figures; with `clerks`, the "
+        "figures for that many instead (an unstable staffing answers `stable: false`, not an error). With "
+        "`simulate=1` the real routing core is also run in virtual time for `hours` with the same staffing: at "
+        "most 10000 simulated arrivals (`arrivals_per_hour × hours`), 500 clerks, 500000 arrivals × clerks and "
+        "an expected queue of 50, else 400; one simulation at a time per server process, else 503.",
+        "security": _LOGGED_IN,
+        "parameters": [
+            _positive("arrivals_per_hour", 100000, "Citizens asking per hour (λ).", True),
+            _positive("aht_s", 86400, "Average handle time in seconds.", True),
+            _positive("sla_s", 86400, "The threshold of the service level; default the server's RVW_SLA_SECONDS."),
+            {
+                "name": "goal",
+                "in": "query",
+                "description": "The service level to reach, a share; default 0.9.",
+                "schema": {
+                    "type": "number",
+                    "minimum": 0,
+                    "maximum": 1,
+                    "exclusiveMinimum": True,
+                    "exclusiveMaximum": True,
+                },
+            },
+            {
+                "name": "clerks",
+                "in": "query",
+                "description": "Figures for this many clerks instead of the fewest that meet the goal.",
+                "schema": {"type": "integer", "minimum": 1, "maximum": 10000},
+            },
+            {
+                "name": "simulate",
+                "in": "query",
+                "description": "1: also run the simulator.",
+                "schema": {"type": "string", "enum": ["0", "1", "true", "false"]},
+            },
+            _positive("hours", 24, "Simulated hours of arrivals; default 8."),
+            {
+                "name": "seed",
+                "in": "query",
+                "description": "The simulation's seed (the same seed, the same citizens); default 0.",
+                "schema": {"type": "integer", "minimum": 0, "maximum": 2147483647},
+            },
+        ],
+        "responses": {
+            "200": _ok("Erlang C's figures, and the simulation's with `simulate=1`.", _ref("Staffing")),
+            "400": _error(
+                "A parameter missing, not a number, or out of its range; a load beyond 10000 clerks; a simulation "
+                "too large. The message names the parameter.",
+                "bad_request",
+            ),
+            "401": _UNAUTHORIZED,
+            "403": _error("Logged in, but a clerk.", "forbidden"),
+            "500": _FAILED,
+            "503": _error("Another staffing simulation is running in this process; retry shortly.", "unavailable"),
+        },
+    }
 }
 
 

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from .limits import Limiter
     from .loginguard import LoginGuard
+    from .metrics import Metrics
 
 
 @dataclass
@@ -40,6 +41,7 @@ class Services:
     recorder: Recorder | None
     limiter: Limiter
     login_guard: LoginGuard
+    metrics: Metrics
 
 
 SERVICES: web.AppKey[Services] = web.AppKey("rvw_services", Services)

@@ -224,6 +224,14 @@ class BaseNamespace(socketio.AsyncNamespace):
         return await self.dispatch(sid, event, data)
 
     async def dispatch(self, sid: str, event: Any, data: tuple[Any, ...]) -> dict[str, Any]:
+        ack = await self._dispatch(sid, event, data)
+        if self.hub.metrics is not None:
+            # Known events by name; anything else under one label, so a client cannot add series.
+            known = isinstance(event, str) and (event in self.handlers or event in self.other_roles_events)
+            self.hub.metrics.event(self.namespace, event if known else "unknown", ack)
+        return ack
+
+    async def _dispatch(self, sid: str, event: Any, data: tuple[Any, ...]) -> dict[str, Any]:
         conn = self.conns.get(sid)
         if conn is None:
             return error(UNAUTHORIZED, "not connected")

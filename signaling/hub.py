@@ -19,8 +19,8 @@ from queueing.backend import QueueService, QueueUnavailable
 from queueing.clock import Clock
 from queueing.commands import Command, Result
 from queueing.routing import RoutingError
-from queueing.stats import service_level
 from queueing.writer import stream_id
+from recordings.figures import FigureQuery, figures
 from recordings.recorder import Recorder, position_name
 from recordings.store import CaseStore, Directory
 from server.catalog import Catalog
@@ -69,6 +69,7 @@ class Hub:
         self.clock = clock
         self.recorder = recorder  # the in-process recorder (embedded); None with several nodes
         self.limiter = limiter or LocalLimiter(clock)  # requests per citizen and address over time
+        self.metrics: Any = None  # server.metrics.Metrics, set by the app: events and errors counted
         self._tasks: set[asyncio.Task[Any]] = set()
         self._dashboard: asyncio.Task[None] | None = None
         self._sessions: asyncio.Task[None] | None = None
@@ -249,15 +250,15 @@ class Hub:
         now = self.clock.now()
         snap = await self.queue.summary(now)
         waiting = snap.pop("waiting", [])
-        times = await self.store.times_since(start_of_day(now))
         names = await self.directory.display_names()
         for clerk in snap["clerks"]:
             clerk["display_name"] = names.get(clerk["clerk_id"], clerk["clerk_id"])
         alert_after = self.settings.sla_seconds * 0.75
         snap["alerts"] = [w for w in waiting if w["waited_s"] >= alert_after]
-        snap["today"] = service_level(
-            times, sla_s=self.settings.sla_seconds, short_abandon_s=self.settings.short_abandon_s
-        )
+        # The same SQL as GET /api/sla for today (recordings/figures.py), so the wall and the API agree.
+        start = start_of_day(now)
+        today = FigureQuery(start, start + 86400, self.settings.sla_seconds, self.settings.short_abandon_s)
+        snap["today"] = {**(await figures(self.store.sessions, today))["total"], "sla_s": self.settings.sla_seconds}
         snap["at"] = now
         snap["sla_s"] = self.settings.sla_seconds
         return snap

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import socketio
+from sqlalchemy import text
 
 from server.catalog import Catalog, CatalogError
 from server.config import ConfigError, Settings
@@ -108,6 +109,7 @@ async def test_readyz_reports_a_missing_redis(tmp_path: Path) -> None:
         with pytest.raises(socketio.exceptions.ConnectionError):
             await kiosk.connect({"kiosk_token": KIOSK_TOKEN})
         assert kiosk.connect_error["code"] == "unavailable"
-        assert await srv.services.store.times_since(0) == []
+        async with srv.services.engine.connect() as db:
+            assert (await db.execute(text("SELECT count(*) FROM cases"))).scalar() == 0
     finally:
         await stop_server(runner, srv)

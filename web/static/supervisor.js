@@ -1,6 +1,6 @@
 // The supervisor's wall: queues, clerks, today's figures and the citizens who have waited too long.
 
-import { $, clock, duration, el, errorText, loginPanel, percent, say } from "./common.js";
+import { $, api, clock, duration, el, errorText, loginPanel, percent, say } from "./common.js";
 import { onChange, regionName, skillName, t } from "./i18n.js";
 
 const STALE_MS = 5000;
@@ -203,10 +203,82 @@ function render() {
   ui.noClerks.hidden = clerks.length > 0;
 }
 
+// ---- staffing what-if: Erlang C beside the simulator (GET /api/staffing) ----
+
+const staff = {
+  form: $("#staffing-form"),
+  submit: $("#staff-submit"),
+  error: $("#staff-error"),
+  result: $("#staff-result"),
+  summary: $("#staff-summary"),
+  rows: $("#staff-rows"),
+  answer: null,
+};
+
+function seconds(value) {
+  return value === null || value === undefined ? t("sup.none") : t("staff.seconds", { n: value.toFixed(1) });
+}
+
+function renderStaffing() {
+  const a = staff.answer;
+  staff.result.hidden = !a;
+  if (!a) return;
+  const goal = `${+(a.goal * 100).toFixed(1)}%`;
+  const lines = [t("staff.needed", { n: a.clerks_needed, sla: a.sla_s, goal, load: a.offered_load.toFixed(2) })];
+  if (a.clerks !== a.clerks_needed) lines.push(t("staff.forClerks", { n: a.clerks }));
+  if (!a.stable) lines.push(t("staff.unstable", { n: a.clerks }));
+  staff.summary.textContent = lines.join(" ");
+  staff.summary.dataset.stable = String(a.stable);
+  const sim = a.simulated;
+  const none = t("sup.none");
+  const row = (key, erlang, simulated) =>
+    el("tr", {}, el("td", {}, t(key, { sla: a.sla_s })), el("td", { class: "num" }, erlang), el("td", { class: "num" }, simulated));
+  staff.rows.replaceChildren(
+    row("staff.row.clerks", a.clerks, sim ? a.clerks : none),
+    row("staff.row.sl", percent(a.service_level), sim ? percent(sim.service_level) : none),
+    row("staff.row.asa", seconds(a.asa_s), sim ? seconds(sim.asa_s) : none),
+    row("staff.row.occupancy", percent(a.occupancy), sim ? percent(sim.occupancy) : none),
+    row("staff.row.pwait", percent(a.p_wait), none),
+    row("staff.row.arrivals", none, sim ? `${sim.arrivals} / ${sim.answered}` : none),
+  );
+}
+
+staff.form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const value = (id) => $(id).value.trim();
+  const params = new URLSearchParams({
+    arrivals_per_hour: value("#staff-arrivals"),
+    aht_s: value("#staff-aht"),
+    sla_s: value("#staff-sla"),
+    goal: String(Number(value("#staff-goal")) / 100),
+  });
+  if (value("#staff-clerks")) params.set("clerks", value("#staff-clerks"));
+  if ($("#staff-simulate").checked) params.set("simulate", "1");
+  staff.submit.disabled = true;
+  say(staff.error, "");
+  try {
+    const { status, data } = await api("GET", `/api/staffing?${params}`);
+    if (status === 200) {
+      staff.answer = data;
+    } else {
+      if (status === 401) {
+        stop();
+        login.expired();
+      }
+      staff.answer = null;
+      say(staff.error, errorText(data && data.error, true), "error");
+    }
+    renderStaffing();
+  } finally {
+    staff.submit.disabled = false;
+  }
+});
+
 onChange(() => {
   renderAlertsTitle();
   render();
   renderAt();
+  renderStaffing();
 });
 
 window.rvwDebug = { data: () => state.data, state: () => state.connState };
