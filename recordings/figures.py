@@ -40,10 +40,11 @@ class epoch(FunctionElement[float]):
 
 @compiles(epoch, "sqlite")
 def _epoch_sqlite(element: epoch, compiler: SQLCompiler, **kw: Any) -> str:
-    # Stored as 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC): whole seconds from strftime, the fraction from
-    # the text; julianday() would lose microseconds to floating point at today's dates.
+    # Stored as 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC): whole seconds from strftime of the first 19
+    # characters, the fraction from the rest. strftime of the whole text rounds to milliseconds, so
+    # a fraction of .9995 or more came out a second late; julianday() would lose microseconds too.
     col = compiler.process(next(iter(element.clauses)), **kw)
-    return f"(CAST(strftime('%s', {col}) AS REAL) + CAST(substr({col}, 20) AS REAL))"
+    return f"(CAST(strftime('%s', substr({col}, 1, 19)) AS REAL) + CAST(substr({col}, 20) AS REAL))"
 
 
 @compiles(epoch, "postgresql")
@@ -68,7 +69,7 @@ def _parts(element: bucket_index, compiler: SQLCompiler, **kw: Any) -> tuple[str
 def _bucket_sqlite(element: bucket_index, compiler: SQLCompiler, **kw: Any) -> str:
     col, width = _parts(element, compiler, **kw)
     # Integer division of whole seconds is the floor (times after 1970); widths are whole seconds.
-    return f"((CAST(strftime('%s', {col}) AS INTEGER) + {CHINA_UTC_OFFSET_S}) / {width})"
+    return f"((CAST(strftime('%s', substr({col}, 1, 19)) AS INTEGER) + {CHINA_UTC_OFFSET_S}) / {width})"
 
 
 @compiles(bucket_index, "postgresql")

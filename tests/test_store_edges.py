@@ -1,10 +1,11 @@
-"""A value the database refuses does not stop the case records (found by the event fuzzer: a NUL in a
+"""Edges of the case records. A value the database refuses does not stop the case records (found by the event fuzzer: a NUL in a
 clerk's notes made PostgreSQL refuse the batch, and the recorder retried it for ever, so no later case
 was recorded). The schemas now refuse NUL; the store sets any such change aside on its own too."""
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -67,5 +68,45 @@ async def test_a_value_the_database_refuses_is_set_aside(caplog: pytest.LogCaptu
         assert await store.write_batch([ended("RVW20261128000000000001", 5.0, "fixed")]) is True
         again = await store.get("RVW20261128000000000001")
         assert again is not None and again["outcome"] == "resolved"
+    finally:
+        await engine.dispose()
+
+
+# ---- times at the edge of a second (the figures' epoch arithmetic) -------------------------------
+
+
+@pytest.mark.parametrize("db", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def test_a_time_just_before_a_bucket_boundary_stays_in_its_bucket(db: str, tmp_path: Path) -> None:
+    """SQLite's strftime('%s') of a whole stored time rounds to milliseconds: 15:59:59.9997 (China)
+    came out a second late, in the next hour's bucket and a second longer wait (found by
+    bench/sla.py comparing the two databases)."""
+    from recordings.figures import FigureQuery, figures
+
+    if db == "postgres":
+        await reset_postgres()
+        url = PG_URL
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'edge.sqlite3'}"
+    engine = make_engine(url)
+    try:
+        await upgrade(engine)
+        sessions = make_sessionmaker(engine)
+        store = CaseStore(sessions)
+        hour = 1_795_881_600.0  # 2026-11-28 16:00:00 UTC, a China-time hour boundary
+        requested = hour - 0.0003
+        answered = {
+            "at": requested + 59.9999,
+            "event": "answered",
+            "actor": "clerk:u1",
+            "detail": None,
+            "answered_at": requested + 59.9999,
+            "clerk_id": "u1",
+        }
+        await store.write_batch(
+            [create("RVW20261128000000000009", requested), RecordOp("record", "RVW20261128000000000009", answered)]
+        )
+        found = await figures(sessions, FigureQuery(hour - 3600, hour + 3600, 60.0, 10.0, bucket_s=3600))
+        assert [b["bucket_start"] for b in found["buckets"]] == [hour - 3600]
+        assert found["total"]["answered_within_sla"] == 1  # 59.9999 s: within the 60 s
     finally:
         await engine.dispose()
