@@ -1,6 +1,9 @@
-"""Edges of the case records. A value the database refuses does not stop the case records (found by the event fuzzer: a NUL in a
-clerk's notes made PostgreSQL refuse the batch, and the recorder retried it for ever, so no later case
-was recorded). The schemas now refuse NUL; the store sets any such change aside on its own too."""
+"""Edges of the case records.
+
+A value the database refuses does not stop the case records (found by the event fuzzer: a NUL in a
+clerk's notes made PostgreSQL refuse the batch, and the recorder retried it for ever, so no later
+case was recorded); the schemas now refuse NUL, and the store sets any such change aside on its own.
+Times at the edge of a second stay in their bucket on both databases."""
 
 from __future__ import annotations
 
