@@ -47,6 +47,8 @@ def router_options(settings: Any) -> dict[str, Any]:
         "max_open_per_address": settings.open_requests_per_address,
         "max_connections_per_address": settings.web_connections_per_address,
         "resume_ttl_s": settings.resume_ttl_s,
+        "prebreach_s": settings.prebreach_s,
+        "sla_s": settings.sla_seconds,
     }
 
 

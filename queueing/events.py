@@ -179,6 +179,18 @@ class NodeLost:
     clerks: int
 
 
+@dataclass(frozen=True)
+class WaitAlert:
+    """A citizen has waited ``waited_s`` unanswered: ``pre_breach`` before the SLA, ``breach`` at it.
+
+    Raised once per ticket and kind, at the tick that passes the threshold."""
+
+    ticket: TicketView
+    kind: str  # pre_breach | breach
+    at: float
+    waited_s: float
+
+
 Event = (
     TicketOpened
     | Offered
@@ -196,6 +208,7 @@ Event = (
     | CitizenResumed
     | ConnectionReplaced
     | NodeLost
+    | WaitAlert
 )
 
 EVENT_TYPES: dict[str, type[Any]] = {
@@ -217,6 +230,7 @@ EVENT_TYPES: dict[str, type[Any]] = {
         CitizenResumed,
         ConnectionReplaced,
         NodeLost,
+        WaitAlert,
     )
 }
 

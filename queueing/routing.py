@@ -26,6 +26,9 @@ Policy:
   abandoned; a clerk whose console drops mid-case has the same grace, after
   which the citizen waits at the head of the queue again;
 * a ticket that waited ``max_wait_s`` in a queue ends ``expired``;
+* a citizen still unanswered ``prebreach_s`` after asking raises a
+  ``pre_breach`` alert, and at ``sla_s`` a ``breach`` alert, once each per
+  ticket (a re-queued or transferred citizen was answered already: none);
 * positions are sent at most once per ``position_interval_s`` per queue, so a
   pairing costs the same with 100 or 10,000 waiting; the estimated wait comes
   from the queue's recent answer rate.
@@ -59,6 +62,7 @@ from .events import (
     TicketOpened,
     TicketView,
     Transferred,
+    WaitAlert,
     WrappedUp,
 )
 
@@ -78,6 +82,7 @@ __all__ = [
     "RoutingPolicy",
     "Ticket",
     "TicketClosed",
+    "WaitAlert",
     "estimate_wait",
     "province_of",
 ]
@@ -172,6 +177,7 @@ class Ticket:
     declined: dict[str, float] = field(default_factory=dict)  # clerk id -> not before
     gone_since: float | None = None
     position: int = 0
+    alerted: list[str] = field(default_factory=list)  # wait alerts raised already (kinds), in order
 
     @property
     def state(self) -> TicketState:
@@ -281,6 +287,8 @@ class Router:
         max_open_per_address: int = 0,
         max_connections_per_address: int = 0,
         resume_ttl_s: float = 7200.0,
+        prebreach_s: float = 0.0,
+        sla_s: float = 0.0,
     ) -> None:
         self.offer_timeout_s = offer_timeout_s
         self.reconnect_grace_s = reconnect_grace_s
@@ -293,6 +301,10 @@ class Router:
         self.max_open_per_address = max_open_per_address
         self.max_connections_per_address = max_connections_per_address
         self.resume_ttl_s = resume_ttl_s
+        # Wait alerts: (kind, seconds after the request), earliest first; 0 turns a kind off.
+        self.alert_after: tuple[tuple[str, float], ...] = tuple(
+            sorted(((k, s) for k, s in (("pre_breach", prebreach_s), ("breach", sla_s)) if s > 0), key=lambda a: a[1])
+        )
         # Pools that other queues overflow into: pool -> the queues that overflow there.
         self.overflow_from: dict[QueueKey, list[QueueKey]] = {}
         for src, rule in sorted(self.policy.overflow.items()):
@@ -390,6 +402,8 @@ class Router:
             ticket.offered_to = ticket.offer_expires_at = None
             ticket.declined = {}
             ticket.gone_since = now
+            # Thresholds already passed were alerted before the restart (or while it was down).
+            ticket.alerted = [k for k, after in self.alert_after if now >= ticket.requested_at + after]
             self._enqueue(ticket)
             self.resume.setdefault(ticket.citizen_id, (ANY_RESUME, now))
         for data in cases:
@@ -697,6 +711,10 @@ class Router:
                 self._close_ticket(now, ticket, "expired", events)
                 touched[ticket.key] = None
                 continue
+            for kind, after in self.alert_after:
+                if kind not in ticket.alerted and now >= ticket.requested_at + after:
+                    ticket.alerted.append(kind)
+                    events.append(WaitAlert(ticket.view(), kind, now, round(now - ticket.requested_at, 3)))
             for clerk_id, until in list(ticket.declined.items()):
                 if now >= until:
                     del ticket.declined[clerk_id]
@@ -727,6 +745,10 @@ class Router:
                 deadlines.append(t.gone_since + self.reconnect_grace_s)
             deadlines.append(t.queued_at + self.max_wait_s)
             deadlines.extend(t.declined.values())
+            for kind, after in self.alert_after:
+                if kind not in t.alerted:
+                    deadlines.append(t.requested_at + after)
+                    break  # the later kinds come after this one
         for key, rule in self.policy.overflow.items():
             # The oldest ticket of a queue that overflows: a pool may take it once it is old enough.
             for *_, tid in self.queues.get(key, ())[:1]:
@@ -974,6 +996,7 @@ class Router:
         ticket.offered_to = ticket.offer_expires_at = None
         ticket.declined = {}
         ticket.position = 0
+        ticket.alerted = [kind for kind, _ in self.alert_after]  # answered once: the wait was served
         online = self.citizens_online.get(case.citizen_id, 0) > 0
         ticket.gone_since = None if online else now
         return ticket

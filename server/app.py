@@ -28,6 +28,7 @@ from signaling.namespaces import CitizenNamespace, ClerkNamespace, SupervisorNam
 from signaling.transport import refuse_binary
 
 from . import api, demo, metrics, staffing, supervision
+from .alerts import AlertWebhook
 from .catalog import Catalog
 from .config import Settings
 from .limits import make_limiter
@@ -153,6 +154,18 @@ def create_app(
         queue.subscribe(gateway.accept)
         meters = Metrics(settings, queue)
         queue.subscribe(meters.accept)
+        webhook = None
+        if settings.alert_webhook_url:
+            webhook = AlertWebhook(
+                settings.alert_webhook_url,
+                settings.alert_webhook_secret,
+                backoff_s=settings.alert_webhook_backoff_s,
+                leading=isinstance(queue, LocalQueue),
+            )
+            queue.subscribe(webhook.accept)
+            if not isinstance(queue, LocalQueue):
+                # Several nodes: only the writer's node sends, so each alert goes out once.
+                queue.while_leading.append(webhook.lead)
         hub.metrics = meters
         app[SERVICES] = Services(
             settings=settings,
@@ -169,6 +182,7 @@ def create_app(
             limiter=limiter,
             login_guard=LoginGuard(settings, limiter),
             metrics=meters,
+            alert_webhook=webhook,
         )
         for ns in namespaces:
             sio.register_namespace(ns)
@@ -183,6 +197,9 @@ def create_app(
         stack.push_async_callback(meters.close)
         gateway.start()
         stack.push_async_callback(gateway.close)
+        if webhook is not None:
+            webhook.start()
+            stack.push_async_callback(webhook.close)
         stack.push_async_callback(queue.close)
         await queue.start()
         # Everything loaded so far lives as long as the process: keep it out of the

@@ -140,6 +140,11 @@ class Settings:
     body_timeout_s: float = 30.0
     max_connections_per_address: int = 256
     drain_s: float = 8.0  # SIGTERM: the node drains and exits within this
+    # Alerts before a breach (server/alerts.py): a pre-breach alert at this wait, a breach at sla_seconds.
+    prebreach_s: float = 45.0
+    alert_webhook_url: str | None = None
+    alert_webhook_secret: str = ""
+    alert_webhook_backoff_s: float = 1.0  # retries after 1, 2, 4, 8 x this
 
     def routing_for(self, username: str, skills: list[str]) -> tuple[list[str], dict[str, int]]:
         """A clerk's skills and levels: the routing file's, or the account's at level 1."""
@@ -194,4 +199,7 @@ class Settings:
             body_timeout_s=_float(env, "RVW_BODY_TIMEOUT_SECONDS", 30.0),
             max_connections_per_address=_int(env, "RVW_MAX_CONNECTIONS_PER_ADDRESS", 256),
             drain_s=_float(env, "RVW_DRAIN_SECONDS", 8.0),
+            prebreach_s=_float(env, "RVW_PREBREACH_SECONDS", 45.0),
+            alert_webhook_url=env.get("RVW_ALERT_WEBHOOK_URL") or None,
+            alert_webhook_secret=env.get("RVW_ALERT_WEBHOOK_SECRET") or "",
         )

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from signaling.gateway import Gateway
     from signaling.hub import Hub
 
+    from .alerts import AlertWebhook
     from .limits import Limiter
     from .loginguard import LoginGuard
     from .metrics import Metrics
@@ -42,6 +43,7 @@ class Services:
     limiter: Limiter
     login_guard: LoginGuard
     metrics: Metrics
+    alert_webhook: AlertWebhook | None = None  # set when RVW_ALERT_WEBHOOK_URL is
 
 
 SERVICES: web.AppKey[Services] = web.AppKey("rvw_services", Services)

@@ -34,17 +34,21 @@ from queueing.events import (
     TicketClosed,
     TicketOpened,
     Transferred,
+    WaitAlert,
 )
 from server.catalog import Catalog
 
 from . import messages
-from .const import CITIZEN_NS, CLERK_NS
+from .const import CITIZEN_NS, CLERK_NS, SUPERVISOR_NS
 
 log = logging.getLogger(__name__)
 
 EXPIRED_MESSAGE = (
     "等候时间过长，本次求助已结束，请重新发起 / The wait was too long; this request has ended, please ask again"
 )
+
+
+SUPERVISOR_ROOM = "supervisors"
 
 
 def citizen_room(citizen_id: str) -> str:
@@ -184,5 +188,10 @@ class Gateway:
                 # queue. Drop them; their clients come back with their resume tokens.
                 log.warning("this node was declared dead by the queue's writer; dropping its connections")
                 await self.drop_local()
+        elif isinstance(ev, WaitAlert):
+            # Every node tells its own supervisors (each wall is connected to one node).
+            await self.sio.emit(
+                "alert", messages.alert(ev), room=SUPERVISOR_ROOM, namespace=SUPERVISOR_NS, ignore_queue=True
+            )
         elif isinstance(ev, TicketOpened):
             pass  # the requester hears of it in the ack

@@ -253,7 +253,7 @@ class Hub:
         names = await self.directory.display_names()
         for clerk in snap["clerks"]:
             clerk["display_name"] = names.get(clerk["clerk_id"], clerk["clerk_id"])
-        alert_after = self.settings.sla_seconds * 0.75
+        alert_after = min(self.settings.prebreach_s, self.settings.sla_seconds)  # as the pre-breach alert
         snap["alerts"] = [w for w in waiting if w["waited_s"] >= alert_after]
         # The same SQL as GET /api/sla for today (recordings/figures.py), so the wall and the API agree.
         start = start_of_day(now)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from queueing.events import TicketView
+from queueing.clock import iso
+from queueing.events import TicketView, WaitAlert
 from server.catalog import Catalog
 
 CITIZEN_ENDED = "citizen_ended"
@@ -138,3 +139,16 @@ def draining(grace_s: float) -> dict[str, Any]:
     (through the load balancer, to another node) with the resume token or log-in. A citizen keeps
     their place for ``grace_s`` seconds."""
     return {"reason": "shutting_down", "reconnect": True, "grace_s": grace_s}
+
+
+def alert(ev: WaitAlert) -> dict[str, Any]:
+    """A wait alert, as the supervisors' wall and the alert webhook receive it."""
+    return {
+        "kind": ev.kind,
+        "at": iso(ev.at),
+        "target_region": ev.ticket.region,
+        "skill": ev.ticket.skill,
+        "ticket_id": ev.ticket.ticket_id,
+        "case_id": ev.ticket.case_id,
+        "waited_s": round(ev.waited_s, 1),
+    }

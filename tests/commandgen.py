@@ -49,6 +49,8 @@ OPTIONS: dict[str, Any] = {
     "max_open_per_address": 2,
     "max_connections_per_address": 3,
     "resume_ttl_s": 120.0,
+    "prebreach_s": 45.0,
+    "sla_s": 60.0,
 }
 
 

@@ -145,6 +145,8 @@ def check_invariants(applier: Applier) -> None:
         assert conn in r.connections
         by_address[address] = by_address.get(address, 0) + 1
     assert r.conns_by_address == by_address
+    for t in r.tickets.values():
+        assert len(t.alerted) == len(set(t.alerted)), "a wait alert raised twice"
     citizen_conns: dict[str, list[str]] = {}
     for conn, (role, subject) in r.connections.items():
         if role == "citizen":

@@ -8,6 +8,8 @@ const RETRY_MS = 2000; // a busy server refused the connection: try again after 
 const SLA_S = Number(document.body.dataset.sla) || 60;
 const ALERT_S = Math.round(SLA_S * 0.75); // the server alerts at three quarters of the SLA
 const STATUS_ORDER = ["available", "offered", "busy", "break", "offline"];
+const RECENT_ALERTS = 20; // the wall keeps this many of the server's "alert" events
+const MUTE_KEY = "rvw.supervisor.muted";
 
 const ui = {
   board: $("#board"),
@@ -22,7 +24,84 @@ const ui = {
   counts: $("#status-counts"),
   clerks: $("#clerk-rows"),
   noClerks: $("#no-clerks"),
+  events: $("#event-list"),
+  noEvents: $("#no-events"),
+  mute: $("#alert-mute"),
 };
+
+// ---- alerts as they happen ("alert" events), with a short beep the supervisor can mute ----
+
+function stored(key) {
+  try {
+    return localStorage.getItem(key);
+  } catch {
+    return null; // storage refused (private mode): not muted
+  }
+}
+
+const sound = { ctx: null, muted: stored(MUTE_KEY) === "1" };
+const recent = [];
+
+function beep(kind) {
+  if (sound.muted) return;
+  try {
+    sound.ctx = sound.ctx || new AudioContext();
+    if (sound.ctx.state === "suspended") sound.ctx.resume(); // allowed after any click on the page
+    const ctx = sound.ctx;
+    const osc = ctx.createOscillator();
+    const gain = ctx.createGain();
+    osc.frequency.value = kind === "breach" ? 880 : 660;
+    gain.gain.setValueAtTime(0.2, ctx.currentTime);
+    gain.gain.exponentialRampToValueAtTime(0.001, ctx.currentTime + 0.3);
+    osc.connect(gain).connect(ctx.destination);
+    osc.start();
+    osc.stop(ctx.currentTime + 0.3);
+  } catch {
+    // No audio (or not yet allowed): the list still shows the alert.
+  }
+}
+
+function renderMute() {
+  ui.mute.setAttribute("aria-pressed", String(sound.muted));
+  ui.mute.textContent = t(sound.muted ? "sup.unmute" : "sup.mute");
+}
+
+ui.mute.addEventListener("click", () => {
+  sound.muted = !sound.muted;
+  try {
+    localStorage.setItem(MUTE_KEY, sound.muted ? "1" : "0");
+  } catch {
+    // kept for this page only
+  }
+  renderMute();
+});
+
+function renderEvents() {
+  ui.events.replaceChildren(
+    ...recent.map((a) =>
+      el(
+        "li",
+        { class: "alert", dataset: { kind: a.kind, ticket: a.ticket_id } },
+        t("sup.eventLine", {
+          time: clock(Date.parse(a.at) / 1000),
+          kind: t(`sup.alert.${a.kind}`),
+          ticket: a.ticket_id,
+          region: regionName(a.target_region),
+          skill: skillName(a.skill),
+          s: Math.round(a.waited_s),
+        }),
+      ),
+    ),
+  );
+  ui.noEvents.hidden = recent.length > 0;
+}
+
+function onAlert(data) {
+  recent.unshift(data);
+  recent.length = Math.min(recent.length, RECENT_ALERTS);
+  renderEvents();
+  beep(data.kind);
+}
 
 const state = { socket: null, data: null, lastAt: 0, staleTimer: null, connState: "connecting" };
 
@@ -64,6 +143,7 @@ function start() {
       say(ui.error, errorText(data, true), "error");
     }
   });
+  socket.on("alert", onAlert);
   socket.on("dashboard", (data) => {
     state.data = data;
     state.lastAt = performance.now();
@@ -274,11 +354,16 @@ staff.form.addEventListener("submit", async (event) => {
   }
 });
 
+renderMute();
+renderEvents();
+
 onChange(() => {
+  renderMute();
+  renderEvents();
   renderAlertsTitle();
   render();
   renderAt();
   renderStaffing();
 });
 
-window.rvwDebug = { data: () => state.data, state: () => state.connState };
+window.rvwDebug = { data: () => state.data, state: () => state.connState, alerts: () => [...recent] };

@@ -1,0 +1,271 @@
+"""Alerts before a breach: the core raises them, the wall shows them, the webhook posts them once."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from queueing.clock import ManualClock, iso
+from queueing.routing import Router, WaitAlert
+from server.alerts import SIGNATURE_HEADER
+from tests.conftest import Client, Server, redis_nodes, start_server, stop_server
+from tests.helpers import ask, citizen
+
+SECRET = "webhook-secret"
+
+
+def req(r: Router, now: float, n: int) -> None:
+    r.citizen_connected(now, f"c{n}", f"n1/c{n}")
+    r.request(
+        now,
+        ticket_id=f"T{n}",
+        case_id=f"C{n}",
+        citizen_id=f"c{n}",
+        target_region="310000",
+        skill="s",
+        matter_code="M",
+        origin_region="320500",
+        channel="kiosk",
+    )
+
+
+def alerts(events: list[Any]) -> list[tuple[str, str, float]]:
+    return [(e.ticket.ticket_id, e.kind, e.waited_s) for e in events if isinstance(e, WaitAlert)]
+
+
+def test_pre_breach_at_45_s_and_breach_at_60_s_once_each() -> None:
+    r = Router(prebreach_s=45, sla_s=60)
+    req(r, 100, 1)
+    assert r.next_deadline() == 145
+    assert alerts(r.tick(144.9)) == []
+    assert alerts(r.tick(145)) == [("T1", "pre_breach", 45.0)]
+    assert alerts(r.tick(150)) == []
+    assert r.next_deadline() == 160
+    assert alerts(r.tick(161)) == [("T1", "breach", 61.0)]
+    assert alerts(r.tick(170)) == []
+    assert r.next_deadline() == 100 + 600  # only the expiry is left
+
+
+def test_a_late_tick_raises_both_in_order() -> None:
+    r = Router(prebreach_s=45, sla_s=60)
+    req(r, 0, 1)
+    assert alerts(r.tick(70)) == [("T1", "pre_breach", 70.0), ("T1", "breach", 70.0)]
+
+
+def test_none_for_a_ticket_answered_before() -> None:
+    r = Router(prebreach_s=45, sla_s=60)
+    r.clerk_connected(0, "k", "n1/k")
+    r.set_clerk(0, "k", "310000", ["s"], "available")
+    req(r, 0, 1)
+    r.accept(10, "k", "T1")
+    req(r, 20, 2)  # waits: the clerk is busy
+    assert alerts(r.tick(200)) == [("T2", "pre_breach", 180.0), ("T2", "breach", 180.0)]
+
+
+def test_a_transferred_citizen_was_answered_already() -> None:
+    r = Router(prebreach_s=45, sla_s=60)
+    r.clerk_connected(0, "k", "n1/k")
+    r.set_clerk(0, "k", "310000", ["s"], "available")
+    req(r, 0, 1)
+    r.accept(10, "k", "T1")
+    r.transfer(30, "k", "C1", target_region="320000", skill="s", matter_code="M", note="")
+    assert alerts(r.tick(100)) == []
+
+
+def test_off_when_the_thresholds_are_zero() -> None:
+    r = Router()
+    req(r, 0, 1)
+    assert alerts(r.tick(500)) == []
+
+
+def test_a_snapshot_keeps_the_alerts_raised() -> None:
+    r = Router(prebreach_s=45, sla_s=60)
+    req(r, 0, 1)
+    assert alerts(r.tick(50)) == [("T1", "pre_breach", 50.0)]
+    copy = Router(prebreach_s=45, sla_s=60)
+    copy.load(json.loads(json.dumps(r.to_dict())))
+    assert copy.next_deadline() == 60
+    assert alerts(copy.tick(55)) == []
+    assert alerts(copy.tick(60)) == [("T1", "breach", 60.0)]
+    assert alerts(copy.tick(61)) == []
+
+
+def test_restored_tickets_do_not_alert_again_for_a_threshold_passed() -> None:
+    first = Router(prebreach_s=45, sla_s=60)
+    req(first, 0, 1)
+    ticket = first.to_dict()["tickets"][0]
+    r = Router(prebreach_s=45, sla_s=60)
+    r.restore(50, [ticket], [])
+    r.citizen_connected(51, "c1", "n1/x", resumed=True, resume_id="any", next_resume_id="r1")
+    assert alerts(r.tick(55)) == []
+    assert alerts(r.tick(60)) == [("T1", "breach", 60.0)]
+
+
+# ---- a real server --------------------------------------------------------------
+
+
+async def supervisor(server: Server) -> Client:
+    if await server.services.directory.user_by_name("boss") is None:
+        await server.add_user("boss", "supervisor", "310000", [])
+    wall = Client(server, "/supervisor")
+    await wall.connect({"token": await server.login("boss")})
+    return wall
+
+
+async def test_the_wall_hears_pre_breach_at_45_s_and_breach_at_60_s(server: Server, manual_clock: ManualClock) -> None:
+    wall = await supervisor(server)
+    c = await citizen(server)
+    ack = await ask(c)
+    start = manual_clock.now()
+    manual_clock.advance(44)
+    manual_clock.advance(1)
+    pre = await wall.wait_for("alert")
+    assert pre == {
+        "kind": "pre_breach",
+        "at": iso(start + 45),
+        "target_region": "310000",
+        "skill": "social_insurance",
+        "ticket_id": ack["ticket_id"],
+        "case_id": ack["case_id"],
+        "waited_s": 45.0,
+    }
+    manual_clock.advance(15)
+    breach = await wall.wait_for("alert")
+    assert (breach["kind"], breach["waited_s"], breach["ticket_id"]) == ("breach", 60.0, ack["ticket_id"])
+    assert wall.seen("alert") == []
+
+
+@dataclass
+class Receiver:
+    """A tiny webhook receiver: fails the first ``fail`` tries with 500, records the rest."""
+
+    fail: int = 0
+    tries: int = 0
+    received: list[tuple[bytes, str]] = field(default_factory=list)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    url: str = ""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.tries += 1
+        body = await request.read()
+        if self.tries <= self.fail:
+            return web.Response(status=500)
+        self.received.append((body, request.headers.get(SIGNATURE_HEADER, "")))
+        self.changed.set()
+        return web.Response(status=204)
+
+    async def until(self, n: int) -> None:
+        async def wait() -> None:
+            while len(self.received) < n:
+                self.changed.clear()
+                await self.changed.wait()
+
+        await asyncio.wait_for(wait(), 10)
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    rec = Receiver()
+    app = web.Application()
+    app.router.add_post("/hook", rec.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    rec.url = f"http://127.0.0.1:{port}/hook"
+    try:
+        yield rec
+    finally:
+        await runner.cleanup()
+
+
+def webhook_options(rec: Receiver) -> dict[str, Any]:
+    return {"alert_webhook_url": rec.url, "alert_webhook_secret": SECRET, "alert_webhook_backoff_s": 0.01}
+
+
+def signed(body: bytes, signature: str) -> bool:
+    expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, signature)
+
+
+async def test_webhook_posts_signed_alerts_and_retries(
+    tmp_path: Path, manual_clock: ManualClock, receiver: Receiver
+) -> None:
+    receiver.fail = 2  # the first alert arrives on the third try
+    runner, server = await start_server(tmp_path, manual_clock, **webhook_options(receiver))
+    try:
+        c = await citizen(server)
+        ack = await ask(c)
+        start = manual_clock.now()
+        manual_clock.advance(45)
+        await receiver.until(1)
+        assert receiver.tries == 3
+        body, signature = receiver.received[0]
+        assert signed(body, signature)
+        assert json.loads(body) == {
+            "kind": "pre_breach",
+            "at": iso(start + 45),
+            "target_region": "310000",
+            "skill": "social_insurance",
+            "ticket_id": ack["ticket_id"],
+            "case_id": ack["case_id"],
+            "waited_s": 45.0,
+        }
+        manual_clock.advance(15)
+        await receiver.until(2)
+        body, signature = receiver.received[1]
+        assert signed(body, signature) and json.loads(body)["kind"] == "breach"
+        assert not signed(body + b" ", signature)
+    finally:
+        await stop_server(runner, server)
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+@pytest.mark.timeout(120)
+async def test_two_nodes_post_each_alert_once(tmp_path: Path, manual_clock: ManualClock, receiver: Receiver) -> None:
+    async with redis_nodes(tmp_path, manual_clock, **webhook_options(receiver)) as (a, b):
+        walls = [await supervisor(a), await supervisor(b)]
+        c = await citizen(b)
+        ack = await ask(c)
+        manual_clock.advance(45)
+        manual_clock.advance(15)
+        for wall in walls:  # every node's wall hears both; its webhook sink saw them before its gateway
+            assert (await wall.wait_for("alert"))["kind"] == "pre_breach"
+            assert (await wall.wait_for("alert"))["kind"] == "breach"
+        await receiver.until(2)
+        hooks = [node.services.alert_webhook for node in (a, b)]
+        assert all(h is not None for h in hooks)
+        assert sorted(h.active for h in hooks if h is not None) == [False, True]  # only the writer's node sends
+        assert [h.sent for h in hooks if h is not None and not h.active] == [0]
+        assert [json.loads(body)["kind"] for body, _ in receiver.received] == ["pre_breach", "breach"]
+        assert {json.loads(body)["ticket_id"] for body, _ in receiver.received} == {ack["ticket_id"]}
+        assert receiver.tries == 2
+
+
+def test_settings_from_the_environment(tmp_path: Path) -> None:
+    from server.config import Settings
+
+    env = {
+        "RVW_VAR_DIR": str(tmp_path),
+        "RVW_PREBREACH_SECONDS": "40",
+        "RVW_ALERT_WEBHOOK_URL": "https://hooks.example.org/rvw",
+        "RVW_ALERT_WEBHOOK_SECRET": "s",
+    }
+    settings = Settings.from_env(env)
+    assert (settings.prebreach_s, settings.alert_webhook_url, settings.alert_webhook_secret) == (
+        40.0,
+        "https://hooks.example.org/rvw",
+        "s",
+    )
+    assert Settings.from_env({"RVW_VAR_DIR": str(tmp_path)}).alert_webhook_url is None
