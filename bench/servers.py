@@ -40,6 +40,13 @@ def ours_env(var_dir: Path, event_rate: str = EVENT_RATE, extra: dict[str, str] 
             "RVW_SECRET_KEY": "bench-secret-key-not-for-production",
             "RVW_EVENT_RATE": event_rate,
             "RVW_EVENT_BURST": event_rate,
+            # Every simulated citizen and clerk comes from 127.0.0.1: lift the limits per address
+            # (docs/security.md), which would otherwise refuse all but a few dozen of them.
+            "RVW_WEB_CONNECTIONS_PER_ADDRESS": "1000000",
+            "RVW_OPEN_REQUESTS_PER_ADDRESS": "1000000",
+            "RVW_REQUESTS_PER_ADDRESS": "100000000",
+            "RVW_LOGIN_FAILURES_PER_ADDRESS": "1000000",
+            "RVW_MAX_CONNECTIONS_PER_ADDRESS": "1000000",
             "PYTHONUNBUFFERED": "1",
         }
     )
