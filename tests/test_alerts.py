@@ -19,23 +19,9 @@ from queueing.routing import Router, WaitAlert
 from server.alerts import SIGNATURE_HEADER
 from tests.conftest import Client, Server, redis_nodes, start_server, stop_server
 from tests.helpers import ask, citizen
+from tests.test_routing import req
 
 SECRET = "webhook-secret"
-
-
-def req(r: Router, now: float, n: int) -> None:
-    r.citizen_connected(now, f"c{n}", f"n1/c{n}")
-    r.request(
-        now,
-        ticket_id=f"T{n}",
-        case_id=f"C{n}",
-        citizen_id=f"c{n}",
-        target_region="310000",
-        skill="s",
-        matter_code="M",
-        origin_region="320500",
-        channel="kiosk",
-    )
 
 
 def alerts(events: list[Any]) -> list[tuple[str, str, float]]:
