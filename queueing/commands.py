@@ -13,7 +13,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from .events import Event, PositionChanged, TicketOpened, decode_event, encode_event
+from .events import CaseNoted, Event, PositionChanged, TicketOpened, decode_event, encode_event
 from .routing import Router
 
 
@@ -104,13 +104,16 @@ class CitizenConnected(Command):
 
 @dataclass(frozen=True)
 class EndResume(Command):
-    """The citizen has rated their case: their resume token dies with it."""
+    """The citizen has rated their case: their resume token dies with it. With ``case_id`` and
+    ``level`` (the rating, already in the case record), every node hears a ``CaseRated``."""
 
     name: ClassVar[str] = "end_resume"
     citizen_id: str
+    case_id: str = ""
+    level: int = 0
 
     def apply(self, router: Router, now: float) -> tuple[dict[str, Any], list[Event]]:
-        return {}, router.end_resume(now, self.citizen_id)
+        return {}, router.end_resume(now, self.citizen_id, self.case_id, self.level)
 
 
 @dataclass(frozen=True)
@@ -244,6 +247,70 @@ class Transfer(Command):
 
 
 @dataclass(frozen=True)
+class SuperviseClerk(Command):
+    """A supervisor sets a clerk's status; ``provinces`` are those they oversee (empty: all)."""
+
+    name: ClassVar[str] = "supervise_clerk"
+    supervisor_id: str
+    clerk_id: str
+    status: str
+    provinces: tuple[str, ...] = ()
+    note: str = ""
+
+    def apply(self, router: Router, now: float) -> tuple[dict[str, Any], list[Event]]:
+        events = router.supervise_clerk(
+            now, f"supervisor:{self.supervisor_id}", self.clerk_id, self.status, self.provinces or None, self.note
+        )
+        clerk = router.clerks.get(self.clerk_id)
+        return {"clerk_id": self.clerk_id, "status": clerk.wall_status if clerk else "offline"}, events
+
+
+@dataclass(frozen=True)
+class MoveRequest(Command):
+    """A supervisor moves a waiting request to another queue; ``provinces`` as for SuperviseClerk."""
+
+    name: ClassVar[str] = "move_request"
+    supervisor_id: str
+    ticket_id: str
+    target_region: str
+    skill: str
+    matter_code: str
+    note: str = ""
+    provinces: tuple[str, ...] = ()
+
+    def apply(self, router: Router, now: float) -> tuple[dict[str, Any], list[Event]]:
+        events = router.move_ticket(
+            now,
+            f"supervisor:{self.supervisor_id}",
+            self.ticket_id,
+            target_region=self.target_region,
+            skill=self.skill,
+            matter_code=self.matter_code,
+            note=self.note,
+            provinces=self.provinces or None,
+        )
+        ticket = router.tickets[self.ticket_id]
+        return {
+            "ticket_id": ticket.ticket_id,
+            "case_id": ticket.case_id,
+            "target_region": ticket.region,
+            "matter_code": ticket.matter_code,
+        }, events
+
+
+@dataclass(frozen=True)
+class NoteCase(Command):
+    """Pass a fact about a case on to every node (``followup_closed``): the core only relays it."""
+
+    name: ClassVar[str] = "note_case"
+    kind: str
+    case_id: str
+
+    def apply(self, router: Router, now: float) -> tuple[dict[str, Any], list[Event]]:
+        return {}, [CaseNoted(self.kind, self.case_id, now)]
+
+
+@dataclass(frozen=True)
 class Restore(Command):
     """What a restarted single node had open, read back from its case records."""
 
@@ -291,6 +358,9 @@ COMMAND_TYPES: dict[str, type[Command]] = {
         Decline,
         EndCase,
         Transfer,
+        SuperviseClerk,
+        MoveRequest,
+        NoteCase,
         Restore,
         Tick,
         NodeDown,
@@ -385,4 +455,5 @@ def execute(router: Router, envelope: Envelope, now: float) -> Result:
         reply, events = envelope.command.apply(router, now)
     except RoutingError as exc:
         return Result(envelope.cmd_id, envelope.node, now, error=(exc.code, exc.message))
+    events = [*events, *router.note_statuses(now, events)]
     return Result(envelope.cmd_id, envelope.node, now, reply=reply, events=tuple(events))

@@ -126,6 +126,7 @@ class Transferred:
     from_skill: str
     note: str
     at: float
+    by: str = ""  # who moved it when not the clerk: "supervisor:<id>" (a waiting request moved)
 
 
 @dataclass(frozen=True)
@@ -191,6 +192,50 @@ class WaitAlert:
     waited_s: float
 
 
+@dataclass(frozen=True)
+class Supervised:
+    """A supervisor changed a clerk's status; on the timeline of the case the clerk holds, if any."""
+
+    by: str  # "supervisor:<id>"
+    action: str  # set_clerk_status
+    clerk_id: str
+    case_id: str  # "" when the clerk holds no case
+    detail: dict[str, Any]
+    at: float
+
+
+@dataclass(frozen=True)
+class ClerkStatusChanged:
+    """A clerk's status as the wall words it changed (available, offered, busy, wrap_up, missed,
+    break, offline): the clerk status history that occupancy is measured from."""
+
+    clerk_id: str
+    region: str
+    status: str
+    at: float
+
+
+@dataclass(frozen=True)
+class CaseNoted:
+    """Something about a case the queue does not act on but every node's live figures count
+    (``followup_closed``); passed through the log so that every node hears it in order."""
+
+    kind: str
+    case_id: str
+    at: float
+
+
+@dataclass(frozen=True)
+class CaseRated:
+    """The citizen rated their case (好差评). The rating is written to the case record by the
+    handler that took it; the event tells every node's live figures."""
+
+    case_id: str
+    citizen_id: str
+    level: int
+    at: float
+
+
 Event = (
     TicketOpened
     | Offered
@@ -209,6 +254,10 @@ Event = (
     | ConnectionReplaced
     | NodeLost
     | WaitAlert
+    | CaseRated
+    | Supervised
+    | ClerkStatusChanged
+    | CaseNoted
 )
 
 EVENT_TYPES: dict[str, type[Any]] = {
@@ -231,6 +280,10 @@ EVENT_TYPES: dict[str, type[Any]] = {
         ConnectionReplaced,
         NodeLost,
         WaitAlert,
+        CaseRated,
+        Supervised,
+        ClerkStatusChanged,
+        CaseNoted,
     )
 }
 

@@ -47,17 +47,20 @@ from typing import Any
 from .events import (
     Answered,
     CaseClosed,
+    CaseRated,
     CaseRequeued,
     CitizenResumed,
     ClerkAway,
     ClerkBack,
     ClerkChanged,
+    ClerkStatusChanged,
     ConnectionReplaced,
     Event,
     NodeLost,
     Offered,
     OfferEnded,
     PositionChanged,
+    Supervised,
     TicketClosed,
     TicketOpened,
     TicketView,
@@ -223,6 +226,13 @@ class Clerk:
     case_id: str | None = None
     wrap_up_case: str | None = None  # the citizen hung up; the clerk still records the outcome
     gone_since: float | None = None  # the console dropped while the clerk was in a case
+    missed: bool = False  # put on break by the queue for letting an offer time out (until they set a status)
+
+    @property
+    def wall_status(self) -> str:
+        """The supervisor's word: ``missed`` is a break the queue imposed for a timed-out offer."""
+        status = self.status
+        return "missed" if status == "break" and self.missed else status
 
     @property
     def status(self) -> str:
@@ -323,6 +333,8 @@ class Router:
         self.clerks_online: dict[str, int] = {}
         self.early_drops: dict[str, float] = {}  # connection drops applied before their connect
         self.citizen_conns: dict[str, list[str]] = {}  # citizen id -> their open connections
+        # Each clerk's wall status as last announced: (status, province, since); offline ones are dropped.
+        self.shown: dict[str, tuple[str, str, float]] = {}
         self.conn_address: dict[str, str] = {}  # web citizen connection -> network address
         self.conns_by_address: dict[str, int] = {}
         self.open_by_address: dict[str, int] = {}  # address -> waiting web tickets
@@ -496,10 +508,11 @@ class Router:
                     self._dispatch(now, events)
         return events
 
-    def end_resume(self, now: float, citizen_id: str) -> list[Event]:
-        """The citizen is done (their case is rated): no resume token of theirs works any more."""
+    def end_resume(self, now: float, citizen_id: str, case_id: str = "", level: int = 0) -> list[Event]:
+        """The citizen is done (their case is rated): no resume token of theirs works any more.
+        The rating itself is not the queue's business; it is passed on for the live figures."""
         self.resume.pop(citizen_id, None)
-        return []
+        return [CaseRated(case_id, citizen_id, level, now)] if case_id and 1 <= level <= 5 else []
 
     def hang_up(self, now: float, citizen_id: str, case_id: str) -> list[Event]:
         """The citizen leaves the call; the clerk is freed and wraps the case up."""
@@ -537,6 +550,7 @@ class Router:
         events: list[Event] = []
         before = clerk.presence
         clerk.presence = wanted
+        clerk.missed = False
         if wanted is Presence.AVAILABLE and before is not Presence.AVAILABLE:
             clerk.idle_since = now
         if clerk.offer_ticket:
@@ -678,6 +692,69 @@ class Router:
         self._touch(now, [ticket.key], events)
         return events
 
+    # ---- supervisors ----------------------------------------------------
+
+    def supervise_clerk(
+        self, now: float, by: str, clerk_id: str, presence: str, provinces: Iterable[str] | None, note: str = ""
+    ) -> list[Event]:
+        """A supervisor sets a clerk's status (``available``, ``break``, ``offline``), as the clerk could.
+        ``provinces``: those the supervisor oversees (None: all); a clerk elsewhere is answered like one
+        not on shift."""
+        clerk = self.clerks.get(clerk_id)
+        if clerk is None or (provinces is not None and clerk.region not in set(provinces)):
+            raise RoutingError("not_found", "no clerk on shift with that id in your provinces")
+        before = clerk.wall_status
+        case_id = clerk.case_id or clerk.wrap_up_case or ""
+        events = self.set_clerk(
+            now,
+            clerk_id,
+            clerk.region,
+            clerk.skills,
+            presence,
+            levels=clerk.levels,
+            display_name=clerk.display_name,
+            reason="supervisor",
+        )
+        detail = {"from": before, "to": presence, "note": note}
+        events.append(Supervised(by, "set_clerk_status", clerk_id, case_id, detail, now))
+        return events
+
+    def move_ticket(
+        self,
+        now: float,
+        by: str,
+        ticket_id: str,
+        *,
+        target_region: str,
+        skill: str,
+        matter_code: str,
+        note: str,
+        provinces: Iterable[str] | None,
+    ) -> list[Event]:
+        """A supervisor moves a waiting request to another queue. Like a transfer, the citizen keeps
+        the case number and request time and waits at the head of the new queue (they have waited
+        already); an offer on its way is withdrawn."""
+        ticket = self.tickets.get(ticket_id)
+        if ticket is None or (provinces is not None and ticket.region not in set(provinces)):
+            raise RoutingError("not_found", "no waiting request with that ticket in your provinces")
+        if (province_of(target_region), skill) == ticket.key:
+            raise RoutingError("bad_request", "the request is already in that queue")
+        events: list[Event] = []
+        if ticket.offered_to:
+            self._end_offer(now, ticket, "withdrawn", events)
+        old_key = ticket.key
+        self._unqueue(ticket)
+        ticket.region, ticket.skill, ticket.matter_code = province_of(target_region), skill, matter_code
+        ticket.rank = HEAD_RANK
+        ticket.queued_at = now
+        ticket.declined = {}
+        ticket.position = 0
+        self._enqueue(ticket)
+        events.append(Transferred(ticket.view(), "", old_key[0], old_key[1], note, now, by=by))
+        self._dispatch(now, events)
+        self._touch(now, [old_key, ticket.key], events)
+        return events
+
     def node_down(self, now: float, node: str) -> list[Event]:
         """A node stopped heartbeating: every connection it had is dropped, as if each closed."""
         prefix = node + "/"
@@ -813,9 +890,11 @@ class Router:
     def snapshot(self, now: float) -> dict[str, Any]:
         """Queues and clerks as a supervisor sees them."""
         queues = []
-        for (region, skill), entries in sorted(self.queues.items()):
-            if not entries:
-                continue
+        # Queues with someone waiting, and those a clerk on shift serves (staffed with nobody waiting).
+        keys = {k for k, entries in self.queues.items() if entries}
+        keys.update((c.region, skill) for c in self.clerks.values() for skill in c.skills)
+        for region, skill in sorted(keys):
+            entries = self.queues.get((region, skill), [])
             waits = [now - self.tickets[tid].requested_at for *_, tid in entries]
             queues.append(
                 {
@@ -823,15 +902,24 @@ class Router:
                     "skill": skill,
                     "waiting": len(entries),
                     "offered": sum(1 for *_, tid in entries if self.tickets[tid].offered_to),
-                    "oldest_wait_s": round(max(waits), 1),
+                    "oldest_wait_s": round(max(waits), 1) if waits else 0.0,
                     "staffed": self.staffed((region, skill)),
                 }
             )
         by_status: dict[str, int] = {}
         clerks = []
         for c in sorted(self.clerks.values(), key=lambda c: c.clerk_id):
-            by_status[c.status] = by_status.get(c.status, 0) + 1
-            clerks.append({"clerk_id": c.clerk_id, "region": c.region, "status": c.status, "case_id": c.case_id})
+            by_status[c.wall_status] = by_status.get(c.wall_status, 0) + 1
+            clerks.append(
+                {
+                    "clerk_id": c.clerk_id,
+                    "region": c.region,
+                    "status": c.wall_status,
+                    "case_id": c.case_id or c.wrap_up_case,
+                    "since": self.shown[c.clerk_id][2] if c.clerk_id in self.shown else None,
+                    "skills": list(c.skills),
+                }
+            )
         return {"queues": queues, "clerks": clerks, "clerks_by_status": by_status, "open_cases": len(self.cases)}
 
     def waiting(self, now: float) -> list[dict[str, Any]]:
@@ -840,9 +928,12 @@ class Router:
             (
                 {
                     "ticket_id": t.ticket_id,
+                    "case_id": t.case_id,
                     "region": t.region,
                     "skill": t.skill,
                     "matter_code": t.matter_code,
+                    "origin_region": t.origin_region,
+                    "channel": t.channel,
                     "waited_s": round(now - t.requested_at, 1),
                     "state": t.state.value,
                 }
@@ -888,6 +979,29 @@ class Router:
             "wrap_up_case": clerk.wrap_up_case,
         }
 
+    def note_statuses(self, now: float, events: Iterable[Event]) -> list[Event]:
+        """After a command: a ``ClerkStatusChanged`` for each clerk the events name whose wall status
+        changed (every change comes with an event naming the clerk). A clerk forgotten by the core
+        (offline with nothing in hand) is ``offline``."""
+        out: list[Event] = []
+        for ev in events:
+            clerk_id = getattr(ev, "clerk_id", None) or getattr(ev, "from_clerk", None)
+            if not isinstance(clerk_id, str) or not clerk_id:
+                continue
+            clerk = self.clerks.get(clerk_id)
+            was = self.shown.get(clerk_id)
+            status = clerk.wall_status if clerk is not None else "offline"
+            if was is None and status == "offline":
+                continue
+            if was is None or was[0] != status:
+                region = clerk.region if clerk is not None else (was[1] if was else "")
+                if status == "offline":
+                    self.shown.pop(clerk_id, None)
+                else:
+                    self.shown[clerk_id] = (status, region, now)
+                out.append(ClerkStatusChanged(clerk_id, region, status, now))
+        return out
+
     # ---- state for snapshots ----------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
@@ -903,6 +1017,7 @@ class Router:
             "answers": {k: list(v) for k, v in self.answers.items()},
             "dirty": dict(self.dirty),
             "flushed": dict(self.flushed),
+            "shown": {k: list(v) for k, v in self.shown.items()},
         }
 
     def load(self, data: dict[str, Any]) -> None:
@@ -932,6 +1047,7 @@ class Router:
         self.answers = {k: [float(x) for x in v] for k, v in data.get("answers", {}).items()}
         self.dirty = {k: float(v) for k, v in data.get("dirty", {}).items()}
         self.flushed = {k: float(v) for k, v in data.get("flushed", {}).items()}
+        self.shown = {k: (str(v[0]), str(v[1]), float(v[2])) for k, v in data.get("shown", {}).items()}
         self.queues = {}
         for t in sorted(self.tickets.values(), key=lambda t: (t.order, t.ticket_id)):
             self.queues.setdefault(t.key, []).append((*t.order, t.ticket_id))
@@ -1105,6 +1221,7 @@ class Router:
         clerk = self.clerks.get(clerk_id)
         if clerk is not None and clerk.presence is Presence.AVAILABLE:
             clerk.presence = Presence.BREAK
+            clerk.missed = True
             events.append(ClerkChanged(clerk_id, clerk.status, "missed_offer"))
 
     def _eligible(self, now: float, clerk: Clerk, ticket: Ticket) -> bool:

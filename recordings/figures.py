@@ -11,9 +11,10 @@ boundaries fall on China time (UTC+8, no daylight saving).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Float, Integer, and_, case, func, literal_column, select
+from sqlalchemy import Float, Integer, and_, case, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -21,14 +22,13 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
 from queueing.clock import to_datetime
+from queueing.tally import ABANDON_OUTCOMES, CLERK_OUTCOMES, bucket_start, figures_of
 
-from .models import Case, CaseEvent
+from .models import Case, CaseEvent, ClerkStatus
 
 CHINA_UTC_OFFSET_S = 8 * 3600
 GROUP_COLUMNS = ("target_region", "matter_code", "skill", "clerk_id", "channel", "origin_region")
 BUCKETS = {"15m": 900, "1h": 3600, "1d": 86400}
-CLERK_OUTCOMES = ("resolved", "referred", "unresolved")
-ABANDON_OUTCOMES = ("cancelled", "abandoned")
 
 
 class epoch(FunctionElement[float]):
@@ -88,6 +88,8 @@ class FigureQuery:
     short_abandon_s: float
     group_by: tuple[str, ...] = ()
     bucket_s: int | None = None
+    regions: tuple[str, ...] | None = None  # only cases of these target provinces (None: all)
+    now: float | None = None  # occupancy: a status still on counts until now (None: no occupancy)
 
     def __post_init__(self) -> None:
         unknown = [g for g in self.group_by if g not in GROUP_COLUMNS]
@@ -97,15 +99,19 @@ class FigureQuery:
             raise ValueError(f"no bucket of {self.bucket_s} s")
 
 
-def _per_case(q: FigureQuery) -> Any:
-    """One row per case requested in the window: its keys, times and flags."""
-    # When the clerk finished wrapping up after the citizen hung up: the `wrapped_up` line's time.
-    wrapped_at = (
+def _wrapped_at() -> Any:
+    """When the clerk finished wrapping up after the citizen hung up: the `wrapped_up` line's time."""
+    return (
         select(func.max(CaseEvent.at))
         .where(CaseEvent.case_id == Case.case_id, CaseEvent.event == "wrapped_up")
         .correlate(Case)
         .scalar_subquery()
     )
+
+
+def _per_case(q: FigureQuery) -> Any:
+    """One row per case requested in the window: its keys, times and flags."""
+    wrapped_at = _wrapped_at()
     answered = Case.answered_at.is_not(None)
     abandoned = and_(Case.answered_at.is_(None), Case.ended_at.is_not(None), Case.outcome.in_(ABANDON_OUTCOMES))
     handled = and_(answered, Case.ended_at.is_not(None), Case.outcome.in_(CLERK_OUTCOMES))
@@ -123,13 +129,17 @@ def _per_case(q: FigureQuery) -> Any:
             "handle_s"
         ),
         case((and_(handled, Case.outcome == "resolved"), 1), else_=0).label("resolved"),
+        case((and_(Case.answered_at.is_(None), Case.outcome == "expired"), 1), else_=0).label("expired"),
         Case.rating_level.label("rating"),
+        Case.offers.label("offers"),
+        Case.answers.label("answers"),
+        Case.transfers.label("transfers"),
+        case((Case.followup_closed_at.is_(None), 1), else_=0).label("followup_open"),
     ]
-    return (
-        select(*cols)
-        .where(Case.requested_at >= to_datetime(q.start), Case.requested_at < to_datetime(q.end))
-        .subquery("per_case")
-    )
+    stmt = select(*cols).where(Case.requested_at >= to_datetime(q.start), Case.requested_at < to_datetime(q.end))
+    if q.regions is not None:
+        stmt = stmt.where(Case.target_region.in_(q.regions))
+    return stmt.subquery("per_case")
 
 
 def _sums(c: Any, q: FigureQuery) -> list[ColumnElement[Any]]:
@@ -148,44 +158,53 @@ def _sums(c: Any, q: FigureQuery) -> list[ColumnElement[Any]]:
         func.coalesce(func.sum(c.resolved), 0).label("resolved"),
         func.count(c.rating).label("rated"),
         count_if(c.rating >= 4).label("positive"),
+        func.coalesce(func.sum(c.expired), 0).label("expired"),
+        func.coalesce(func.sum(c.offers), 0).label("offers"),
+        func.coalesce(func.sum(c.answers), 0).label("answers"),
+        func.coalesce(func.sum(c.transfers), 0).label("transfers"),
+        count_if(c.rating <= 2).label("complaints"),
+        count_if(and_(c.rating <= 2, c.followup_open == 1)).label("followups_open"),
     ]
 
 
-def _ratio(num: float, den: float) -> float | None:
-    return num / den if den else None
+WORKING = ("available", "offered", "busy", "wrap_up")  # on shift and free to take work, or working
+BUSY = ("busy", "wrap_up")
+OCCUPANCY_LOOKBACK_S = 86400  # a status that began this long before the period still counts
 
 
-def _figures(row: Any) -> dict[str, Any]:
-    """The published figures of one aggregate row (the divisions; null where nothing to divide by)."""
-    answered, abandoned, short = int(row.answered), int(row.abandoned), int(row.short_abandoned)
-    long_abandoned = abandoned - short
-    within, handled, rated = int(row.answered_within_sla), int(row.handled), int(row.rated)
-    wait_sum = float(row.wait_sum) if row.wait_sum is not None else 0.0
-    handle_sum = float(row.handle_sum) if row.handle_sum is not None else 0.0
-    return {
-        "requests": int(row.requests),
-        "answered": answered,
-        "answered_within_sla": within,
-        "abandoned": abandoned,
-        "short_abandoned": short,
-        "service_level": _ratio(within, answered + long_abandoned),
-        "asa_s": _round(_ratio(wait_sum, answered)),
-        "abandon_rate": _ratio(long_abandoned, answered + long_abandoned),
-        "aht_s": _round(_ratio(handle_sum, handled)),
-        "resolution_rate": _ratio(int(row.resolved), handled),
-        "rated": rated,
-        "positive_rate": _ratio(int(row.positive), rated),
-    }
+def _occupancy_query(start: float, end: float, by: str | None, regions: tuple[str, ...] | None) -> Any:
+    """Occupancy = time in a case or wrapping up / time available, offered, in a case or wrapping up,
+    of the clerks' status history clipped to ``[start, end)``: one row per clerk province or clerk (or
+    one in all). Each status lasts until the clerk's next row (``LEAD``), the last one until ``end``."""
+    nxt = func.lead(ClerkStatus.started_at).over(
+        partition_by=ClerkStatus.clerk_id, order_by=(ClerkStatus.started_at, ClerkStatus.id)
+    )
+    inner = select(
+        ClerkStatus.clerk_id, ClerkStatus.region, ClerkStatus.status, ClerkStatus.started_at, nxt.label("ended_at")
+    ).where(
+        ClerkStatus.started_at >= to_datetime(start - OCCUPANCY_LOOKBACK_S),
+        ClerkStatus.started_at < to_datetime(end),
+    )
+    if regions is not None:
+        inner = inner.where(ClerkStatus.region.in_(regions))
+    spans = inner.subquery("spans")
+    began, ended = epoch(spans.c.started_at), epoch(spans.c.ended_at)
+    lo = case((began < start, start), else_=began)
+    hi = case((or_(spans.c.ended_at.is_(None), ended > end), end), else_=ended)
+    span = case((hi > lo, hi - lo), else_=0.0)
+    cols: list[Any] = [
+        func.sum(case((spans.c.status.in_(BUSY), span), else_=0.0)).label("busy_s"),
+        func.sum(case((spans.c.status.in_(WORKING), span), else_=0.0)).label("working_s"),
+    ]
+    if by is None:
+        return select(*cols)
+    key = spans.c.region if by == "target_region" else spans.c.clerk_id
+    return select(key.label("key"), *cols).group_by(key)
 
 
-def _round(value: float | None) -> float | None:
-    # Microseconds are noise in a mean of seconds (and float sums differ in the last bits by database).
-    return round(value, 3) if value is not None else None
-
-
-def bucket_start(index: int, width: int) -> float:
-    """The epoch seconds at which bucket ``index`` of ``width`` seconds (China time) begins."""
-    return float(index * width - CHINA_UTC_OFFSET_S)
+def _occupancy(row: Any) -> float | None:
+    working = float(row.working_s or 0.0)
+    return float(row.busy_s or 0.0) / working if working > 0 else None
 
 
 async def figures(sessions: async_sessionmaker[AsyncSession], q: FigureQuery) -> dict[str, Any]:
@@ -193,20 +212,85 @@ async def figures(sessions: async_sessionmaker[AsyncSession], q: FigureQuery) ->
     ``q.group_by``, keys as ``{"key": {column: value}}``) and of each bucket that has requests
     (when ``q.bucket_s``, as ``{"bucket_start": epoch seconds}``)."""
     async with sessions() as session:
-        total = _per_case(FigureQuery(q.start, q.end, q.sla_s, q.short_abandon_s))
+        total = _per_case(FigureQuery(q.start, q.end, q.sla_s, q.short_abandon_s, regions=q.regions))
         row = (await session.execute(select(*_sums(total.c, q)))).one()
-        out: dict[str, Any] = {"total": _figures(row), "groups": [], "buckets": []}
+        out: dict[str, Any] = {"total": figures_of(row), "groups": [], "buckets": []}
+        until = min(q.end, q.now) if q.now is not None else None
+        occupancy: dict[str, float | None] = {}
+        if until is not None and until > q.start:
+            one = (await session.execute(_occupancy_query(q.start, until, None, q.regions))).one()
+            out["total"]["occupancy"] = _occupancy(one)
+            if q.group_by in (("target_region",), ("clerk_id",)):
+                rows = await session.execute(_occupancy_query(q.start, until, q.group_by[0], q.regions))
+                occupancy = {r.key: _occupancy(r) for r in rows}
+        else:
+            out["total"]["occupancy"] = None
         if q.group_by:
-            sub = _per_case(FigureQuery(q.start, q.end, q.sla_s, q.short_abandon_s, q.group_by))
+            sub = _per_case(FigureQuery(q.start, q.end, q.sla_s, q.short_abandon_s, q.group_by, regions=q.regions))
             keys = [sub.c[g] for g in q.group_by]
             rows = await session.execute(
                 select(*keys, *_sums(sub.c, q)).group_by(*keys).order_by(*(k.asc().nulls_first() for k in keys))
             )
-            out["groups"] = [{"key": {g: r._mapping[g] for g in q.group_by}, **_figures(r)} for r in rows]
+            out["groups"] = [
+                {
+                    "key": {g: r._mapping[g] for g in q.group_by},
+                    **figures_of(r),
+                    "occupancy": occupancy.get(r._mapping[q.group_by[0]]) if len(q.group_by) == 1 else None,
+                }
+                for r in rows
+            ]
         if q.bucket_s is not None:
-            sub = _per_case(FigureQuery(q.start, q.end, q.sla_s, q.short_abandon_s, bucket_s=q.bucket_s))
+            sub = _per_case(
+                FigureQuery(q.start, q.end, q.sla_s, q.short_abandon_s, bucket_s=q.bucket_s, regions=q.regions)
+            )
             rows = await session.execute(
                 select(sub.c.bucket, *_sums(sub.c, q)).group_by(sub.c.bucket).order_by(sub.c.bucket)
             )
-            out["buckets"] = [{"bucket_start": bucket_start(int(r.bucket), q.bucket_s), **_figures(r)} for r in rows]
+            out["buckets"] = [
+                {"bucket_start": bucket_start(int(r.bucket), q.bucket_s), **figures_of(r), "occupancy": None}
+                for r in rows
+            ]
         return out
+
+
+async def case_facts(sessions: async_sessionmaker[AsyncSession], start: float, end: float) -> list[dict[str, Any]]:
+    """The cases requested in ``[start, end)`` as the live figures hold them (``queueing.tally.CaseFacts``):
+    what a node loads at start-up before it folds the queue's results."""
+    wrapped_at = _wrapped_at()
+    stmt = select(
+        Case.case_id,
+        Case.requested_at,
+        Case.target_region,
+        Case.skill,
+        Case.matter_code,
+        Case.channel,
+        Case.origin_region,
+        Case.clerk_id,
+        Case.answered_at,
+        Case.ended_at,
+        Case.outcome,
+        wrapped_at.label("wrapped_at"),
+        Case.rating_level.label("rating"),
+        Case.offers,
+        Case.answers,
+        Case.transfers,
+        Case.followup_closed_at.is_not(None).label("followup_closed"),
+    ).where(Case.requested_at >= to_datetime(start), Case.requested_at < to_datetime(end))
+    async with sessions() as session:
+        rows = (await session.execute(stmt)).all()
+    out = []
+    for r in rows:
+        row = dict(r._mapping)
+        for col in ("requested_at", "answered_at", "ended_at", "wrapped_at"):
+            value = row[col]
+            row[col] = _epoch_of(value) if value is not None else None
+        out.append(row)
+    return out
+
+
+def _epoch_of(value: Any) -> float:
+    # The ORM gives aware datetimes for mapped columns; the correlated max() may come back as text on SQLite.
+    if isinstance(value, str):
+        parsed = datetime.fromisoformat(value)
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+    return float(value.timestamp())

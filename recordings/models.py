@@ -66,6 +66,11 @@ class Case(Base):
     rating_level: Mapped[int | None] = mapped_column(Integer, nullable=True)
     rating_comment: Mapped[str | None] = mapped_column(Text, nullable=True)
     rated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Counted by the recorder as the timeline grows (the figures read them without scanning the timeline).
+    offers: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    answers: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    transfers: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    followup_closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class CaseEvent(Base):
@@ -100,3 +105,20 @@ class LoginSession(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class ClerkStatus(Base):
+    """A clerk's status from ``started_at`` until their next row: what occupancy is measured from.
+    Rows are only ever inserted (by the recorder, from the queue's ``ClerkStatusChanged`` events)."""
+
+    __tablename__ = "clerk_status"
+    __table_args__ = (
+        Index("ix_clerk_status_clerk_started", "clerk_id", "started_at"),
+        Index("ix_clerk_status_started_at", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    clerk_id: Mapped[str] = mapped_column(String(32))
+    region: Mapped[str] = mapped_column(String(6))
+    status: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())

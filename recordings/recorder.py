@@ -29,9 +29,11 @@ from queueing.events import (
     CaseRequeued,
     ClerkAway,
     ClerkBack,
+    ClerkStatusChanged,
     Event,
     Offered,
     OfferEnded,
+    Supervised,
     TicketClosed,
     TicketOpened,
     Transferred,
@@ -89,12 +91,30 @@ def _ops(ev: Event, at: float) -> list[RecordOp]:
             )
         ]
     if isinstance(ev, Offered):
-        return [line(ev.ticket.case_id, "offered", "system", {"clerk_id": ev.clerk_id}, offered_at=ev.at)]
+        return [
+            line(
+                ev.ticket.case_id,
+                "offered",
+                "system",
+                {"clerk_id": ev.clerk_id},
+                offered_at=ev.at,
+                increment=("offers",),
+            )
+        ]
     if isinstance(ev, OfferEnded):
         actor = f"clerk:{ev.clerk_id}" if ev.reason == "declined" else "system"
         return [line(ev.case_id, f"offer_{ev.reason}", actor, {"clerk_id": ev.clerk_id})]
     if isinstance(ev, Answered):
-        return [line(ev.ticket.case_id, "answered", f"clerk:{ev.clerk_id}", answered_at=ev.at, clerk_id=ev.clerk_id)]
+        return [
+            line(
+                ev.ticket.case_id,
+                "answered",
+                f"clerk:{ev.clerk_id}",
+                answered_at=ev.at,
+                clerk_id=ev.clerk_id,
+                increment=("answers",),
+            )
+        ]
     if isinstance(ev, TicketClosed):
         t = ev.ticket
         actor = f"citizen:{t.citizen_id}" if ev.reason == "cancelled" else "system"
@@ -149,13 +169,20 @@ def _ops(ev: Event, at: float) -> list[RecordOp]:
             line(
                 t.case_id,
                 "transferred",
-                f"clerk:{ev.from_clerk}",
+                ev.by or f"clerk:{ev.from_clerk}",
                 detail,
                 target_region=t.region,
                 skill=t.skill,
                 matter_code=t.matter_code,
+                increment=("transfers",),
             )
         ]
+    if isinstance(ev, ClerkStatusChanged):
+        return [
+            RecordOp("status", "", {"clerk_id": ev.clerk_id, "region": ev.region, "status": ev.status, "at": ev.at})
+        ]
+    if isinstance(ev, Supervised):
+        return [line(ev.case_id, ev.action, ev.by, {"clerk_id": ev.clerk_id, **ev.detail})] if ev.case_id else []
     if isinstance(ev, ClerkAway):
         return [line(ev.case_id, "clerk_connection_lost", f"clerk:{ev.clerk_id}")]
     if isinstance(ev, ClerkBack):

@@ -20,12 +20,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from queueing.clock import iso, to_datetime
 
-from .models import Case, CaseEvent, Kiosk, LoginSession, QueuePosition, User
+from .models import Case, CaseEvent, ClerkStatus, Kiosk, LoginSession, QueuePosition, User
 
 log = logging.getLogger(__name__)
 
 # Columns an event may set, each only once (the first value stands).
 ONCE_COLUMNS = {"offered_at", "answered_at", "connected_at", "ended_at"}
+
+
+FOLLOWUP_CLOSED = "followup_closed"  # the timeline line that closes a 差评 follow-up
 
 
 class CaseStoreError(Exception):
@@ -89,6 +92,7 @@ class CaseQuery:
     outcome: str | None = None
     rating: int | None = None
     unrated: bool = False
+    regions: tuple[str, ...] | None = None  # only these target provinces (a province's supervisor)
 
 
 def case_json(case: Case) -> dict[str, Any]:
@@ -209,6 +213,7 @@ class CaseStore(_Writes):
         detail: dict[str, Any] | None = None,
         only_first: bool = False,
         keep_existing: bool = False,
+        increment: tuple[str, ...] = (),
         **columns: Any,
     ) -> bool:
         values = {k: (to_datetime(v) if k.endswith("_at") and isinstance(v, float) else v) for k, v in columns.items()}
@@ -223,6 +228,8 @@ class CaseStore(_Writes):
             )
             if result.rowcount == 0 and only_first:  # type: ignore[attr-defined]
                 return False
+        for k in increment:  # a counter (offers, answers, transfers): the recorder writes each event once
+            plain[k] = getattr(Case, k) + 1
         if plain:
             await session.execute(update(Case).where(Case.case_id == case_id).values(**plain))
         session.add(CaseEvent(case_id=case_id, at=to_datetime(at), event=event, actor=actor, detail=detail))
@@ -301,6 +308,13 @@ class CaseStore(_Writes):
         try:
             if op.kind == "create":
                 await self._create_in(session, **op.fields)
+            elif op.kind == "status":
+                f = op.fields
+                session.add(
+                    ClerkStatus(
+                        clerk_id=f["clerk_id"], region=f["region"], status=f["status"], started_at=to_datetime(f["at"])
+                    )
+                )
             else:
                 await self._record_in(session, op.case_id, **op.fields)
         except CaseStoreError:
@@ -387,6 +401,27 @@ class CaseStore(_Writes):
                 )
             )
 
+    async def close_followup(
+        self, case_id: str, *, by: str, at: float, note: str, provinces: frozenset[str] | None
+    ) -> None:
+        """Close the 差评 follow-up of a case (rated 1 or 2) with a note: a `followup_closed` line.
+        A case outside ``provinces`` (None: all) is answered like an unknown one."""
+        async with self._writing(), self.sessions() as session, session.begin():
+            case = await session.get(Case, case_id, with_for_update=True)
+            if case is None or (provinces is not None and case.target_region not in provinces):
+                raise CaseStoreError("not_found", "no such case in your provinces")
+            if case.rating_level is None or case.rating_level > 2:
+                raise CaseStoreError("conflict", "only a case rated 1 or 2 (差评) has a follow-up to close")
+            closed = await session.execute(
+                select(CaseEvent.id).where(CaseEvent.case_id == case_id, CaseEvent.event == FOLLOWUP_CLOSED).limit(1)
+            )
+            if closed.first() is not None or case.followup_closed_at is not None:
+                raise CaseStoreError("conflict", "this follow-up is already closed")
+            case.followup_closed_at = to_datetime(at)
+            session.add(
+                CaseEvent(case_id=case_id, at=to_datetime(at), event=FOLLOWUP_CLOSED, actor=by, detail={"note": note})
+            )
+
     async def get(self, case_id: str) -> dict[str, Any] | None:
         async with self.sessions() as session:
             case = await session.get(Case, case_id)
@@ -419,6 +454,8 @@ class CaseStore(_Writes):
         ):
             if value is not None:
                 conditions.append(column == value)
+        if query.regions is not None:
+            conditions.append(Case.target_region.in_(query.regions))
         if query.unrated:
             conditions.append(Case.rating_level.is_(None))
         elif query.rating is not None:
@@ -536,6 +573,16 @@ class Directory(_Writes):
         async with self.sessions() as session:
             kiosk = (await session.execute(select(Kiosk).where(Kiosk.token_hash == token_hash))).scalar_one_or_none()
             return kiosk if kiosk is not None and kiosk.active else None
+
+    async def clerks(self) -> list[tuple[str, str, str]]:
+        """Every active clerk account as (id, display name, region): the wall lists those offline too."""
+        async with self.sessions() as session:
+            rows = await session.execute(
+                select(User.id, User.display_name, User.region)
+                .where(User.role == "clerk", User.active.is_(True))
+                .order_by(User.id)
+            )
+            return [(r[0], r[1], r[2]) for r in rows]
 
     async def display_names(self) -> dict[str, str]:
         async with self.sessions() as session:

@@ -1,4 +1,4 @@
-"""The alert webhook: POSTs each wait alert (``pre_breach``, ``breach``) to ``RVW_ALERT_WEBHOOK_URL``.
+"""The alert webhook: POSTs each alert (``pre_breach``, ``breach``, ``service_level``) to ``RVW_ALERT_WEBHOOK_URL``.
 
 The body is the alert as JSON (:func:`signaling.messages.alert`), signed with
 ``X-RVW-Signature: sha256=<hex HMAC-SHA256 of the raw body under RVW_ALERT_WEBHOOK_SECRET>``.
@@ -77,6 +77,16 @@ class AlertWebhook:
                     self._outbox.put_nowait(body)
                 except asyncio.QueueFull:
                     log.warning("alert webhook: %d alerts waiting, dropping one for %s", QUEUE_MAX, ev.ticket.ticket_id)
+
+    def post(self, alert: dict[str, Any]) -> None:
+        """Send an alert raised outside the queue (the wall's ``service_level``), when this node sends."""
+        if not self.active or self._closed:
+            return
+        body = json.dumps(alert, ensure_ascii=False, separators=(",", ":")).encode()
+        try:
+            self._outbox.put_nowait(body)
+        except asyncio.QueueFull:
+            log.warning("alert webhook: %d alerts waiting, dropping a %s alert", QUEUE_MAX, alert.get("kind"))
 
     async def lead(self) -> None:
         """Send while this runs: the writer runs it while it holds the lease and cancels it after."""

@@ -12,8 +12,10 @@ from sqlalchemy import text
 
 from recordings.models import User
 from signaling.connection import SESSION_COOKIE
+from signaling.wall import scope_name
 
 from .auth import make_token, new_session_id, read_token
+from .catalog import scope_of
 from .openapi import DOCUMENT, OPENAPI_PATH
 from .services import SERVICES, Services
 
@@ -272,15 +274,16 @@ async def get_case(request: web.Request) -> web.Response:
         if user.role != "clerk" or clerk_id != user.id:
             return json_error(403, "forbidden", "only the case's clerk, supervisors and auditors may read it")
     record = await svc.store.get(case_id)
-    if record is None:
-        return json_error(404, "not_found", "no such case")
+    provinces = scope_of(user.region) if user.role == "supervisor" else None
+    if record is None or (provinces is not None and record["target_region"] not in provinces):
+        return json_error(404, "not_found", "no such case")  # another province's case: as an unknown one
     return json_response(record)
 
 
 @routes.get("/api/dashboard")
 async def dashboard(request: web.Request) -> web.Response:
-    await require_user(request, "supervisor")
-    return json_response(await request.app[SERVICES].hub.dashboard())
+    user = await require_user(request, "supervisor")
+    return json_response(await request.app[SERVICES].hub.wall.dashboard(scope_name(user.region)))
 
 
 @routes.get(OPENAPI_PATH)

@@ -26,6 +26,7 @@ from signaling.gateway import Gateway
 from signaling.hub import Hub
 from signaling.namespaces import CitizenNamespace, ClerkNamespace, SupervisorNamespace
 from signaling.transport import refuse_binary
+from signaling.wall import Wall
 
 from . import api, demo, metrics, staffing, supervision
 from .alerts import AlertWebhook
@@ -167,6 +168,17 @@ def create_app(
                 # Several nodes: only the writer's node sends, so each alert goes out once.
                 queue.while_leading.append(webhook.lead)
         hub.metrics = meters
+        wall = Wall(
+            sio=sio,
+            queue=queue,
+            directory=directory,
+            sessions=sessions,
+            settings=settings,
+            clock=clock,
+            post_alert=webhook.post if webhook is not None else None,
+        )
+        queue.subscribe(wall.accept)
+        hub.wall = wall
         app[SERVICES] = Services(
             settings=settings,
             clock=clock,
@@ -200,6 +212,7 @@ def create_app(
         if webhook is not None:
             webhook.start()
             stack.push_async_callback(webhook.close)
+        await wall.load()  # today's records before the queue's first result
         stack.push_async_callback(queue.close)
         await queue.start()
         # Everything loaded so far lives as long as the process: keep it out of the
@@ -209,6 +222,8 @@ def create_app(
         stack.callback(gc.unfreeze)
         hub.start()
         stack.push_async_callback(hub.close)
+        wall.start()
+        stack.push_async_callback(wall.close)
 
     app.cleanup_ctx.append(lifespan)
     return app
@@ -243,6 +258,7 @@ async def kiosk(request: web.Request) -> web.StreamResponse:
 
 pages.get("/console")(_page("console.html"))
 pages.get("/supervisor")(_page("supervisor.html"))
+pages.get("/reports")(_page("reports.html"))
 
 
 @pages.get("/static/vendor/socket.io.min.js")
@@ -250,3 +266,20 @@ async def socketio_client(request: web.Request) -> web.StreamResponse:
     if not webpkg.SOCKET_IO_CLIENT.exists():
         return web.Response(status=500, text="socket.io-client is not installed: run `npm ci` in web/")
     return web.FileResponse(webpkg.SOCKET_IO_CLIENT)
+
+
+def _vendored(package: str, file: str) -> Any:
+    """A handler serving ``file`` of the npm package ``package`` in web/node_modules (installed by `npm ci`)."""
+    path = webpkg.ROOT / "node_modules" / package / file
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        if not path.exists():
+            return web.Response(status=500, text=f"{package} is not installed: run `npm ci` in web/")
+        return web.FileResponse(path)
+
+    return handler
+
+
+# uPlot (MIT), the charts of the reports page and any other page that draws a time series.
+pages.get("/static/vendor/uplot.min.js")(_vendored("uplot", "dist/uPlot.iife.min.js"))
+pages.get("/static/vendor/uplot.min.css")(_vendored("uplot", "dist/uPlot.min.css"))

@@ -11,6 +11,14 @@ import yaml
 
 DEFAULT_CATALOG = Path(__file__).parent / "data" / "matters.yaml"
 PROVINCES = {"310000": "上海", "320000": "江苏", "330000": "浙江", "340000": "安徽"}
+DELTA = "delta"  # the region of a supervisor or auditor of the whole delta (all four provinces)
+
+
+def scope_of(region: str) -> frozenset[str] | None:
+    """The provinces a supervisor or auditor of ``region`` oversees; None: all four (the delta)."""
+    if region == DELTA:
+        return None
+    return frozenset({region[:2] + "0000"})
 
 
 class CatalogError(ValueError):

@@ -17,7 +17,7 @@ from recordings.migrate import upgrade
 from recordings.store import CaseStoreError, Directory
 
 from .auth import hash_password, kiosk_token_hash, new_id, new_kiosk_token
-from .catalog import PROVINCES
+from .catalog import DELTA, PROVINCES
 from .config import ConfigError, Settings
 
 REGION_RE = re.compile(r"^[1-9][0-9]{5}$")
@@ -27,6 +27,10 @@ def _region(value: str) -> str:
     if not REGION_RE.match(value) or value[:2] + "0000" not in PROVINCES:
         raise argparse.ArgumentTypeError(f"{value!r} is not a region code in Shanghai, Jiangsu, Zhejiang or Anhui")
     return value
+
+
+def _user_region(value: str) -> str:
+    return value if value == DELTA else _region(value)
 
 
 def _number(value: str) -> float:
@@ -76,7 +80,12 @@ def parser() -> argparse.ArgumentParser:
     add = user.add_parser("add", help="add a user; the password is read from standard input")
     add.add_argument("--username", required=True)
     add.add_argument("--role", required=True, choices=["clerk", "supervisor", "auditor"])
-    add.add_argument("--region", required=True, type=_region)
+    add.add_argument(
+        "--region",
+        required=True,
+        type=_user_region,
+        help="a region code; supervisors and auditors oversee its province, or all four with 'delta'",
+    )
     add.add_argument("--skills", default="", help="comma-separated skills (clerks)")
     add.add_argument("--display-name", required=True)
     disable = user.add_parser("disable", help="disable a log-in and end its sessions (open consoles close)")
@@ -115,6 +124,8 @@ async def _user_add(settings: Settings, args: argparse.Namespace, password: str)
     try:
         await upgrade(engine)
         directory = Directory(make_sessionmaker(engine))
+        if args.region == DELTA and args.role == "clerk":
+            raise ConfigError("a clerk serves one province: give a region code, not 'delta'")
         user_id = new_id()
         await directory.add_user(
             user_id=user_id,

@@ -32,6 +32,13 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _goal(env: Mapping[str, str]) -> float:
+    goal = _float(env, "RVW_SLA_GOAL", 0.9)
+    if not 0.0 < goal < 1.0:
+        raise ConfigError(f"RVW_SLA_GOAL must be a share between 0 and 1 (exclusive), got {goal}")
+    return goal
+
+
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -145,6 +152,10 @@ class Settings:
     alert_webhook_url: str | None = None
     alert_webhook_secret: str = ""
     alert_webhook_backoff_s: float = 1.0  # retries after 1, 2, 4, 8 x this
+    # The service-level goal (share answered within sla_seconds) and its alert: a queue's last 15
+    # minutes under the goal, once at least this many requests there count for the service level.
+    sla_goal: float = 0.9
+    sla_alert_min_requests: int = 5
 
     def routing_for(self, username: str, skills: list[str]) -> tuple[list[str], dict[str, int]]:
         """A clerk's skills and levels: the routing file's, or the account's at level 1."""
@@ -202,4 +213,6 @@ class Settings:
             prebreach_s=_float(env, "RVW_PREBREACH_SECONDS", 45.0),
             alert_webhook_url=env.get("RVW_ALERT_WEBHOOK_URL") or None,
             alert_webhook_secret=env.get("RVW_ALERT_WEBHOOK_SECRET") or "",
+            sla_goal=_goal(env),
+            sla_alert_min_requests=_int(env, "RVW_SLA_ALERT_MIN_REQUESTS", 5),
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from recordings.store import Directory
 
 from .auth import hash_password, kiosk_token_hash, new_id
-from .catalog import Catalog
+from .catalog import DELTA, Catalog
 
 DEMO_PASSWORD = "rvw-demo-2026"
 DEMO_KIOSK_TOKEN = "k_demo_suzhou_320500"
@@ -24,8 +24,9 @@ async def seed(directory: Directory, catalog: Catalog, now: float) -> list[tuple
     password_hash = hash_password(DEMO_PASSWORD)
     accounts = [(u, "clerk", name, region, skills) for u, name, region in DEMO_CLERKS]
     accounts += [
-        ("supervisor", "supervisor", "值班长 赵琳", "310000", []),
-        ("auditor", "auditor", "审计员 周平", "310000", []),
+        ("supervisor", "supervisor", "值班长 赵琳", DELTA, []),  # the whole delta
+        ("supervisor_js", "supervisor", "江苏值班长 孙雷", "320000", []),  # Jiangsu only
+        ("auditor", "auditor", "审计员 周平", DELTA, []),
     ]
     for username, role, name, region, sk in accounts:
         await directory.add_user(

@@ -1,9 +1,13 @@
-"""The OpenAPI 3.0 description of the REST API, served at ``GET /api/openapi.json``.
+"""The OpenAPI 3.1 description of the REST API, served at ``GET /api/openapi.json``.
 
 Written by hand, beside ``api.py``, so that it says what the handlers promise rather than what a generator
 guesses. ``tests/test_openapi.py`` fails when a route under ``/api/`` is added without being described here (or the
 other way round), and ``tests/test_fuzz_rest.py`` runs Schemathesis against a live server with this description:
 every answer must carry a status code, a content type and a body described here.
+
+Its schemas are JSON Schema 2020-12, the dialect of OpenAPI 3.1: a value that may be null says so with a type union
+(``_nullable``), not with 3.0's ``nullable``, and exclusive bounds are numbers, not flags. ``tests/test_openapi.py``
+validates the document against the OpenAPI 3.1 schema.
 """
 
 from __future__ import annotations
@@ -27,7 +31,16 @@ def _ref(name: str) -> dict[str, str]:
 
 
 def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
-    return {**schema, "nullable": True}
+    """``schema``, or null (JSON Schema 2020-12): ``"null"`` joins the schema's ``type`` (and its ``enum``, if any);
+    a schema without a ``type`` (a ``$ref``, an ``allOf``...) becomes ``anyOf`` it and ``{"type": "null"}``."""
+    kind = schema.get("type")
+    if kind is None:
+        return {"anyOf": [schema, {"type": "null"}]}
+    kinds = list(kind) if isinstance(kind, list) else [kind]
+    nullable = {**schema, "type": kinds if "null" in kinds else [*kinds, "null"]}
+    if "enum" in schema and None not in schema["enum"]:
+        nullable["enum"] = [*schema["enum"], None]
+    return nullable
 
 
 def _error(description: str, *codes: str) -> dict[str, Any]:
@@ -78,6 +91,43 @@ _SLA_FIGURES: dict[str, Any] = {
     "resolution_rate": _RATE,
     "rated": _COUNT,
     "positive_rate": _RATE,
+    "expired": _COUNT,
+    "offers": _COUNT,
+    "agent_answer_rate": _RATE,
+    "transfers": _COUNT,
+    "complaints": _COUNT,
+    "followups_open": _COUNT,
+}
+# Only in GET /api/sla (from the clerks' status history in the records), not on the live wall.
+_OCCUPANCY = {
+    "occupancy": _nullable(
+        {
+            "type": "number",
+            "minimum": 0,
+            "maximum": 1,
+            "description": "Time in a case or wrapping up / time on shift and not on a break; in the total and "
+            "when grouped by `target_region` (the clerks' province) or `clerk_id` alone, otherwise null.",
+        }
+    )
+}
+_WALL_STATUS = {
+    "type": "string",
+    "enum": ["available", "offered", "busy", "wrap_up", "missed", "break", "offline"],
+}
+_WAITING_ENTRY = {
+    "type": "object",
+    "required": ["ticket_id", "case_id", "region", "skill", "matter_code", "origin_region", "channel", "waited_s"],
+    "properties": {
+        "ticket_id": {"type": "string"},
+        "case_id": {"type": "string"},
+        "region": {"type": "string"},
+        "skill": {"type": "string"},
+        "matter_code": {"type": "string"},
+        "origin_region": {"type": "string"},
+        "channel": {"type": "string"},
+        "waited_s": {"type": "number"},
+        "state": {"type": "string", "enum": ["waiting", "offered"]},
+    },
 }
 
 SCHEMAS: dict[str, Any] = {
@@ -222,22 +272,57 @@ SCHEMAS: dict[str, Any] = {
     },
     "Dashboard": {
         "type": "object",
-        "required": ["at", "sla_s", "queues", "clerks", "clerks_by_status", "open_cases", "alerts", "today"],
+        "description": "The wall of the caller's scope: their province, or the delta (docs/protocol.md).",
+        "required": [
+            "at",
+            "scope",
+            "provinces",
+            "sla_s",
+            "prebreach_s",
+            "goal",
+            "queues",
+            "clerks",
+            "clerks_by_status",
+            "waiting",
+            "waiting_total",
+            "alerts",
+            "today",
+            "chart",
+        ],
         "properties": {
             "at": {"type": "number", "description": "Seconds since the epoch."},
+            "scope": {"type": "string", "description": "`delta` or a province code."},
+            "provinces": {"type": "array", "items": _REGION},
             "sla_s": {"type": "number"},
+            "prebreach_s": {"type": "number"},
+            "goal": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
             "queues": {
                 "type": "array",
                 "items": {
                     "type": "object",
-                    "required": ["region", "skill", "waiting", "offered", "oldest_wait_s", "staffed"],
+                    "required": [
+                        "region",
+                        "skill",
+                        "waiting",
+                        "offered",
+                        "oldest_wait_s",
+                        "staffed",
+                        "service_level_15m",
+                        "requests_15m",
+                        "arrivals_1h",
+                        "needed",
+                    ],
                     "properties": {
                         "region": _REGION,
                         "skill": {"type": "string"},
-                        "waiting": {"type": "integer", "minimum": 0},
-                        "offered": {"type": "integer", "minimum": 0},
-                        "oldest_wait_s": {"type": "number"},
-                        "staffed": {"type": "integer", "minimum": 0},
+                        "waiting": _COUNT,
+                        "offered": _COUNT,
+                        "oldest_wait_s": {"type": "number", "minimum": 0},
+                        "staffed": _COUNT,
+                        "service_level_15m": _RATE,
+                        "requests_15m": _COUNT,
+                        "arrivals_1h": _COUNT,
+                        "needed": _nullable({"type": "integer", "minimum": 0}),
                     },
                 },
             },
@@ -245,67 +330,56 @@ SCHEMAS: dict[str, Any] = {
                 "type": "array",
                 "items": {
                     "type": "object",
-                    "required": ["clerk_id", "display_name", "region", "status", "case_id"],
+                    "required": ["clerk_id", "display_name", "region", "status", "case_id", "since", "in_status_s"],
                     "properties": {
                         "clerk_id": {"type": "string"},
                         "display_name": {"type": "string"},
                         "region": {"type": "string"},
-                        "status": {"type": "string"},
+                        "status": _WALL_STATUS,
                         "case_id": _nullable({"type": "string"}),
+                        "since": _nullable({"type": "number"}),
+                        "in_status_s": _nullable({"type": "number"}),
+                        "skills": {"type": "array", "items": {"type": "string"}},
                     },
                 },
             },
-            "clerks_by_status": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}},
-            "open_cases": {"type": "integer", "minimum": 0},
+            "clerks_by_status": {"type": "object", "additionalProperties": _COUNT},
+            "waiting": {
+                "type": "array",
+                "description": "The longest 200 waits, longest first.",
+                "items": _WAITING_ENTRY,
+            },
+            "waiting_total": _COUNT,
             "alerts": {
                 "type": "array",
-                "description": "Citizens waiting at least three quarters of the SLA and not yet answered.",
-                "items": {
-                    "type": "object",
-                    "required": ["ticket_id", "region", "skill", "matter_code", "waited_s", "state"],
-                    "properties": {
-                        "ticket_id": {"type": "string"},
-                        "region": {"type": "string"},
-                        "skill": {"type": "string"},
-                        "matter_code": {"type": "string"},
-                        "waited_s": {"type": "number"},
-                        "state": {"type": "string"},
-                    },
-                },
+                "description": "The waiting citizens past `prebreach_s`.",
+                "items": _WAITING_ENTRY,
             },
             "today": {
                 "type": "object",
-                "description": "Cases requested since midnight China time (docs/sla.md): the figures of "
-                "`GET /api/sla` for today.",
-                "required": [
-                    "requests",
-                    "answered",
-                    "answered_within_sla",
-                    "abandoned",
-                    "short_abandoned",
-                    "service_level",
-                    "asa_s",
-                    "resolution_rate",
-                    "rated",
-                    "positive_rate",
-                    "abandon_rate",
-                    "aht_s",
-                    "sla_s",
-                ],
+                "description": "The live figures of the cases requested since midnight China time: those of "
+                "`GET /api/sla` for today (docs/sla.md), without occupancy.",
+                "required": [*_SLA_FIGURES, "sla_s", "goal"],
+                "properties": {**_SLA_FIGURES, "sla_s": {"type": "number"}, "goal": {"type": "number"}},
+            },
+            "chart": {
+                "type": "object",
+                "required": ["bucket_s", "buckets"],
                 "properties": {
-                    "requests": {"type": "integer", "minimum": 0},
-                    "answered": {"type": "integer", "minimum": 0},
-                    "answered_within_sla": {"type": "integer", "minimum": 0},
-                    "abandoned": {"type": "integer", "minimum": 0},
-                    "short_abandoned": {"type": "integer", "minimum": 0},
-                    "service_level": _nullable({"type": "number", "minimum": 0, "maximum": 1}),
-                    "asa_s": _nullable({"type": "number", "minimum": 0}),
-                    "resolution_rate": _nullable({"type": "number", "minimum": 0, "maximum": 1}),
-                    "rated": {"type": "integer", "minimum": 0},
-                    "positive_rate": _nullable({"type": "number", "minimum": 0, "maximum": 1}),
-                    "abandon_rate": _RATE,
-                    "aht_s": _SECONDS,
-                    "sla_s": {"type": "number"},
+                    "bucket_s": {"type": "integer"},
+                    "buckets": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["start", "requests", "answered", "service_level"],
+                            "properties": {
+                                "start": {"type": "number"},
+                                "requests": _COUNT,
+                                "answered": _COUNT,
+                                "service_level": _RATE,
+                            },
+                        },
+                    },
                 },
             },
         },
@@ -314,8 +388,8 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "description": "The service-level figures of a set of requests (docs/sla.md); a rate is null when there is "
         "nothing to divide by.",
-        "required": list(_SLA_FIGURES),
-        "properties": _SLA_FIGURES,
+        "required": [*_SLA_FIGURES, *_OCCUPANCY],
+        "properties": {**_SLA_FIGURES, **_OCCUPANCY},
     },
     "SlaReport": {
         "type": "object",
@@ -705,7 +779,7 @@ SCHEMAS["Staffing"] = {
 
 
 def _positive(name: str, maximum: float, description: str, required: bool = False) -> dict[str, Any]:
-    schema = {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": maximum}
+    schema = {"type": "number", "exclusiveMinimum": 0, "maximum": maximum}
     return {"name": name, "in": "query", "required": required, "description": description, "schema": schema}
 
 
@@ -728,13 +802,7 @@ PATHS["/api/staffing"] = {
                 "name": "goal",
                 "in": "query",
                 "description": "The service level to reach, a share; default 0.9.",
-                "schema": {
-                    "type": "number",
-                    "minimum": 0,
-                    "maximum": 1,
-                    "exclusiveMinimum": True,
-                    "exclusiveMaximum": True,
-                },
+                "schema": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
             },
             {
                 "name": "clerks",
@@ -776,7 +844,7 @@ def describe() -> dict[str, Any]:
     """The OpenAPI document as a fresh dict (a caller may change it)."""
     return copy.deepcopy(
         {
-            "openapi": "3.0.3",
+            "openapi": "3.1.0",
             "info": {
                 "title": "Remote virtual window REST API",
                 "version": "1",

@@ -29,6 +29,7 @@ from recordings.store import CaseQuery, case_json
 
 from .api import ApiError, json_response, require_user
 from .services import SERVICES, Services
+from .supervision import supervised
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -207,6 +208,10 @@ async def _allowed_query(request: web.Request) -> tuple[Services, CaseQuery, int
         if query.clerk_id not in (None, user.id):
             raise ApiError(403, "forbidden", "a clerk may list only their own cases")
         query = dataclasses.replace(query, clerk_id=user.id)
+    provinces = supervised(user)
+    if provinces is not None:
+        # A province's supervisor lists their province's cases; asking for another's finds none.
+        query = dataclasses.replace(query, regions=tuple(sorted(provinces)))
     return request.app[SERVICES], query, limit, cursor, csv_wanted
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from datetime import UTC, datetime, timedelta, timezone
@@ -13,6 +14,7 @@ from recordings.figures import BUCKETS, GROUP_COLUMNS, FigureQuery, figures
 from signaling.hub import start_of_day
 
 from .api import ApiError, json_response, require_user
+from .catalog import scope_of
 from .services import SERVICES, Services
 
 routes = web.RouteTableDef()
@@ -80,16 +82,26 @@ def parse_query(query: Any, now: float, *, sla_s: float, short_abandon_s: float)
     return FigureQuery(start, end, sla_s, short_abandon_s, group_by, bucket_s)
 
 
+def supervised(user: Any) -> frozenset[str] | None:
+    """The provinces whose records a user's figures and lists cover: a supervisor's province, or all
+    (None) for a supervisor of the delta and for auditors, who audit every province."""
+    return scope_of(user.region) if user.role == "supervisor" else None
+
+
 @routes.get("/api/sla")
 async def sla(request: web.Request) -> web.Response:
     """The figures of requests made in ``[from, to)``, in total, by group and by time bucket."""
-    await require_user(request, "supervisor", "auditor")
+    user = await require_user(request, "supervisor", "auditor")
     svc: Services = request.app[SERVICES]
     s = svc.settings
     try:
         q = parse_query(request.query, svc.clock.now(), sla_s=s.sla_seconds, short_abandon_s=s.short_abandon_s)
     except ValueError as exc:
         raise ApiError(400, "bad_request", str(exc)) from None
+    q = dataclasses.replace(q, now=svc.clock.now())
+    provinces = supervised(user)
+    if provinces is not None:
+        q = dataclasses.replace(q, regions=tuple(sorted(provinces)))
     await svc.hub.records_settled()  # read what this node has acknowledged
     found = await figures(svc.store.sessions, q)
     buckets = [{"start": china_iso(b.pop("bucket_start")), **b} for b in found["buckets"]]

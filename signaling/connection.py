@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 
 CITIZEN_EVENTS = frozenset({"request_help", "cancel", "signal", "media_state", "hang_up", "rate"})
 CLERK_EVENTS = frozenset({"set_status", "accept", "decline", "signal", "media_state", "end_case", "transfer"})
-SUPERVISOR_EVENTS: frozenset[str] = frozenset()
+SUPERVISOR_EVENTS = frozenset({"set_clerk_status", "move_request", "close_followup"})
 SESSION_COOKIE = "rvw_session"
 
 

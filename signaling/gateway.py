@@ -36,19 +36,17 @@ from queueing.events import (
     Transferred,
     WaitAlert,
 )
-from server.catalog import Catalog
+from server.catalog import DELTA, Catalog
 
 from . import messages
 from .const import CITIZEN_NS, CLERK_NS, SUPERVISOR_NS
+from .wall import wall_room
 
 log = logging.getLogger(__name__)
 
 EXPIRED_MESSAGE = (
     "等候时间过长，本次求助已结束，请重新发起 / The wait was too long; this request has ended, please ask again"
 )
-
-
-SUPERVISOR_ROOM = "supervisors"
 
 
 def citizen_room(citizen_id: str) -> str:
@@ -189,9 +187,10 @@ class Gateway:
                 log.warning("this node was declared dead by the queue's writer; dropping its connections")
                 await self.drop_local()
         elif isinstance(ev, WaitAlert):
-            # Every node tells its own supervisors (each wall is connected to one node).
-            await self.sio.emit(
-                "alert", messages.alert(ev), room=SUPERVISOR_ROOM, namespace=SUPERVISOR_NS, ignore_queue=True
-            )
+            # Every node tells its own supervisors (each wall is connected to one node): those
+            # of the whole delta and those of the queue's province.
+            data = messages.alert(ev)
+            for scope in (DELTA, ev.ticket.region):
+                await self.sio.emit("alert", data, room=wall_room(scope), namespace=SUPERVISOR_NS, ignore_queue=True)
         elif isinstance(ev, TicketOpened):
             pass  # the requester hears of it in the ack

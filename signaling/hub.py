@@ -20,7 +20,6 @@ from queueing.clock import Clock
 from queueing.commands import Command, Result
 from queueing.routing import RoutingError
 from queueing.writer import stream_id
-from recordings.figures import FigureQuery, figures
 from recordings.recorder import Recorder, position_name
 from recordings.store import CaseStore, Directory
 from server.catalog import Catalog
@@ -31,6 +30,7 @@ from . import messages
 from .const import CITIZEN_NS, CLERK_NS, SUPERVISOR_NS, UNAVAILABLE, ProtocolError
 from .gateway import citizen_room, clerk_room
 from .ice import ice_servers
+from .wall import start_of_day
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +38,6 @@ CHINA_UTC_OFFSET_S = 8 * 3600  # China Standard Time has no daylight saving
 LET_GO_FLUSH_S = 1.0  # draining: how long sessions get to take their last packets
 
 __all__ = ["CHINA_UTC_OFFSET_S", "Hub", "citizen_room", "clerk_room", "start_of_day"]
-
-
-def start_of_day(now: float) -> float:
-    """Midnight (China time) of the day that contains ``now``, as epoch seconds."""
-    local = now + CHINA_UTC_OFFSET_S
-    return local - (local % 86400) - CHINA_UTC_OFFSET_S
 
 
 class Hub:
@@ -71,10 +65,10 @@ class Hub:
         self.limiter = limiter or LocalLimiter(clock)  # requests per citizen and address over time
         self.metrics: Any = None  # server.metrics.Metrics, set by the app: events and errors counted
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._dashboard: asyncio.Task[None] | None = None
         self._sessions: asyncio.Task[None] | None = None
         self.namespaces: tuple[Any, ...] = ()  # set by the app: whose connections log-out closes
         self.supervisors: dict[str, Any] = {}  # this node's supervisor connections
+        self.wall: Any = None  # signaling.wall.Wall, set by the app: the board and live figures
         # (case, side) -> (last media state put on the timeline, lines so far): bounds timeline flooding.
         self.media_lines: OrderedDict[tuple[str, str], tuple[str, int]] = OrderedDict()
         self._closed = False
@@ -94,14 +88,13 @@ class Hub:
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._dashboard = loop.create_task(self._dashboard_loop(), name="rvw-dashboard")
         self._sessions = loop.create_task(self._session_watch(), name="rvw-sessions")
 
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        pending = [t for t in (self._dashboard, self._sessions) if t is not None] + list(self._tasks)
+        pending = [t for t in (self._sessions,) if t is not None] + list(self._tasks)
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
@@ -243,36 +236,3 @@ class Hub:
                 raise
             except Exception:
                 log.exception("checking log-in sessions failed")
-
-    # ---- the supervisors' wall ------------------------------------------
-
-    async def dashboard(self) -> dict[str, Any]:
-        now = self.clock.now()
-        snap = await self.queue.summary(now)
-        waiting = snap.pop("waiting", [])
-        names = await self.directory.display_names()
-        for clerk in snap["clerks"]:
-            clerk["display_name"] = names.get(clerk["clerk_id"], clerk["clerk_id"])
-        alert_after = min(self.settings.prebreach_s, self.settings.sla_seconds)  # as the pre-breach alert
-        snap["alerts"] = [w for w in waiting if w["waited_s"] >= alert_after]
-        # The same SQL as GET /api/sla for today (recordings/figures.py), so the wall and the API agree.
-        start = start_of_day(now)
-        today = FigureQuery(start, start + 86400, self.settings.sla_seconds, self.settings.short_abandon_s)
-        snap["today"] = {**(await figures(self.store.sessions, today))["total"], "sla_s": self.settings.sla_seconds}
-        snap["at"] = now
-        snap["sla_s"] = self.settings.sla_seconds
-        return snap
-
-    async def _dashboard_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.dashboard_interval_s)
-            if not self.supervisors:
-                continue
-            try:
-                data = await self.dashboard()
-                # Only this node's supervisors: every node sends to its own.
-                await self.sio.emit("dashboard", data, room="supervisors", namespace=SUPERVISOR_NS, ignore_queue=True)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("dashboard pass failed")

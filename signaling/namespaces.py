@@ -25,19 +25,23 @@ from queueing.commands import (
     EndCase,
     EndResume,
     HangUp,
+    MoveRequest,
+    NoteCase,
     Request,
     SetClerk,
+    SuperviseClerk,
     Transfer,
 )
 from queueing.routing import RoutingError, province_of
 from recordings.store import CaseStoreError
 from server.auth import kiosk_token_hash, make_token, read_token
-from server.catalog import PROVINCES
+from server.catalog import PROVINCES, scope_of
 
 from . import messages
 from .connection import (
     CITIZEN_EVENTS,
     CLERK_EVENTS,
+    SUPERVISOR_EVENTS,
     BaseNamespace,
     Conn,
     Refused,
@@ -59,17 +63,21 @@ from .gateway import citizen_room, clerk_room
 from .hub import CHINA_UTC_OFFSET_S, Hub
 from .schemas import (
     CaseRef,
+    CloseFollowup,
     MediaState,
+    MoveRequestMsg,
     Rate,
     RequestHelp,
     SetStatus,
     Signal,
+    SuperviseClerkMsg,
     TicketRef,
     TransferCase,
 )
 from .schemas import (
     EndCase as EndCaseMsg,
 )
+from .wall import scope_name, wall_room
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +138,7 @@ class CallSide(BaseNamespace):
 
 class CitizenNamespace(CallSide):
     role = "citizen"
-    other_roles_events = CLERK_EVENTS - CITIZEN_EVENTS
+    other_roles_events = (CLERK_EVENTS | SUPERVISOR_EVENTS) - CITIZEN_EVENTS
 
     def __init__(self, hub: Hub) -> None:
         super().__init__(CITIZEN_NS, hub)
@@ -336,7 +344,7 @@ class CitizenNamespace(CallSide):
             msg.case_id, conn.subject, at=self.hub.clock.now(), level=msg.level, comment=msg.comment
         )
         # Rated: the case is over for the citizen, and their resume token dies with it.
-        await self.hub.submit(EndResume(conn.subject))
+        await self.hub.submit(EndResume(conn.subject, msg.case_id, msg.level))
         return {"case_id": msg.case_id}
 
 
@@ -380,7 +388,7 @@ async def record_media_state(hub: Hub, msg: MediaState, actor: str) -> None:
 
 class ClerkNamespace(CallSide):
     role = "clerk"
-    other_roles_events = CITIZEN_EVENTS - CLERK_EVENTS
+    other_roles_events = (CITIZEN_EVENTS | SUPERVISOR_EVENTS) - CLERK_EVENTS
 
     def __init__(self, hub: Hub) -> None:
         super().__init__(CLERK_NS, hub)
@@ -535,7 +543,13 @@ class SupervisorNamespace(BaseNamespace):
 
     def __init__(self, hub: Hub) -> None:
         super().__init__(SUPERVISOR_NS, hub)
-        hub.supervisors = self.conns  # the dashboard loop runs only while someone watches
+        hub.supervisors = self.conns
+        self.scopes: dict[str, str] = {}  # sid -> the wall's scope (delta or a province)
+        self.handlers = {
+            "set_clerk_status": (SuperviseClerkMsg, self.set_clerk_status),
+            "move_request": (MoveRequestMsg, self.move_request),
+            "close_followup": (CloseFollowup, self.close_followup),
+        }
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any) -> bool:
         user, session_id = await authenticate(self.hub, environ, auth)
@@ -543,15 +557,60 @@ class SupervisorNamespace(BaseNamespace):
             raise Refused(UNAUTHORIZED, "log in first (POST /api/auth/login)")
         if user.role != "supervisor":
             raise Refused(FORBIDDEN, "only supervisors may watch the queues")
-        await self.enter_room(sid, "supervisors")
-        conn = Conn(sid=sid, role="supervisor", subject=user.id, bucket=self.bucket(), session_id=session_id)
+        scope = scope_name(user.region)
+        conn = Conn(
+            sid=sid, role="supervisor", subject=user.id, bucket=self.bucket(), region=user.region, session_id=session_id
+        )
         if await self.admit(conn) is None:
             return False
-        self.hub.defer(self._first(sid))
+        self.scopes[sid] = scope  # before the next await: a disconnect during it finds the scope to leave
+        self.hub.wall.join(scope)
+        await self.enter_room(sid, wall_room(scope))
+        self.hub.defer(self._first(sid, scope))
         return True
 
-    async def _first(self, sid: str) -> None:
-        await self.emit("dashboard", await self.hub.dashboard(), to=sid, ignore_queue=True)
+    async def _first(self, sid: str, scope: str) -> None:
+        await self.emit("dashboard", await self.hub.wall.dashboard(scope), to=sid, ignore_queue=True)
 
     async def on_disconnect(self, conn: Conn) -> None:
-        return None  # the wall's loop reads self.conns (hub.supervisors): nothing else to undo
+        scope = self.scopes.pop(conn.sid, None)
+        if scope is not None:
+            self.hub.wall.leave(scope)
+
+    def _provinces(self, conn: Conn) -> tuple[str, ...]:
+        """The provinces this supervisor oversees, for the queue's commands (empty: all four)."""
+        scope = scope_of(conn.region)
+        return tuple(sorted(scope)) if scope is not None else ()
+
+    async def set_clerk_status(self, conn: Conn, msg: SuperviseClerkMsg) -> dict[str, Any]:
+        result = await self.hub.submit(
+            SuperviseClerk(conn.subject, msg.clerk_id, msg.status, self._provinces(conn), msg.note)
+        )
+        return dict(result.reply)
+
+    async def move_request(self, conn: Conn, msg: MoveRequestMsg) -> dict[str, Any]:
+        matter = self.hub.catalog.get(msg.matter_code)
+        if matter is None:
+            raise ProtocolError(NOT_FOUND, f"unknown matter {msg.matter_code!r}")
+        target = province_of(msg.target_region)
+        if target not in matter.provinces:
+            raise ProtocolError(
+                BAD_REQUEST, f"matter {matter.code} is served by {', '.join(matter.provinces)}, not {target}"
+            )
+        result = await self.hub.submit(
+            MoveRequest(conn.subject, msg.ticket_id, target, matter.skill, matter.code, msg.note, self._provinces(conn))
+        )
+        return dict(result.reply)
+
+    async def close_followup(self, conn: Conn, msg: CloseFollowup) -> dict[str, Any]:
+        await self.hub.records_settled()
+        await self.hub.store.close_followup(
+            msg.case_id,
+            by=f"supervisor:{conn.subject}",
+            at=self.hub.clock.now(),
+            note=msg.note,
+            provinces=scope_of(conn.region),
+        )
+        # Every node's live figures count open follow-ups: they hear it through the queue's log.
+        self.hub.submit_eventually(NoteCase("followup_closed", msg.case_id), "a follow-up's close")
+        return {"case_id": msg.case_id}

@@ -132,3 +132,27 @@ class TransferCase(Wire):
     target_region: Region
     matter_code: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
     note: Annotated[str, StringConstraints(max_length=MAX_NOTES_CHARS), NoNul] = ""
+
+
+class SuperviseClerkMsg(Wire):
+    """A supervisor sets a clerk's status."""
+
+    clerk_id: Id
+    status: Literal["available", "break", "offline"]
+    note: Annotated[str, StringConstraints(max_length=MAX_NOTES_CHARS), NoNul] = ""
+
+
+class MoveRequestMsg(Wire):
+    """A supervisor moves a waiting request to another queue (a matter, and so a skill, in a province)."""
+
+    ticket_id: Id
+    target_region: Region
+    matter_code: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    note: Annotated[str, StringConstraints(max_length=MAX_NOTES_CHARS), NoNul] = ""
+
+
+class CloseFollowup(Wire):
+    """A supervisor closes a 差评 follow-up with a note saying what was done."""
+
+    case_id: Id
+    note: Annotated[str, StringConstraints(min_length=1, max_length=MAX_NOTES_CHARS), NoNul]

@@ -18,7 +18,7 @@ from queueing.clock import ManualClock, iso
 from queueing.routing import Router, WaitAlert
 from server.alerts import SIGNATURE_HEADER
 from tests.conftest import Client, Server, redis_nodes, start_server, stop_server
-from tests.helpers import ask, citizen
+from tests.helpers import ask, citizen, clerk_on_duty
 from tests.test_routing import req
 
 SECRET = "webhook-secret"
@@ -255,3 +255,57 @@ def test_settings_from_the_environment(tmp_path: Path) -> None:
         "s",
     )
     assert Settings.from_env({"RVW_VAR_DIR": str(tmp_path)}).alert_webhook_url is None
+
+
+async def test_a_queue_under_the_goal_raises_one_service_level_alert(
+    tmp_path: Path, manual_clock: ManualClock, receiver: Receiver
+) -> None:
+    runner, server = await start_server(tmp_path, manual_clock, **webhook_options(receiver))
+    try:
+        wall = await supervisor(server)  # Shanghai's
+        await server.add_user("boss_js", "supervisor", "320000", [])
+        js_wall = Client(server, "/supervisor")
+        await js_wall.connect({"token": await server.login("boss_js")})
+        clerk = await clerk_on_duty(server, "clerk_a")
+        for _ in range(2):  # two answered at once: within the threshold
+            c = await citizen(server)
+            ack = await ask(c)
+            offer = await clerk.wait_for("offer", lambda d, a=ack: d["case_id"] == a["case_id"])
+            assert (await clerk.call("accept", {"ticket_id": offer["ticket_id"]}))["ok"] is True
+            manual_clock.advance(30)
+            assert (await clerk.call("end_case", {"case_id": ack["case_id"], "outcome": "resolved"}))["ok"] is True
+        assert (await clerk.call("set_status", {"status": "break"}))["ok"] is True
+        for n in range(3):  # three who give up after 20 s: long abandons
+            c = await citizen(server)
+            ack = await ask(c)
+            manual_clock.advance(20)
+            assert (await c.call("cancel", {"ticket_id": ack["ticket_id"]}))["ok"] is True
+            if n < 2:  # four counted so far: too few to tell (RVW_SLA_ALERT_MIN_REQUESTS is 5)
+                await wall.wait_for("dashboard", lambda d: d["at"] == manual_clock.now())
+                assert wall.seen("alert") == []
+        alert = await wall.wait_for("alert")
+        assert alert == {
+            "kind": "service_level",
+            "at": iso(manual_clock.now()),
+            "target_region": "310000",
+            "skill": "social_insurance",
+            "service_level": 0.4,  # 2 within / (2 answered + 3 long abandons)
+            "counted": 5,
+            "window_s": 900,
+            "goal": 0.9,
+        }
+        await receiver.until(1)
+        body, signature = receiver.received[0]
+        assert signed(body, signature) and json.loads(body) == alert
+        # Still under the goal a little later: no second alert; Jiangsu's wall never heard Shanghai's.
+        manual_clock.advance(5)
+        await wall.wait_for("dashboard", lambda d: d["at"] == manual_clock.now())
+        await wall.wait_for("dashboard", lambda d: d["at"] == manual_clock.now())
+        assert wall.seen("alert") == [] and len(receiver.received) == 1
+        assert js_wall.seen("alert") == []
+        # Fifteen minutes on, those requests have left the window: the queue may alert again later.
+        manual_clock.advance(900)
+        await wall.wait_for("dashboard", lambda d: d["at"] == manual_clock.now())
+        assert server.services.hub.wall.below_goal == set()
+    finally:
+        await stop_server(runner, server)

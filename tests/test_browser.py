@@ -336,7 +336,7 @@ async def test_citizen_hangs_up_and_the_clerk_wraps_up(live_server: Server) -> N
 
 async def test_clerk_transfers_the_case_to_another_province(live_server: Server) -> None:
     await live_server.add_user("clerk4", "clerk", "310000", ["social_insurance"], name="赵敏")
-    await live_server.add_user("sup4", "supervisor", "310000", [])
+    await live_server.add_user("sup4", "supervisor", "delta", [])
     note = "参保地在江苏，需由江苏社保中心办理"
     tabs: list[Tab] = []
     async with chromium() as browser:

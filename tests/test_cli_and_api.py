@@ -217,10 +217,19 @@ async def test_supervisor_dashboard_feed(server: Server, manual_clock: ManualClo
     await clerk_on_duty(server, "clerk_a", skills=["pension"])
     manual_clock.advance(50)  # past 45 s: a pre-breach alert
     dash = await wall.wait_for("dashboard", lambda d: d["queues"] and d["alerts"])
-    assert dash["queues"][0]["region"] == "310000" and dash["queues"][0]["waiting"] == 1
-    assert dash["queues"][0]["oldest_wait_s"] == 50.0
+    queues = {q["skill"]: q for q in dash["queues"]}
+    # The citizen's queue, and the clerk's (staffed, nobody waiting) beside it.
+    asked = queues["social_insurance"]
+    assert asked["region"] == "310000" and asked["waiting"] == 1 and asked["oldest_wait_s"] == 50.0
+    assert asked["staffed"] == 0 and asked["requests_15m"] == 1 and asked["arrivals_1h"] == 1
+    assert asked["service_level_15m"] is None  # nobody answered or gave up yet: nothing to divide by
+    assert asked["needed"] == 1  # Erlang C: one arrival an hour at the default handle time
+    assert queues["pension"]["staffed"] == 1 and queues["pension"]["waiting"] == 0
     assert dash["clerks_by_status"] == {"available": 1}
     assert dash["clerks"][0]["display_name"] == "clerk_a"
+    assert dash["clerks"][0]["in_status_s"] == 50.0  # available since it logged in, 50 s ago
+    assert dash["waiting"][0]["waited_s"] == 50.0 and dash["waiting_total"] == 1
+    assert dash["scope"] == "310000" and dash["goal"] == 0.9
     assert dash["alerts"][0]["waited_s"] == 50.0
     assert dash["today"]["requests"] == 1 and dash["today"]["service_level"] is None
     assert (await wall.call_raw("accept", {"ticket_id": "x"}))["error"]["code"] == "forbidden"

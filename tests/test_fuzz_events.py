@@ -277,7 +277,7 @@ class World:
 
 async def make_world(server: Server) -> World:
     await server.add_user("clerk_fuzz", "clerk", "310000", SHANGHAI_SKILLS)
-    await server.add_user("boss_fuzz", "supervisor", "310000", [])
+    await server.add_user("boss_fuzz", "supervisor", "delta", [])
     clerk = FuzzClient(server, CLERK_NS)
     await clerk.connect({"token": await server.login("clerk_fuzz")})
     await clerk.wait_for("session")

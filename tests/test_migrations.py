@@ -25,7 +25,7 @@ async def check(url: str) -> None:
             diff = await conn.run_sync(lambda c: compare_metadata(MigrationContext.configure(c), Base.metadata))
             assert diff == []
             version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar_one()
-            assert version == "0005"
+            assert version == "0006"
         async with engine.begin() as conn:
             await conn.run_sync(lambda c: command.downgrade(alembic_config(c), "base"))
         async with engine.connect() as conn:
@@ -43,3 +43,46 @@ async def test_sqlite(tmp_path: Path) -> None:
 async def test_postgres() -> None:
     await reset_postgres()
     await check(PG_URL)
+
+
+async def backfill(url: str) -> None:
+    """Cases recorded before 0006 get their offer, answer and transfer counts from their timelines."""
+    engine = make_engine(url)
+    try:
+        await upgrade(engine, "0005")
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO cases (case_id, ticket_id, matter_code, skill, origin_region, target_region, "
+                    "channel, citizen_id, priority, language, requested_at) VALUES "
+                    "('C1', 'T1', 'SB-ZY-001', 'social_insurance', '310104', '310000', 'web', 'c1', 'normal', "
+                    "'zh', '2026-09-22 01:00:00'), ('C2', 'T2', 'SB-ZY-001', 'social_insurance', '310104', "
+                    "'310000', 'web', 'c2', 'normal', 'zh', '2026-09-22 01:00:00')"
+                )
+            )
+            for event in ("offered", "offer_expired", "offered", "answered", "transferred", "offered", "answered"):
+                await conn.execute(
+                    text(
+                        "INSERT INTO case_events (case_id, at, event, actor) "
+                        "VALUES ('C1', '2026-09-22 01:00:01', :e, 'system')"
+                    ),
+                    {"e": event},
+                )
+        await upgrade(engine)
+        async with engine.connect() as conn:
+            rows = (
+                await conn.execute(text("SELECT case_id, offers, answers, transfers FROM cases ORDER BY case_id"))
+            ).all()
+        assert [tuple(r) for r in rows] == [("C1", 3, 2, 1), ("C2", 0, 0, 0)]
+    finally:
+        await engine.dispose()
+
+
+async def test_sqlite_backfill(tmp_path: Path) -> None:
+    await backfill(f"sqlite+aiosqlite:///{tmp_path / 'b.sqlite3'}")
+
+
+@pytest.mark.postgres
+async def test_postgres_backfill() -> None:
+    await reset_postgres()
+    await backfill(PG_URL)

@@ -166,16 +166,19 @@ PAYLOADS: dict[str, dict[str, Any]] = {
     "decline": {"ticket_id": "T00000000"},
     "end_case": {"case_id": "RVW20260101000000000000", "outcome": "resolved", "notes": ""},
     "transfer": {"case_id": "RVW20260101000000000000", "target_region": "320000", "matter_code": "SB-ZY-001"},
+    "set_clerk_status": {"clerk_id": "unobody", "status": "break"},
+    "move_request": {"ticket_id": "T00000000", "target_region": "320000", "matter_code": "GJJ-TQ-001"},
+    "close_followup": {"case_id": "RVW20260101000000000000", "note": "done"},
 }
 
 
 async def test_every_event_row_holds(server: Server) -> None:
-    from signaling.connection import CITIZEN_EVENTS, CLERK_EVENTS
+    from signaling.connection import CITIZEN_EVENTS, CLERK_EVENTS, SUPERVISOR_EVENTS
 
     rows = table("Socket.IO events")
     namespaces = [code_of(c) for c in rows[0][1:]]
     assert namespaces == ["/citizen", "/clerk", "/supervisor"]
-    assert {code_of(r[0]) for r in rows[1:]} == CITIZEN_EVENTS | CLERK_EVENTS == set(PAYLOADS)
+    assert {code_of(r[0]) for r in rows[1:]} == CITIZEN_EVENTS | CLERK_EVENTS | SUPERVISOR_EVENTS == set(PAYLOADS)
     await server.add_user("clerk_a", "clerk", "310000", ["social_insurance"])
     await server.add_user("boss", "supervisor", "310000", [])
     conns = {

@@ -7,12 +7,16 @@ PostgreSQL; the supervisor wall's ``today`` must be the same figures.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from queueing.clock import ManualClock
+from queueing.tally import Tally, figures_of
+from recordings.figures import case_facts
+from server.services import SERVICES
 from tests.conftest import PG_URL, Client, Server, reset_postgres, start_server, stop_server
 from tests.helpers import ask, citizen, clerk_on_duty, until
 
@@ -35,6 +39,10 @@ async def any_db(request: pytest.FixtureRequest, tmp_path: Path, manual_clock: M
         yield srv
     finally:
         await stop_server(runner, srv)
+
+
+def parse_iso(text: str) -> float:
+    return datetime.fromisoformat(text).timestamp()
 
 
 def at(clock: ManualClock, hh: int, mm: int, ss: float = 0.0) -> None:
@@ -209,6 +217,10 @@ def figs(
     handles: tuple[float, ...] = (),
     resolved: int = 0,
     ratings: tuple[int, ...] = (),
+    expired: int = 0,
+    offers: int = 0,
+    answers: int = 0,
+    transfers: int = 0,
 ) -> dict[str, Any]:
     """The figures of docs/sla.md from the hand-counted parts."""
     counted = answered + abandoned - short
@@ -226,29 +238,73 @@ def figs(
         "resolution_rate": resolved / len(handles) if handles else None,
         "rated": len(ratings),
         "positive_rate": sum(1 for r in ratings if r >= 4) / len(ratings) if ratings else None,
+        "expired": expired,
+        "offers": offers,
+        "agent_answer_rate": answers / offers if offers else None,
+        "transfers": transfers,
+        "complaints": sum(1 for r in ratings if r <= 2),
+        "followups_open": sum(1 for r in ratings if r <= 2),
     }
 
 
 # Worked out from the script: A B C D E in the 09:00 hour, F G H I at 10:00, J K at 11:00.
-TOTAL = figs(11, 6, 5, 3, 1, (20, 125, 30, 60, 10, 5), (100, 90, 200, 100, 30), 3, (5, 1, 4, 2, 3))
+# Offers: A 1, B 2 (the first timed out), C 2 (declined, then clerk_sh2), G 2 (clerk_js, then after the
+# transfer clerk_sh), I 1, J 1; every offer answered but B's first and C's first.
+TOTAL = figs(
+    11,
+    6,
+    5,
+    3,
+    1,
+    (20, 125, 30, 60, 10, 5),
+    (100, 90, 200, 100, 30),
+    3,
+    (5, 1, 4, 2, 3),
+    expired=1,
+    offers=9,
+    answers=7,
+    transfers=1,
+)
 BY_REGION = [
     (
         {"target_region": "310000"},
-        figs(7, 6, 5, 1, 1, (20, 125, 30, 60, 10, 5), (100, 90, 200, 100, 30), 3, (5, 1, 4, 2, 3)),
+        figs(
+            7,
+            6,
+            5,
+            1,
+            1,
+            (20, 125, 30, 60, 10, 5),
+            (100, 90, 200, 100, 30),
+            3,
+            (5, 1, 4, 2, 3),
+            offers=9,
+            answers=7,
+            transfers=1,
+        ),
     ),
     ({"target_region": "320000"}, figs(3, abandoned=2)),
-    ({"target_region": "340000"}, figs(1)),
+    ({"target_region": "340000"}, figs(1, expired=1)),
 ]
 BY_MATTER = [
     ({"matter_code": "GJJ-TQ-001"}, figs(3, abandoned=2)),
-    ({"matter_code": "HJ-QY-001"}, figs(1)),
-    ({"matter_code": "SB-PZ-002"}, figs(2, 1, 1, 1, 1, (60,), (100,), 1, (2,))),
-    ({"matter_code": "SB-ZY-001"}, figs(5, 5, 4, 0, 0, (20, 125, 30, 10, 5), (100, 90, 200, 30), 2, (5, 1, 4, 3))),
+    ({"matter_code": "HJ-QY-001"}, figs(1, expired=1)),
+    ({"matter_code": "SB-PZ-002"}, figs(2, 1, 1, 1, 1, (60,), (100,), 1, (2,), offers=2, answers=2, transfers=1)),
+    (
+        {"matter_code": "SB-ZY-001"},
+        figs(5, 5, 4, 0, 0, (20, 125, 30, 10, 5), (100, 90, 200, 30), 2, (5, 1, 4, 3), offers=7, answers=5),
+    ),
 ]
 BY_HOUR = [
-    ("2026-09-22T09:00:00+08:00", figs(5, 3, 2, 2, 1, (20, 125, 30), (100, 90, 200), 2, (5, 1, 4))),
-    ("2026-09-22T10:00:00+08:00", figs(4, 2, 2, 1, 0, (60, 10), (100, 30), 1, (2, 3))),
-    ("2026-09-22T11:00:00+08:00", figs(2, 1, 1, 0, 0, (5,))),
+    (
+        "2026-09-22T09:00:00+08:00",
+        figs(5, 3, 2, 2, 1, (20, 125, 30), (100, 90, 200), 2, (5, 1, 4), offers=5, answers=3),
+    ),
+    (
+        "2026-09-22T10:00:00+08:00",
+        figs(4, 2, 2, 1, 0, (60, 10), (100, 30), 1, (2, 3), expired=1, offers=3, answers=3, transfers=1),
+    ),
+    ("2026-09-22T11:00:00+08:00", figs(2, 1, 1, 0, 0, (5,), offers=1, answers=1)),
 ]
 
 
@@ -259,7 +315,8 @@ def same(got: dict[str, Any], want: dict[str, Any]) -> None:
 
 async def test_a_scripted_day_gives_the_hand_counted_figures(any_db: Server, manual_clock: ManualClock) -> None:
     server = any_db
-    await server.add_user("boss", "supervisor", "310000", [])
+    await server.add_user("boss", "supervisor", "delta", [])
+    await server.add_user("boss_sh", "supervisor", "310000", [])
     await server.add_user("audit", "auditor", "310000", [])
     ids = await scripted_day(server, manual_clock)
     boss, audit = await server.login("boss"), await server.login("audit")
@@ -280,10 +337,18 @@ async def test_a_scripted_day_gives_the_hand_counted_figures(any_db: Server, man
         60.0,
     )
     same(today["total"], TOTAL)
-    assert set(today["total"]) == set(TOTAL)
+    assert set(today["total"]) == set(TOTAL) | {"occupancy"}
+    # Occupancy from the clerks' status history up to now (11:31), worked out from the script:
+    # clerk_sh in a case or wrapping up 100 (A) + 60 + 30 (B) + 60 (G) + 30 (I) + 1855 (J, 11:00:05 on)
+    # = 2135 s, of 5805.1 s available, offered or working (08:59:00-09:06:30.1, its missed-offer break
+    # to 09:06:35 left out, then to 09:13:50, then 10:09:00-11:31:00); clerk_sh2 200 of 200 s (C);
+    # clerk_js 30 s in G of 150 s (on at 10:09, offered G 10:10:00-10:11:00, then transferred it).
+    assert today["total"]["occupancy"] == pytest.approx((2135 + 200 + 30) / (5805.1 + 200 + 150))
     assert [grp["key"] for grp in today["groups"]] == [key for key, _ in BY_REGION]
     for grp, (_, want) in zip(today["groups"], BY_REGION, strict=True):
         same(grp, want)
+    occupancy = [grp["occupancy"] for grp in today["groups"]]
+    assert occupancy == [pytest.approx(2335 / 6005.1), pytest.approx(30 / 150), None]  # Anhui: no clerk
     assert [bk["start"] for bk in today["buckets"]] == [start for start, _ in BY_HOUR]
     for bk, (_, want) in zip(today["buckets"], BY_HOUR, strict=True):
         same(bk, want)
@@ -328,11 +393,55 @@ async def test_a_scripted_day_gives_the_hand_counted_figures(any_db: Server, man
     # The wall's today: the same figures, by REST and as the /supervisor namespace pushes it.
     status, dash = await server.get_json("/api/dashboard", boss)
     assert status == 200
-    assert {k: v for k, v in dash["today"].items() if k != "sla_s"} == today["total"]
+    # The wall has no occupancy (the status history is read from the records only).
+    assert {k: v for k, v in dash["today"].items() if k not in ("sla_s", "goal")} == {
+        k: v for k, v in today["total"].items() if k != "occupancy"
+    }
     wall = Client(server, "/supervisor")
     await wall.connect({"token": boss})
     pushed = await wall.wait_for("dashboard", lambda d: d["at"] == manual_clock.now())
-    assert {k: v for k, v in pushed["today"].items() if k != "sla_s"} == today["total"]
+    assert {k: v for k, v in pushed["today"].items() if k not in ("sla_s", "goal")} == {
+        k: v for k, v in today["total"].items() if k != "occupancy"
+    }
+    # The wall's 15-minute chart is the same as the SQL's 15-minute buckets.
+    assert pushed["chart"]["buckets"] == [
+        {"start": parse_iso(bk["start"]), **{k: bk[k] for k in ("requests", "answered", "service_level")}}
+        for bk in two["buckets"]
+    ]
+
+    # A province's supervisor sees their province: the wall and /api/sla agree with the SQL's group.
+    shanghai = BY_REGION[0][1]
+    boss_sh = await server.login("boss_sh")
+    status, dash_sh = await server.get_json("/api/dashboard", boss_sh)
+    assert status == 200 and dash_sh["scope"] == "310000"
+    same(dash_sh["today"], shanghai)
+    assert {c["region"] for c in dash_sh["clerks"]} == {"310000"}
+    assert {q["region"] for q in dash_sh["queues"]} == {"310000"}
+    status, sla_sh = await server.get_json("/api/sla?group_by=target_region", boss_sh)
+    assert status == 200
+    same(sla_sh["total"], shanghai)
+    assert [grp["key"] for grp in sla_sh["groups"]] == [{"target_region": "310000"}]
+
+    # The live figures (folded from the queue's results as they happened) and the SQL agree on
+    # every bucket and queue; and a node starting now, which loads the records instead, has the same.
+    wall_part = server.app[SERVICES].hub.wall
+    live = wall_part.tally
+    for bk in two["buckets"]:
+        start = parse_iso(bk["start"])
+        got = figures_of(live.sums(start, start + 900))
+        assert got == {k: bk[k] for k in got}, bk["start"]
+    for key, want in BY_REGION:
+        same(figures_of(live.sums(T0 - 9 * 3600, T0 + 15 * 3600, regions={key["target_region"]})), want)
+    fresh = Tally(live.sla_s, live.short_abandon_s)
+    fresh.load(await case_facts(server.app[SERVICES].store.sessions, T0 - 9 * 3600, T0 + 15 * 3600))
+    assert {k: figures_of(v) for k, v in fresh.cells.items()} == {k: figures_of(v) for k, v in live.cells.items()}
+
+    # A supervisor closes G's 差评 follow-up: one open follow-up is left, live and in the records.
+    assert (await wall.call("close_followup", {"case_id": ids["G"], "note": "已回访"}))["ok"] is True
+    pushed = await wall.wait_for("dashboard", lambda d: d["today"]["followups_open"] == 1)
+    assert pushed["today"]["complaints"] == 2
+    status, after = await server.get_json("/api/sla", audit)
+    assert (after["total"]["complaints"], after["total"]["followups_open"]) == (2, 1)
 
 
 async def test_an_empty_period_has_no_rates(server: Server) -> None:

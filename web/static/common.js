@@ -141,11 +141,12 @@ export const session = {
 
 /**
  * The log-in panel: #login-panel holds #login-form (#login-username, #login-password) and #login-error.
- * Calls `onReady(user)` once a user of `role` is logged in (now or from an earlier log-in), and
- * returns {logout(), expired()} for the page. The session lives in the HttpOnly cookie only: the
- * page keeps no token where a script could read it, and sockets connect with the cookie.
+ * Calls `onReady(user)` once a user of `role` (or of any of `roles`) is logged in (now or from an earlier
+ * log-in), and returns {logout(), expired()} for the page; another role is told `wrongRoleKey`'s text. The
+ * session lives in the HttpOnly cookie only: the page keeps no token where a script could read it, and
+ * sockets connect with the cookie.
  */
-export function loginPanel({ role, onReady }) {
+export function loginPanel({ role, roles = [role], wrongRoleKey = `login.wrongRole.${role}`, onReady }) {
   const panel = $("#login-panel");
   const form = $("#login-form");
   const errorBox = $("#login-error");
@@ -159,11 +160,11 @@ export function loginPanel({ role, onReady }) {
 
   async function check() {
     const { status, data } = await api("GET", "/api/me");
-    if (status === 200 && data && data.role === role) {
+    if (status === 200 && data && roles.includes(data.role)) {
       panel.hidden = true;
       onReady(data);
     } else if (status === 200) {
-      showForm(t(`login.wrongRole.${role}`));
+      showForm(t(wrongRoleKey));
     } else {
       showForm("");
     }
@@ -179,9 +180,9 @@ export function loginPanel({ role, onReady }) {
     const { status, data } = await api("POST", "/api/auth/login", { username, password });
     button.disabled = false;
     if (status === 200 && data && data.token) {
-      if (data.role !== role) {
+      if (!roles.includes(data.role)) {
         await api("POST", "/api/auth/logout");
-        showForm(t(`login.wrongRole.${role}`));
+        showForm(t(wrongRoleKey));
         return;
       }
       $("#login-password").value = "";
