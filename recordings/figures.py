@@ -24,7 +24,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from queueing.clock import to_datetime
 from queueing.tally import ABANDON_OUTCOMES, CLERK_OUTCOMES, bucket_start, figures_of
 
-from .models import Case, CaseEvent, ClerkStatus
+from .models import Case, ClerkStatus
 
 CHINA_UTC_OFFSET_S = 8 * 3600
 GROUP_COLUMNS = ("target_region", "matter_code", "skill", "clerk_id", "channel", "origin_region")
@@ -99,19 +99,9 @@ class FigureQuery:
             raise ValueError(f"no bucket of {self.bucket_s} s")
 
 
-def _wrapped_at() -> Any:
-    """When the clerk finished wrapping up after the citizen hung up: the `wrapped_up` line's time."""
-    return (
-        select(func.max(CaseEvent.at))
-        .where(CaseEvent.case_id == Case.case_id, CaseEvent.event == "wrapped_up")
-        .correlate(Case)
-        .scalar_subquery()
-    )
-
-
 def _per_case(q: FigureQuery) -> Any:
     """One row per case requested in the window: its keys, times and flags."""
-    wrapped_at = _wrapped_at()
+    wrapped_at = Case.wrapped_at  # the recorder keeps the last `wrapped_up` line's time on the case
     answered = Case.answered_at.is_not(None)
     abandoned = and_(Case.answered_at.is_(None), Case.ended_at.is_not(None), Case.outcome.in_(ABANDON_OUTCOMES))
     handled = and_(answered, Case.ended_at.is_not(None), Case.outcome.in_(CLERK_OUTCOMES))
@@ -256,7 +246,7 @@ async def figures(sessions: async_sessionmaker[AsyncSession], q: FigureQuery) ->
 async def case_facts(sessions: async_sessionmaker[AsyncSession], start: float, end: float) -> list[dict[str, Any]]:
     """The cases requested in ``[start, end)`` as the live figures hold them (``queueing.tally.CaseFacts``):
     what a node loads at start-up before it folds the queue's results."""
-    wrapped_at = _wrapped_at()
+    wrapped_at = Case.wrapped_at
     stmt = select(
         Case.case_id,
         Case.requested_at,

@@ -71,6 +71,7 @@ class Case(Base):
     answers: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     transfers: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     followup_closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    wrapped_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)  # the last `wrapped_up`
 
 
 class CaseEvent(Base):

@@ -153,6 +153,7 @@ def _ops(ev: Event, at: float) -> list[RecordOp]:
                 {"outcome": ev.outcome},
                 outcome=ev.outcome,
                 notes=ev.notes,
+                wrapped_at=at,
             )
         ]
     if isinstance(ev, Transferred):

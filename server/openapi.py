@@ -283,6 +283,7 @@ SCHEMAS: dict[str, Any] = {
             "queues",
             "clerks",
             "clerks_by_status",
+            "open_cases",
             "waiting",
             "waiting_total",
             "alerts",

@@ -261,6 +261,7 @@ class Wall:
             "queues": [q for q in board["queues"] if in_scope(scope, q["region"])],
             "clerks": clerks,
             "clerks_by_status": by_status,
+            "open_cases": sum(1 for c in clerks if c["status"] in ("busy", "wrap_up")),
             "waiting": waiting[:WAITING_SHOWN],
             "waiting_total": len(waiting),
             "alerts": [w for w in waiting if w["waited_s"] >= alert_after][:WAITING_SHOWN],

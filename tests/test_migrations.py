@@ -61,6 +61,7 @@ async def backfill(url: str) -> None:
                 )
             )
             for event in ("offered", "offer_expired", "offered", "answered", "transferred", "offered", "answered"):
+                # (every line at 01:00:01; the wrap-up below at 01:05)
                 await conn.execute(
                     text(
                         "INSERT INTO case_events (case_id, at, event, actor) "
@@ -68,12 +69,20 @@ async def backfill(url: str) -> None:
                     ),
                     {"e": event},
                 )
+            await conn.execute(
+                text(
+                    "INSERT INTO case_events (case_id, at, event, actor) "
+                    "VALUES ('C1', '2026-09-22 01:05:00', 'wrapped_up', 'clerk:k')"
+                )
+            )
         await upgrade(engine)
         async with engine.connect() as conn:
             rows = (
                 await conn.execute(text("SELECT case_id, offers, answers, transfers FROM cases ORDER BY case_id"))
             ).all()
+            wrapped = (await conn.execute(text("SELECT wrapped_at FROM cases ORDER BY case_id"))).scalars().all()
         assert [tuple(r) for r in rows] == [("C1", 3, 2, 1), ("C2", 0, 0, 0)]
+        assert [str(w)[:19] if w is not None else None for w in wrapped] == ["2026-09-22 01:05:00", None]
     finally:
         await engine.dispose()
 

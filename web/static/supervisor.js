@@ -1,35 +1,115 @@
-// The supervisor's wall: queues, clerks, today's figures and the citizens who have waited too long.
+// The supervisor's wall: the citizens waiting (with their timers), clerks by status, the queues, today's
+// service level against the goal with two charts, alerts with a beep, and the supervisor's actions.
+//
+// Shape (../shared/STYLE.md, "Pages are state machines over a protocol client"): a `SupervisorClient`
+// owns the /supervisor socket and speaks in typed events; the page keeps one `state`, changes its
+// connection phase only through `go(next)` (a transition table that throws), and draws everything in
+// `render()`: on every push, every tick of the timers, every answer to an action and every language
+// switch. Rows are kept by key (ticket, clerk, queue) and patched in place, so a select someone is
+// using is not torn down by the next push.
 
-import { $, api, clock, duration, el, errorText, loginPanel, percent, say } from "./common.js";
-import { onChange, regionName, skillName, t } from "./i18n.js";
+import { $, ack, api, clock, duration, el, errorText, loginPanel, percent, say } from "./common.js";
+import { localName, onChange, regionName, skillName, t } from "./i18n.js";
 
-const STALE_MS = 5000;
+const STALE_MS = 5000; // no push for this long: the wall says its figures are old
 const RETRY_MS = 2000; // a busy server refused the connection: try again after this (plus up to as much again)
-const SLA_S = Number(document.body.dataset.sla) || 60;
-const ALERT_S = Math.round(SLA_S * 0.75); // the server alerts at three quarters of the SLA
-const STATUS_ORDER = ["available", "offered", "busy", "break", "offline"];
+const TICK_MS = 500; // the timers count up between pushes at this rate
 const RECENT_ALERTS = 20; // the wall keeps this many of the server's "alert" events
 const MUTE_KEY = "rvw.supervisor.muted";
+const STATUS_ORDER = ["available", "offered", "busy", "wrap_up", "missed", "break", "offline"];
+const SETTABLE = ["available", "break", "offline"]; // what a supervisor may set (set_clerk_status)
+const CHART_HEIGHT = 220;
+const CHINA_UTC_OFFSET_S = 8 * 3600;
+const DAY_S = 86400;
+const COLOURS = { line: "#0b4ea2", goal: "#b3261e", bar: "rgba(11, 78, 162, 0.35)" };
 
-const ui = {
-  board: $("#board"),
-  logout: $("#logout"),
-  at: $("#board-at"),
-  error: $("#board-error"),
-  alertsTitle: $("#alerts-title"),
-  alerts: $("#alert-list"),
-  noAlerts: $("#no-alerts"),
-  queues: $("#queue-rows"),
-  noQueues: $("#no-queues"),
-  counts: $("#status-counts"),
-  clerks: $("#clerk-rows"),
-  noClerks: $("#no-clerks"),
-  events: $("#event-list"),
-  noEvents: $("#no-events"),
-  mute: $("#alert-mute"),
-};
+// ---- the protocol client ----
 
-// ---- alerts as they happen ("alert" events), with a short beep the supervisor can mute ----
+/**
+ * The wall's side of the /supervisor namespace (it connects with the session cookie), as an EventTarget.
+ *
+ * Events (CustomEvent, data in `detail`): `conn` ("online" | "lost"), `dashboard` (the view, once a
+ * second), `alert` (pre_breach, breach or service_level), `refused` ({code, message}: the server will
+ * not let this page in; "unauthorized" means log in again). Busy refusals ("unavailable",
+ * "rate_limited") are retried here and only show as `conn` "lost".
+ */
+class SupervisorClient extends EventTarget {
+  constructor(namespace = "/supervisor") {
+    super();
+    this.namespace = namespace;
+    this.socket = null;
+    this.retry = null;
+  }
+
+  fire(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  open() {
+    this.close();
+    const socket = io(this.namespace); // with the session cookie
+    this.socket = socket;
+    socket.on("connect", () => this.fire("conn", "online"));
+    socket.on("disconnect", (reason) => {
+      this.fire("conn", "lost");
+      if (reason === "io server disconnect") socket.connect();
+    });
+    // The server is shutting down and closes the connection next: Socket.IO reconnects by itself
+    // (through the load balancer, to another server) with the log-in.
+    socket.on("draining", () => this.fire("conn", "lost"));
+    socket.on("connect_error", (err) => {
+      if (socket.active) {
+        this.fire("conn", "lost");
+        return;
+      }
+      const data = (err && err.data) || {};
+      if (data.code === "unavailable" || data.code === "rate_limited") {
+        // Busy (a server taking over from one that shut down, a Redis blip): try again.
+        this.fire("conn", "lost");
+        clearTimeout(this.retry);
+        this.retry = setTimeout(
+          () => {
+            if (this.socket === socket) socket.connect();
+          },
+          RETRY_MS * (1 + Math.random()),
+        );
+        return;
+      }
+      this.close();
+      this.fire("refused", { code: data.code || "unavailable", message: data.message || "" });
+    });
+    socket.on("dashboard", (data) => this.fire("dashboard", data));
+    socket.on("alert", (data) => this.fire("alert", data));
+  }
+
+  close() {
+    clearTimeout(this.retry);
+    if (this.socket) {
+      this.socket.removeAllListeners();
+      this.socket.disconnect();
+      this.socket = null;
+    }
+  }
+
+  /** Set a clerk's status: resolves to the server's {ok, ...} or {ok: false, error: {code, message}}. */
+  setClerkStatus(clerkId, status, note = "") {
+    const data = { clerk_id: clerkId, status };
+    if (note) data.note = note;
+    return ack(this.socket, "set_clerk_status", data);
+  }
+
+  /** Move a waiting request to another queue; resolves like `setClerkStatus`. */
+  moveRequest({ ticketId, targetRegion, matterCode, note }) {
+    return ack(this.socket, "move_request", {
+      ticket_id: ticketId,
+      target_region: targetRegion,
+      matter_code: matterCode,
+      note,
+    });
+  }
+}
+
+// ---- the page's state and its connection phases ----
 
 function stored(key) {
   try {
@@ -39,18 +119,214 @@ function stored(key) {
   }
 }
 
-const sound = { ctx: null, muted: stored(MUTE_KEY) === "1" };
-const recent = [];
+/**
+ * The supervisor's actions this page offers: the /supervisor namespace's set_clerk_status and move_request
+ * (signaling/namespaces.py). Turning one off hides its column and controls.
+ */
+const ACTIONS = { setClerkStatus: true, moveRequest: true };
+const NOTICE_MS = 15000; // an action's outcome stays this long
+
+const state = {
+  phase: "login", // see PHASES
+  refusal: null, // {code, message} when the server would not let the wall in
+  data: null, // the last "dashboard" view
+  receivedAt: 0, // performance.now() when it came: the timers count up from there
+  recent: [], // the last "alert" events, newest first
+  muted: stored(MUTE_KEY) === "1",
+  matters: new Map(), // the catalog (GET /api/matters): code -> {code, name, skill, provinces}
+  clerkBusy: new Set(), // clerks whose status change is on its way
+  notice: null, // {kind, text(), until} after an action
+  move: null, // the move form: {ticketId, target, matter, note, busy, error()}
+};
+
+/** Connection phases; `go` refuses any other step. "login" is also where logging out leads. */
+const PHASES = {
+  login: ["connecting"],
+  connecting: ["online", "lost", "refused", "login"],
+  online: ["lost", "refused", "login"],
+  lost: ["online", "refused", "login"],
+  refused: ["connecting", "login"],
+};
+
+function go(next) {
+  if (next === state.phase) return;
+  if (!(PHASES[state.phase] || []).includes(next)) throw new Error(`wall: no way from ${state.phase} to ${next}`);
+  state.phase = next;
+  render();
+}
+
+const client = new SupervisorClient();
+const login = loginPanel({ role: "supervisor", onReady: start });
+
+client.addEventListener("conn", (e) => go(e.detail));
+client.addEventListener("dashboard", (e) => {
+  state.data = e.detail;
+  state.receivedAt = performance.now();
+  render();
+});
+/** An alert's identity: across a writer take-over the same alert may come twice (server/alerts.py). */
+function alertKey(a) {
+  return `${a.kind}:${a.ticket_id || `${a.target_region}/${a.skill}`}:${a.at}`;
+}
+
+client.addEventListener("alert", (e) => {
+  if (state.recent.some((a) => alertKey(a) === alertKey(e.detail))) return;
+  state.recent.unshift(e.detail);
+  state.recent.length = Math.min(state.recent.length, RECENT_ALERTS);
+  render();
+  beep(e.detail.kind);
+});
+client.addEventListener("refused", (e) => {
+  if (e.detail.code === "unauthorized") {
+    stop();
+    login.expired();
+    return;
+  }
+  state.refusal = e.detail;
+  go("refused");
+});
+
+let ticker = null;
+
+function start() {
+  state.refusal = null;
+  state.notice = null;
+  go("connecting");
+  client.open();
+  loadMatters();
+  clearInterval(ticker);
+  ticker = setInterval(render, TICK_MS); // the timers, and "stale" once the pushes stop
+}
+
+function stop() {
+  client.close();
+  clearInterval(ticker);
+  ticker = null;
+  state.move = null;
+  go("login");
+}
+
+async function loadMatters() {
+  const { status, data } = await api("GET", "/api/matters");
+  if (status === 200 && Array.isArray(data)) {
+    state.matters = new Map(data.map((m) => [m.code, m]));
+    render();
+  }
+}
+
+// ---- small helpers ----
+
+/** Text of a node, written only when it changed (no flicker, nothing re-read by screen readers). */
+function setText(node, value) {
+  const text = value === null || value === undefined ? t("sup.none") : String(value);
+  if (node.textContent !== text) node.textContent = text;
+}
+
+/** `say` (common.js), but only when the message changed: a live region is not read out again every tick. */
+function tell(node, text, kind = "info") {
+  if (node.textContent === (text || "") && node.hidden === !text && (!text || node.dataset.kind === kind)) return;
+  say(node, text, kind);
+}
+
+function setData(node, key, value) {
+  if (node.dataset[key] !== value) node.dataset[key] = value;
+}
+
+/**
+ * Keep `parent`'s children in the order of `items`, one per key: existing nodes are reused and
+ * `update`d in place, new ones come from `make`, the rest are removed.
+ */
+function reconcile(parent, items, keyOf, make, update) {
+  // Moving a node takes the focus off it: give it back (a status select whose row moved to another group).
+  const focused = parent.contains(document.activeElement) ? document.activeElement : null;
+  const old = new Map();
+  for (const node of parent.children) old.set(node.dataset.key, node);
+  let prev = null;
+  for (const item of items) {
+    const key = String(keyOf(item));
+    let node = old.get(key);
+    if (node) old.delete(key);
+    else {
+      node = make(item);
+      node.dataset.key = key;
+    }
+    update(node, item);
+    const want = prev ? prev.nextElementSibling : parent.firstElementChild;
+    if (node !== want) parent.insertBefore(node, want);
+    prev = node;
+  }
+  for (const node of old.values()) node.remove();
+  if (focused && focused.isConnected && document.activeElement !== focused) focused.focus({ preventScroll: true });
+}
+
+/**
+ * Seconds since the last push: the timers count up by it from the push's figures. They are anchored to when
+ * the push arrived, not to its `at`, so the browser's clock need not agree with the server's (nor with a
+ * test's manual clock).
+ */
+function sincePush() {
+  return state.data ? Math.max(0, (performance.now() - state.receivedAt) / 1000) : 0;
+}
+
+/** "45 秒", "3 分 05 秒", "2 小时 07 分": a count-up that moves every second. */
+function elapsed(seconds) {
+  const s = Math.max(0, Math.floor(Number(seconds) || 0));
+  if (s < 60) return t("unit.s", { n: s });
+  if (s < 3600) return t("sup.elapsed.ms", { m: Math.floor(s / 60), s: String(s % 60).padStart(2, "0") });
+  return t("sup.elapsed.hm", { h: Math.floor(s / 3600), m: String(Math.floor(s / 60) % 60).padStart(2, "0") });
+}
+
+/** "90%" or "82.5%": a goal or alert figure. */
+function pct(value) {
+  return value === null || value === undefined ? t("sup.none") : `${+(value * 100).toFixed(1)}%`;
+}
+
+/** ok, amber from prebreach_s, red from the SLA: the wall's words for a wait. */
+function waitLevel(waited, d) {
+  if (waited >= d.sla_s) return "red";
+  if (waited >= d.prebreach_s) return "amber";
+  return "ok";
+}
+
+function levelMark(node, level) {
+  setData(node, "level", level);
+  setText(node, level === "ok" ? "" : t(`sup.level.${level}`));
+}
+
+function statusName(status) {
+  const key = `status.${status}`;
+  const text = t(key);
+  return text === key ? t(`sup.status.${status}`) : text;
+}
+
+function matterName(code) {
+  const m = state.matters.get(code);
+  return m ? localName(m.name) : code;
+}
+
+function startOfDay(at) {
+  const local = at + CHINA_UTC_OFFSET_S;
+  return local - (local % DAY_S) - CHINA_UTC_OFFSET_S;
+}
+
+function chinaTime(epochS) {
+  const d = new Date((epochS + CHINA_UTC_OFFSET_S) * 1000);
+  return d.toISOString().slice(11, 16);
+}
+
+// ---- alerts as they happen ("alert" events), with a short beep the supervisor can mute ----
+
+const sound = { ctx: null };
 
 function beep(kind) {
-  if (sound.muted) return;
+  if (state.muted) return;
   try {
     sound.ctx = sound.ctx || new AudioContext();
     if (sound.ctx.state === "suspended") sound.ctx.resume(); // allowed after any click on the page
     const ctx = sound.ctx;
     const osc = ctx.createOscillator();
     const gain = ctx.createGain();
-    osc.frequency.value = kind === "breach" ? 880 : 660;
+    osc.frequency.value = kind === "breach" ? 880 : kind === "service_level" ? 520 : 660;
     gain.gain.setValueAtTime(0.2, ctx.currentTime);
     gain.gain.exponentialRampToValueAtTime(0.001, ctx.currentTime + 0.3);
     osc.connect(gain).connect(ctx.destination);
@@ -61,227 +337,739 @@ function beep(kind) {
   }
 }
 
-function renderMute() {
-  ui.mute.setAttribute("aria-pressed", String(sound.muted));
-  ui.mute.textContent = t(sound.muted ? "sup.unmute" : "sup.mute");
-}
-
-ui.mute.addEventListener("click", () => {
-  sound.muted = !sound.muted;
+$("#alert-mute").addEventListener("click", () => {
+  state.muted = !state.muted;
   try {
-    localStorage.setItem(MUTE_KEY, sound.muted ? "1" : "0");
+    localStorage.setItem(MUTE_KEY, state.muted ? "1" : "0");
   } catch {
     // kept for this page only
   }
-  renderMute();
+  render();
 });
 
-function renderEvents() {
-  ui.events.replaceChildren(
-    ...recent.map((a) =>
-      el(
-        "li",
-        { class: "alert", dataset: { kind: a.kind, ticket: a.ticket_id } },
-        t("sup.eventLine", {
-          time: clock(Date.parse(a.at) / 1000),
-          kind: t(`sup.alert.${a.kind}`),
-          ticket: a.ticket_id,
-          region: regionName(a.target_region),
-          skill: skillName(a.skill),
-          s: Math.round(a.waited_s),
-        }),
-      ),
-    ),
-  );
-  ui.noEvents.hidden = recent.length > 0;
-}
-
-function onAlert(data) {
-  recent.unshift(data);
-  recent.length = Math.min(recent.length, RECENT_ALERTS);
-  renderEvents();
-  beep(data.kind);
-}
-
-const state = { socket: null, data: null, lastAt: 0, staleTimer: null, connState: "connecting" };
-
-const login = loginPanel({ role: "supervisor", onReady: start });
-
-function start() {
-  ui.board.hidden = false;
-  ui.logout.hidden = false;
-  say(ui.error, "");
-  renderAlertsTitle();
-  const socket = io("/supervisor"); // with the session cookie
-  state.socket = socket;
-  socket.on("connect", () => setConn("online"));
-  socket.on("disconnect", (reason) => {
-    setConn("lost");
-    if (reason === "io server disconnect") socket.connect();
-  });
-  // The server is shutting down and closes the connection next: Socket.IO reconnects by itself
-  // (through the load balancer, to another server) with the log-in.
-  socket.on("draining", () => setConn("lost"));
-  socket.on("connect_error", (err) => {
-    if (socket.active) {
-      setConn("lost");
-      return;
-    }
-    const data = (err && err.data) || {};
-    if (data.code === "unavailable" || data.code === "rate_limited") {
-      // Busy (a server taking over from one that shut down, a Redis blip): try again.
-      setConn("lost");
-      setTimeout(() => {
-        if (state.socket === socket) socket.connect();
-      }, RETRY_MS * (1 + Math.random()));
-      return;
-    }
-    stop();
-    if (data.code === "unauthorized") login.expired();
-    else {
-      ui.board.hidden = false;
-      say(ui.error, errorText(data, true), "error");
-    }
-  });
-  socket.on("alert", onAlert);
-  socket.on("dashboard", (data) => {
-    state.data = data;
-    state.lastAt = performance.now();
-    render();
-  });
-  clearInterval(state.staleTimer);
-  state.staleTimer = setInterval(() => {
-    if (state.connState === "online" && state.lastAt && performance.now() - state.lastAt > STALE_MS) {
-      setConn("stale");
-    }
-  }, 1000);
-}
-
-function stop() {
-  if (state.socket) {
-    state.socket.removeAllListeners();
-    state.socket.disconnect();
-    state.socket = null;
+function eventLine(a) {
+  const time = clock(Date.parse(a.at) / 1000);
+  if (a.kind === "service_level") {
+    return t("sup.slEventLine", {
+      time,
+      region: regionName(a.target_region),
+      skill: skillName(a.skill),
+      min: Math.round((a.window_s || 900) / 60),
+      sl: pct(a.service_level),
+      goal: pct(a.goal),
+    });
   }
-  clearInterval(state.staleTimer);
-  ui.board.hidden = true;
-  ui.logout.hidden = true;
+  return t("sup.eventLine", {
+    time,
+    kind: t(`sup.alert.${a.kind}`),
+    ticket: a.ticket_id,
+    region: regionName(a.target_region),
+    skill: skillName(a.skill),
+    s: Math.round(a.waited_s),
+  });
 }
+
+// ---- the whole page ----
+
+const ui = {
+  board: $("#board"),
+  logout: $("#logout"),
+  at: $("#board-at"),
+  scope: $("#board-scope"),
+  error: $("#board-error"),
+  notice: $("#action-notice"),
+  mute: $("#alert-mute"),
+  events: $("#event-list"),
+  noEvents: $("#no-events"),
+  alertsTitle: $("#alerts-title"),
+  alerts: $("#alert-list"),
+  noAlerts: $("#no-alerts"),
+  waiting: $("#waiting-rows"),
+  waitingCount: $("#waiting-count"),
+  noWaiting: $("#no-waiting"),
+  waitingMore: $("#waiting-more"),
+  waitingActions: $("#waiting-actions-head"),
+  queues: $("#queue-rows"),
+  noQueues: $("#no-queues"),
+  queuesNote: $("#queues-note"),
+  counts: $("#status-counts"),
+  clerks: $("#clerk-rows"),
+  noClerks: $("#no-clerks"),
+  clerkActions: $("#clerk-actions-head"),
+  slTitle: $("#chart-sl-title"),
+  slChart: $("#chart-sl"),
+  arrivalsChart: $("#chart-arrivals"),
+};
+
+function render() {
+  const shown = state.phase !== "login";
+  ui.board.hidden = !shown;
+  ui.logout.hidden = !shown;
+  renderConn();
+  renderMute();
+  renderEvents();
+  if (state.data) {
+    renderToday(state.data);
+    renderAlerts(state.data);
+    renderWaiting(state.data);
+    renderQueues(state.data);
+    renderClerks(state.data);
+    renderCharts(state.data);
+  }
+  renderMove();
+  if (state.notice && performance.now() > state.notice.until) state.notice = null;
+  if (state.notice) tell(ui.notice, state.notice.text(), state.notice.kind);
+  else tell(ui.notice, "");
+}
+
+function renderConn() {
+  const d = state.data;
+  const stale = state.phase === "online" && d && performance.now() - state.receivedAt > STALE_MS;
+  const shown = stale ? "stale" : state.phase === "login" ? "connecting" : state.phase;
+  setData(ui.at, "state", shown);
+  if (shown === "stale") setText(ui.at, t("sup.stale"));
+  else if (shown === "lost") setText(ui.at, t("conn.lost"));
+  else if (shown === "refused") setText(ui.at, t("conn.refused", { msg: errorText(state.refusal) }));
+  else if (d && shown === "online") setText(ui.at, t("sup.updated", { t: clock(d.at) }));
+  else setText(ui.at, t(shown === "online" ? "conn.online" : "conn.connecting"));
+  if (state.phase === "refused") tell(ui.error, errorText(state.refusal, true), "error");
+  else tell(ui.error, "");
+  if (d) {
+    setText(
+      ui.scope,
+      d.scope === "delta" ? t("sup.scope.delta") : t("sup.scope.province", { region: regionName(d.scope) }),
+    );
+  }
+}
+
+function renderMute() {
+  ui.mute.setAttribute("aria-pressed", String(state.muted));
+  setText(ui.mute, t(state.muted ? "sup.unmute" : "sup.mute"));
+}
+
+function renderEvents() {
+  reconcile(
+    ui.events,
+    state.recent,
+    alertKey,
+    () => el("li", { class: "alert" }),
+    (li, a) => {
+      setData(li, "kind", a.kind);
+      if (a.ticket_id) setData(li, "ticket", a.ticket_id);
+      setText(li, eventLine(a));
+    },
+  );
+  ui.noEvents.hidden = state.recent.length > 0;
+}
+
+function renderToday(d) {
+  const today = d.today || {};
+  const goal = today.goal ?? d.goal;
+  const sl = today.service_level;
+  const slNode = $("#kpi-sl");
+  setText(slNode, percent(sl));
+  const known = sl !== null && sl !== undefined;
+  setData(slNode, "level", !known ? "none" : sl >= goal ? "good" : sl >= goal - 0.1 ? "fair" : "poor");
+  setText($("#kpi-goal"), t("sup.goal", { goal: pct(goal) }));
+  const mark = $("#kpi-sl-mark");
+  setData(mark, "level", !known ? "none" : sl >= goal ? "ok" : "red");
+  setText(mark, !known ? "" : t(sl >= goal ? "sup.goalMet" : "sup.goalMissed"));
+  const figure = (id, value) => setText($(id), value);
+  const time = (v) => (v === null || v === undefined ? null : duration(v));
+  figure("#kpi-requests", today.requests);
+  figure("#kpi-answered", today.answered);
+  figure("#kpi-within", today.answered_within_sla);
+  figure("#kpi-abandoned", today.abandoned);
+  figure("#kpi-abandon-rate", percent(today.abandon_rate));
+  figure("#kpi-asa", time(today.asa_s));
+  figure("#kpi-aht", time(today.aht_s));
+  // The view carries no open_cases (signaling/wall.py leaves the node-wide count out): in a scope, every open
+  // case has its clerk "busy".
+  figure("#kpi-open", d.open_cases ?? (d.clerks_by_status || {}).busy ?? 0);
+  figure("#kpi-resolution", percent(today.resolution_rate));
+  figure("#kpi-positive", percent(today.positive_rate));
+}
+
+function renderAlerts(d) {
+  setText(ui.alertsTitle, t("sup.alerts", { s: d.prebreach_s }));
+  const late = sincePush();
+  const alerts = d.alerts || [];
+  reconcile(
+    ui.alerts,
+    alerts,
+    (a) => a.ticket_id,
+    () => el("li", { class: "alert" }, el("span", { class: "alert-text" }), " ", el("span", { class: "level-mark" })),
+    (li, a) => {
+      const waited = a.waited_s + late;
+      const level = waitLevel(waited, d);
+      setData(li, "ticket", a.ticket_id);
+      setData(li, "level", level);
+      setData(li, "kind", level === "red" ? "breach" : "pre_breach");
+      setText(
+        li.querySelector(".alert-text"),
+        t("sup.alertLine", {
+          ticket: a.ticket_id,
+          region: regionName(a.region),
+          skill: skillName(a.skill),
+          s: Math.floor(waited),
+        }),
+      );
+      levelMark(li.querySelector(".level-mark"), level);
+    },
+  );
+  ui.noAlerts.hidden = alerts.length > 0;
+}
+
+function renderWaiting(d) {
+  const late = sincePush();
+  const rows = d.waiting || [];
+  const total = d.waiting_total ?? rows.length;
+  ui.waitingActions.hidden = !ACTIONS.moveRequest;
+  setText(ui.waitingCount, t("sup.waitingCount", { n: total }));
+  reconcile(
+    ui.waiting,
+    rows,
+    (w) => w.ticket_id,
+    (w) =>
+      el(
+        "tr",
+        { class: "waiting-row" },
+        el(
+          "td",
+          { class: "num wait-cell" },
+          el("span", { class: "wait-time" }),
+          " ",
+          el("span", { class: "level-mark" }),
+        ),
+        el("td", { class: "c-target" }),
+        el(
+          "td",
+          { class: "c-matter" },
+          el("span", { class: "matter-name" }),
+          el("span", { class: "sub matter-skill" }),
+        ),
+        el("td", { class: "c-origin" }),
+        el("td", { class: "c-channel" }),
+        el("td", { class: "c-state" }),
+        el("td", {}, el("code", { class: "c-case" })),
+        ACTIONS.moveRequest
+          ? el(
+              "td",
+              { class: "c-actions" },
+              el("button", {
+                type: "button",
+                class: "secondary small move-open",
+                "aria-controls": "move-form",
+                onclick: () => openMove(w.ticket_id),
+              }),
+            )
+          : null,
+      ),
+    (tr, w) => {
+      const waited = w.waited_s + late;
+      const level = waitLevel(waited, d);
+      setData(tr, "ticket", w.ticket_id);
+      setData(tr, "level", level);
+      setData(tr, "state", w.state);
+      setText(tr.querySelector(".wait-time"), elapsed(waited));
+      levelMark(tr.querySelector(".level-mark"), level);
+      setText(tr.querySelector(".c-target"), regionName(w.region));
+      setText(tr.querySelector(".matter-name"), matterName(w.matter_code));
+      setText(tr.querySelector(".matter-skill"), skillName(w.skill));
+      setText(tr.querySelector(".c-origin"), regionName(w.origin_region));
+      setText(tr.querySelector(".c-channel"), t(`channel.${w.channel}`));
+      setText(tr.querySelector(".c-state"), t(`sup.ticket.${w.state}`));
+      setText(tr.querySelector(".c-case"), w.case_id);
+      const button = tr.querySelector(".move-open");
+      if (button) {
+        setText(button, t("sup.move"));
+        button.setAttribute("aria-label", t("sup.moveLabel", { ticket: w.ticket_id }));
+        button.setAttribute("aria-expanded", String(state.move?.ticketId === w.ticket_id));
+      }
+    },
+  );
+  ui.noWaiting.hidden = total > 0;
+  const more = total - rows.length;
+  ui.waitingMore.hidden = more <= 0;
+  if (more > 0) setText(ui.waitingMore, t("sup.more", { n: more, shown: rows.length }));
+}
+
+function renderQueues(d) {
+  const late = sincePush();
+  const queues = d.queues || [];
+  reconcile(
+    ui.queues,
+    queues,
+    (q) => `${q.region}/${q.skill}`,
+    () =>
+      el(
+        "tr",
+        {},
+        el("td", { class: "c-region" }),
+        el("td", { class: "c-skill" }),
+        el("td", { class: "num c-waiting" }),
+        el("td", { class: "num c-offered" }),
+        el("td", { class: "num c-oldest" }),
+        el("td", { class: "num c-sl" }, el("span", { class: "sl-value" }), " ", el("span", { class: "level-mark" })),
+        el("td", { class: "num c-staffed" }),
+        el(
+          "td",
+          { class: "num c-needed" },
+          el("span", { class: "needed-value" }),
+          " ",
+          el("span", { class: "level-mark" }),
+        ),
+      ),
+    (tr, q) => {
+      const oldest = q.waiting > 0 ? q.oldest_wait_s + late : 0;
+      const level = q.waiting > 0 ? waitLevel(oldest, d) : "ok";
+      setData(tr, "queue", `${q.region}/${q.skill}`);
+      setData(tr, "level", level);
+      tr.classList.toggle("late", level !== "ok");
+      setText(tr.querySelector(".c-region"), regionName(q.region));
+      setText(tr.querySelector(".c-skill"), skillName(q.skill));
+      setText(tr.querySelector(".c-waiting"), q.waiting);
+      setText(tr.querySelector(".c-offered"), q.offered);
+      setText(tr.querySelector(".c-oldest"), q.waiting > 0 ? elapsed(oldest) : t("sup.none"));
+      const sl = q.service_level_15m;
+      const below = sl !== null && sl !== undefined && sl < d.goal;
+      const slCell = tr.querySelector(".c-sl");
+      setData(slCell, "level", sl === null || sl === undefined ? "none" : below ? "poor" : "good");
+      setText(slCell.querySelector(".sl-value"), percent(sl));
+      const slMark = slCell.querySelector(".level-mark");
+      setData(slMark, "level", below ? "red" : "ok");
+      setText(slMark, below ? t("sup.belowGoal") : "");
+      setText(tr.querySelector(".c-staffed"), q.staffed);
+      const needed = q.needed;
+      const short = needed !== null && needed !== undefined && q.staffed < needed;
+      const neededCell = tr.querySelector(".c-needed");
+      setData(neededCell, "short", String(short));
+      setText(neededCell.querySelector(".needed-value"), needed);
+      const mark = neededCell.querySelector(".level-mark");
+      setData(mark, "level", short ? "amber" : "ok");
+      setText(mark, short ? t("sup.short", { n: needed - q.staffed }) : "");
+    },
+  );
+  ui.noQueues.hidden = queues.length > 0;
+  setText(ui.queuesNote, t("sup.queuesNote", { sla: d.sla_s, goal: pct(d.goal) }));
+}
+
+function statusRank(status) {
+  const i = STATUS_ORDER.indexOf(status);
+  return i < 0 ? STATUS_ORDER.length : i;
+}
+
+function renderClerks(d) {
+  const late = sincePush();
+  const byStatus = d.clerks_by_status || {};
+  const statuses = [...STATUS_ORDER, ...Object.keys(byStatus).filter((s) => !STATUS_ORDER.includes(s))];
+  reconcile(
+    ui.counts,
+    statuses.filter((s) => byStatus[s]),
+    (s) => s,
+    (s) => el("li", { class: "status-pill", dataset: { status: s } }, el("span", {}), " ", el("strong", {})),
+    (li, s) => {
+      setText(li.firstChild, statusName(s));
+      setText(li.lastChild, byStatus[s]);
+    },
+  );
+
+  // Grouped by status (the order of STATUS_ORDER), then by name; a heading row per group with its count.
+  const clerks = [...(d.clerks || [])].sort(
+    (a, b) =>
+      statusRank(a.status) - statusRank(b.status) ||
+      String(a.display_name || a.clerk_id).localeCompare(String(b.display_name || b.clerk_id), "zh-CN"),
+  );
+  const rows = [];
+  let group = null;
+  for (const c of clerks) {
+    if (c.status !== group) rows.push({ status: (group = c.status) });
+    rows.push({ clerk: c, status: c.status });
+  }
+  ui.clerkActions.hidden = !ACTIONS.setClerkStatus;
+  const columns = ACTIONS.setClerkStatus ? 6 : 5;
+  reconcile(
+    ui.clerks,
+    rows,
+    (r) => (r.clerk ? `clerk:${r.clerk.clerk_id}` : `group:${r.status}`),
+    (r) =>
+      r.clerk
+        ? el(
+            "tr",
+            { class: "clerk-row" },
+            el("td", { class: "c-name" }),
+            el("td", { class: "c-region" }),
+            el("td", {}, el("span", { class: "status-pill" })),
+            el("td", { class: "num c-since" }),
+            el("td", {}, el("code", { class: "c-case" })),
+            ACTIONS.setClerkStatus ? el("td", { class: "c-actions" }) : null,
+          )
+        : el("tr", { class: "group-row" }, el("th", { colspan: columns, scope: "colgroup" })),
+    (tr, r) => {
+      if (!r.clerk) {
+        setData(tr, "status", r.status);
+        setText(tr.firstChild, `${statusName(r.status)} · ${byStatus[r.status] || 0}`);
+        return;
+      }
+      const c = r.clerk;
+      setData(tr, "clerk", c.clerk_id);
+      setData(tr, "status", c.status);
+      setText(tr.querySelector(".c-name"), c.display_name || c.clerk_id);
+      setText(tr.querySelector(".c-region"), regionName(c.region));
+      const pill = tr.querySelector(".status-pill");
+      setData(pill, "status", c.status);
+      setText(pill, statusName(c.status));
+      const since = c.in_status_s ?? (c.since ? d.at - c.since : null);
+      setText(tr.querySelector(".c-since"), since === null || since === undefined ? null : elapsed(since + late));
+      setText(tr.querySelector(".c-case"), c.case_id || t("sup.none"));
+      if (ACTIONS.setClerkStatus) renderClerkAction(tr.querySelector(".c-actions"), c);
+    },
+  );
+  ui.noClerks.hidden = clerks.length > 0;
+}
+
+/** The status select of a clerk on shift (a clerk not on shift cannot be set: the server answers not_found). */
+function renderClerkAction(td, c) {
+  const onShift = c.since !== null && c.since !== undefined;
+  let select = td.querySelector("select");
+  if (!onShift) {
+    if (select) select.remove();
+    return;
+  }
+  if (!select) {
+    select = el("select", {
+      class: "clerk-status-select",
+      onchange: () => changeStatus(c.clerk_id, select.value),
+    });
+    select.append(el("option", { value: "" }), ...SETTABLE.map((s) => el("option", { value: s })));
+    td.append(select);
+  }
+  const name = c.display_name || c.clerk_id;
+  select.setAttribute("aria-label", t("sup.setStatusLabel", { name }));
+  select.dataset.name = name;
+  const [choose, ...options] = select.options;
+  setText(choose, t("sup.setStatusChoose"));
+  for (const option of options) {
+    setText(option, statusName(option.value));
+    option.disabled = option.value === c.status;
+  }
+  select.disabled = state.clerkBusy.has(c.clerk_id);
+  if (document.activeElement !== select && !select.disabled) select.value = "";
+}
+
+/** An action's outcome, in words (a function: the language may change while it shows). */
+function notify(kind, text) {
+  state.notice = { kind, text, until: performance.now() + NOTICE_MS };
+}
+
+async function changeStatus(clerkId, status) {
+  if (!status || state.clerkBusy.has(clerkId)) return;
+  const clerk = (state.data?.clerks || []).find((c) => c.clerk_id === clerkId);
+  const name = clerk ? clerk.display_name || clerkId : clerkId;
+  state.clerkBusy.add(clerkId);
+  render();
+  const answer = await client.setClerkStatus(clerkId, status);
+  state.clerkBusy.delete(clerkId);
+  if (answer.ok) {
+    notify("ok", () => t("sup.setStatusDone", { name, status: statusName(status) }));
+  } else {
+    notify("error", () => t("sup.setStatusFailed", { name, error: errorText(answer.error, true) }));
+  }
+  const select = ui.clerks.querySelector(`tr[data-clerk="${CSS.escape(clerkId)}"] select`);
+  if (select) select.value = "";
+  render();
+}
+
+// ---- moving a waiting request to another queue ----
+
+const move = {
+  form: $("#move-form"),
+  title: $("#move-title"),
+  from: $("#move-from"),
+  province: $("#move-province"),
+  matter: $("#move-matter"),
+  note: $("#move-note"),
+  summary: $("#move-summary"),
+  error: $("#move-error"),
+  submit: $("#move-submit"),
+  cancel: $("#move-cancel"),
+};
+
+function openMove(ticketId) {
+  const w = (state.data?.waiting || []).find((x) => x.ticket_id === ticketId);
+  if (!w) return;
+  state.move = { ticketId, target: "", matter: w.matter_code, note: "", busy: false, error: null };
+  state.notice = null;
+  render();
+  move.title.focus();
+}
+
+function closeMove() {
+  const ticketId = state.move?.ticketId;
+  state.move = null;
+  render();
+  const button = ticketId && ui.waiting.querySelector(`tr[data-ticket="${CSS.escape(ticketId)}"] .move-open`);
+  if (button) button.focus();
+}
+
+function provinces() {
+  const all = new Set();
+  for (const m of state.matters.values()) for (const p of m.provinces || []) all.add(p);
+  for (const p of state.data?.provinces || []) all.add(p);
+  return [...all].sort();
+}
+
+function fillSelect(select, options, value) {
+  const want = JSON.stringify(options);
+  if (select.dataset.options !== want) {
+    select.replaceChildren(
+      ...options.map((o) => el("option", { value: o.value, disabled: o.disabled || undefined }, o.label)),
+    );
+    select.dataset.options = want;
+  }
+  if (select.value !== value) select.value = value;
+}
+
+function renderMove() {
+  const m = state.move;
+  move.form.hidden = !m;
+  if (!m) return;
+  const w = (state.data?.waiting || []).find((x) => x.ticket_id === m.ticketId);
+  setText(move.title, t("sup.moveTitle", { ticket: m.ticketId }));
+  if (w) {
+    setText(
+      move.from,
+      t("sup.moveFrom", {
+        region: regionName(w.region),
+        matter: matterName(w.matter_code),
+        waited: elapsed(w.waited_s + sincePush()),
+      }),
+    );
+  }
+  const choose = { value: "", label: t("sup.moveChoose") };
+  fillSelect(move.province, [choose, ...provinces().map((p) => ({ value: p, label: regionName(p) }))], m.target);
+  const matters = [...state.matters.values()].map((x) => {
+    const served = !m.target || (x.provinces || []).includes(m.target);
+    const name = `${localName(x.name)}（${x.code}）`;
+    return { value: x.code, label: served ? name : t("sup.moveNotServed", { name }), disabled: !served };
+  });
+  fillSelect(move.matter, [choose, ...matters], m.matter);
+  if (move.note.value !== m.note) move.note.value = m.note;
+  const same = w && m.target && m.target === w.region && m.matter === w.matter_code;
+  setText(
+    move.summary,
+    m.target && m.matter ? t("sup.moveSummary", { region: regionName(m.target), matter: matterName(m.matter) }) : "",
+  );
+  const problem = !w ? t("sup.moveGone") : same ? t("sup.moveSameQueue") : m.error ? m.error() : "";
+  tell(move.error, problem, "error");
+  move.submit.disabled = m.busy || !w || Boolean(same);
+}
+
+move.province.addEventListener("change", () => {
+  if (!state.move) return;
+  state.move.target = move.province.value;
+  const matter = state.matters.get(state.move.matter);
+  if (matter && state.move.target && !(matter.provinces || []).includes(state.move.target)) state.move.matter = "";
+  state.move.error = null;
+  render();
+});
+move.matter.addEventListener("change", () => {
+  if (!state.move) return;
+  state.move.matter = move.matter.value;
+  state.move.error = null;
+  render();
+});
+move.note.addEventListener("input", () => {
+  if (state.move) state.move.note = move.note.value;
+});
+move.cancel.addEventListener("click", closeMove);
+move.form.addEventListener("keydown", (event) => {
+  if (event.key === "Escape") closeMove();
+});
+
+move.form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const m = state.move;
+  if (!m || m.busy) return;
+  const need = !m.target
+    ? "sup.moveNeedProvince"
+    : !m.matter
+      ? "sup.moveNeedMatter"
+      : !m.note.trim()
+        ? "sup.moveNeedNote"
+        : "";
+  if (need) {
+    m.error = () => t(need);
+    render();
+    return;
+  }
+  m.busy = true;
+  m.error = null;
+  render();
+  const answer = await client.moveRequest({
+    ticketId: m.ticketId,
+    targetRegion: m.target,
+    matterCode: m.matter,
+    note: m.note.trim(),
+  });
+  if (state.move !== m) return; // closed meanwhile
+  m.busy = false;
+  if (answer.ok) {
+    const { ticketId, target, matter } = m;
+    notify("ok", () => t("sup.moveDone", { ticket: ticketId, region: regionName(target), matter: matterName(matter) }));
+    closeMove();
+  } else {
+    m.error = () => t("sup.moveFailed", { error: errorText(answer.error, true) });
+    render();
+  }
+});
+
+// ---- today's charts (uPlot), redrawn only when a push brought other figures ----
+
+const charts = { sl: null, arrivals: null, key: "", lang: "", range: [0, 1] };
+
+/** Today's 15-minute buckets from midnight (China time) to the current one: nothing asked is 0 and no level. */
+function bucketSeries(d) {
+  const bucket = d.chart?.bucket_s || 900;
+  const day = startOfDay(d.at);
+  const n = Math.floor((d.at - day) / bucket) + 1;
+  const xs = Array.from({ length: n }, (_, i) => day + i * bucket);
+  const sl = xs.map(() => null);
+  const requests = xs.map(() => 0);
+  for (const b of d.chart?.buckets || []) {
+    const i = Math.round((b.start - day) / bucket);
+    if (i < 0 || i >= n) continue;
+    sl[i] = b.service_level === null || b.service_level === undefined ? null : b.service_level * 100;
+    requests[i] = b.requests;
+  }
+  return { xs, sl, requests, goal: xs.map(() => d.goal * 100), range: [day, day + n * bucket] };
+}
+
+function chartWidth(node) {
+  return Math.max(240, Math.floor(node.clientWidth));
+}
+
+function chartOptions(node, { series, yRange, yValues }) {
+  return {
+    width: chartWidth(node),
+    height: CHART_HEIGHT,
+    scales: { x: { time: true, range: () => charts.range }, y: { range: yRange } },
+    axes: [
+      { values: (u, splits) => splits.map((ts) => chinaTime(ts)) },
+      { values: (u, splits) => splits.map(yValues) },
+    ],
+    series: [
+      {
+        label: t("sup.seriesTime"),
+        value: (u, ts) => (ts === null || ts === undefined ? t("sup.none") : chinaTime(ts)),
+      },
+      ...series,
+    ],
+    legend: { show: true },
+    cursor: { drag: { x: false, y: false } },
+  };
+}
+
+function renderCharts(d) {
+  const today = d.today || {};
+  setText(ui.slTitle, t("sup.chartSl", { sla: d.sla_s }));
+  ui.slChart.setAttribute(
+    "aria-label",
+    t("sup.chartSlLabel", { sla: d.sla_s, goal: pct(d.goal), sl: percent(today.service_level) }),
+  );
+  ui.arrivalsChart.setAttribute("aria-label", t("sup.chartArrivalsLabel", { n: today.requests ?? 0 }));
+  const uPlot = window.uPlot;
+  if (!uPlot) {
+    // The vendored library is missing (npm ci not run): the figures above still show.
+    if (!ui.slChart.textContent) ui.slChart.textContent = t("sup.noCharts");
+    return;
+  }
+  if (ui.board.hidden) return; // no width to draw into yet
+  const s = bucketSeries(d);
+  const key = JSON.stringify([s.range, s.sl, s.requests, d.goal]);
+  const lang = t("lang.switch");
+  if (charts.sl && charts.lang === lang) {
+    if (key === charts.key) return; // the same figures: nothing to redraw (the timers tick twice a second)
+    charts.key = key;
+    charts.range = s.range;
+    charts.sl.setData([s.xs, s.sl, s.goal]);
+    charts.arrivals.setData([s.xs, s.requests]);
+    return;
+  }
+  for (const name of ["sl", "arrivals"]) {
+    if (charts[name]) charts[name].destroy();
+    charts[name] = null;
+  }
+  ui.slChart.textContent = "";
+  charts.key = key;
+  charts.lang = lang;
+  charts.range = s.range;
+  const none = t("sup.none");
+  const value = (u, v) => (v === null || v === undefined ? none : `${v.toFixed(1)}%`);
+  charts.sl = new uPlot(
+    chartOptions(ui.slChart, {
+      yRange: [0, 100],
+      yValues: (v) => `${v}%`,
+      series: [
+        // Points always: a bucket between two empty ones has no line to show it.
+        {
+          label: t("sup.seriesSl"),
+          stroke: COLOURS.line,
+          width: 2,
+          spanGaps: true,
+          value,
+          points: { show: true, size: 6 },
+        },
+        {
+          label: t("sup.seriesGoal", { goal: pct(d.goal) }),
+          stroke: COLOURS.goal,
+          width: 1.5,
+          dash: [6, 4],
+          value,
+          points: { show: false },
+        },
+      ],
+    }),
+    [s.xs, s.sl, s.goal],
+    ui.slChart,
+  );
+  charts.arrivals = new uPlot(
+    chartOptions(ui.arrivalsChart, {
+      yRange: (u, min, max) => [0, Math.max(1, Math.ceil((max || 0) * 1.1))],
+      yValues: (v) => (Number.isInteger(v) ? String(v) : ""),
+      series: [
+        {
+          label: t("sup.seriesRequests"),
+          stroke: COLOURS.line,
+          fill: COLOURS.bar,
+          width: 1,
+          // A bar covers its bucket [start, start + 15 min): drawn to the right of its start.
+          paths: uPlot.paths.bars({ size: [0.9, 40], align: 1 }),
+          points: { show: false },
+        },
+      ],
+    }),
+    [s.xs, s.requests],
+    ui.arrivalsChart,
+  );
+}
+
+// Keep the charts as wide as their panels.
+new ResizeObserver(() => {
+  for (const [chart, node] of [
+    [charts.sl, ui.slChart],
+    [charts.arrivals, ui.arrivalsChart],
+  ]) {
+    if (chart && node.clientWidth && chart.width !== chartWidth(node)) {
+      chart.setSize({ width: chartWidth(node), height: CHART_HEIGHT });
+    }
+  }
+}).observe($(".wall-charts"));
 
 ui.logout.addEventListener("click", async () => {
   stop();
   await login.logout();
 });
-
-function setConn(value) {
-  state.connState = value === "stale" ? "online" : value;
-  ui.at.dataset.state = value;
-  renderAt(value);
-}
-
-function renderAt(value = ui.at.dataset.state) {
-  if (value === "stale") ui.at.textContent = t("sup.stale");
-  else if (value === "lost") ui.at.textContent = t("conn.lost");
-  else if (state.data) ui.at.textContent = t("sup.updated", { t: clock(state.data.at) });
-  else ui.at.textContent = t(value === "online" ? "conn.online" : "conn.connecting");
-}
-
-function renderAlertsTitle() {
-  ui.alertsTitle.textContent = t("sup.alerts", { s: ALERT_S });
-}
-
-function setText(id, value) {
-  const node = document.getElementById(id);
-  node.textContent = value === null || value === undefined ? t("sup.none") : String(value);
-}
-
-function render() {
-  const d = state.data;
-  if (!d) return;
-  if (ui.at.dataset.state === "stale") ui.at.dataset.state = "online";
-  renderAt();
-  const today = d.today || {};
-  setText("kpi-sl", percent(today.service_level));
-  document.getElementById("kpi-sl").dataset.level =
-    today.service_level === null || today.service_level === undefined
-      ? "none"
-      : today.service_level >= 0.9
-        ? "good"
-        : today.service_level >= 0.8
-          ? "fair"
-          : "poor";
-  setText("kpi-requests", today.requests);
-  setText("kpi-answered", today.answered);
-  setText("kpi-within", today.answered_within_sla);
-  setText("kpi-abandoned", today.abandoned);
-  setText("kpi-asa", today.asa_s === null || today.asa_s === undefined ? null : duration(today.asa_s));
-  setText("kpi-open", d.open_cases);
-  setText("kpi-resolution", percent(today.resolution_rate));
-  setText("kpi-positive", percent(today.positive_rate));
-
-  const alerts = (d.alerts || []).filter((a) => a.waited_s >= ALERT_S);
-  ui.alerts.replaceChildren(
-    ...alerts.map((a) =>
-      el(
-        "li",
-        { class: "alert", dataset: { ticket: a.ticket_id } },
-        t("sup.alertLine", {
-          ticket: a.ticket_id,
-          region: regionName(a.region),
-          skill: skillName(a.skill),
-          s: Math.round(a.waited_s),
-        }),
-      ),
-    ),
-  );
-  ui.noAlerts.hidden = alerts.length > 0;
-
-  const queues = d.queues || [];
-  ui.queues.replaceChildren(
-    ...queues.map((q) =>
-      el(
-        "tr",
-        { class: q.oldest_wait_s >= ALERT_S ? "late" : "" },
-        el("td", {}, regionName(q.region)),
-        el("td", {}, skillName(q.skill)),
-        el("td", { class: "num" }, q.waiting),
-        el("td", { class: "num" }, q.offered),
-        el("td", { class: "num" }, duration(q.oldest_wait_s)),
-        el("td", { class: "num" }, q.staffed),
-      ),
-    ),
-  );
-  ui.noQueues.hidden = queues.length > 0;
-
-  const byStatus = d.clerks_by_status || {};
-  const statuses = [...STATUS_ORDER, ...Object.keys(byStatus).filter((s) => !STATUS_ORDER.includes(s))];
-  ui.counts.replaceChildren(
-    ...statuses
-      .filter((s) => byStatus[s])
-      .map((s) =>
-        el(
-          "li",
-          { class: "status-pill", dataset: { status: s } },
-          `${t(`status.${s}`)} `,
-          el("strong", {}, byStatus[s]),
-        ),
-      ),
-  );
-  const clerks = d.clerks || [];
-  ui.clerks.replaceChildren(
-    ...clerks.map((c) =>
-      el(
-        "tr",
-        {},
-        el("td", {}, c.display_name || c.clerk_id),
-        el("td", {}, regionName(c.region)),
-        el("td", {}, el("span", { class: "status-pill", dataset: { status: c.status } }, t(`status.${c.status}`))),
-        el("td", {}, c.case_id ? el("code", {}, c.case_id) : t("sup.none")),
-      ),
-    ),
-  );
-  ui.noClerks.hidden = clerks.length > 0;
-}
 
 // ---- staffing what-if: Erlang C beside the simulator (GET /api/staffing) ----
 
@@ -312,7 +1100,13 @@ function renderStaffing() {
   const sim = a.simulated;
   const none = t("sup.none");
   const row = (key, erlang, simulated) =>
-    el("tr", {}, el("td", {}, t(key, { sla: a.sla_s })), el("td", { class: "num" }, erlang), el("td", { class: "num" }, simulated));
+    el(
+      "tr",
+      {},
+      el("td", {}, t(key, { sla: a.sla_s })),
+      el("td", { class: "num" }, erlang),
+      el("td", { class: "num" }, simulated),
+    );
   staff.rows.replaceChildren(
     row("staff.row.clerks", a.clerks, sim ? a.clerks : none),
     row("staff.row.sl", percent(a.service_level), sim ? percent(sim.service_level) : none),
@@ -354,16 +1148,16 @@ staff.form.addEventListener("submit", async (event) => {
   }
 });
 
-renderMute();
-renderEvents();
+render();
 
 onChange(() => {
-  renderMute();
-  renderEvents();
-  renderAlertsTitle();
   render();
-  renderAt();
   renderStaffing();
 });
 
-window.rvwDebug = { data: () => state.data, state: () => state.connState, alerts: () => [...recent] };
+window.rvwDebug = {
+  data: () => state.data,
+  state: () => state.phase,
+  alerts: () => [...state.recent],
+  charts: () => ({ sl: Boolean(charts.sl), arrivals: Boolean(charts.arrivals), key: charts.key }),
+};

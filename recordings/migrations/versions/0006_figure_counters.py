@@ -1,4 +1,5 @@
-"""counters of offers, answers and transfers per case, the 差评 follow-up's close, and clerks' status history
+"""counters of offers, answers and transfers per case, the wrap-up's time, the 差评 follow-up's close, and
+clerks' status history
 
 Revision ID: 0006
 Revises: 0005
@@ -25,7 +26,12 @@ def upgrade() -> None:
         for column, _ in COUNTED:
             batch.add_column(sa.Column(column, sa.Integer(), nullable=False, server_default="0"))
         batch.add_column(sa.Column("followup_closed_at", UTCDateTime(), nullable=True))
-    # Cases recorded before: their counts from their timelines.
+        batch.add_column(sa.Column("wrapped_at", UTCDateTime(), nullable=True))
+    # Cases recorded before: their counts and wrap-up time from their timelines.
+    op.execute(
+        "UPDATE cases SET wrapped_at = (SELECT MAX(e.at) FROM case_events e "
+        "WHERE e.case_id = cases.case_id AND e.event = 'wrapped_up')"
+    )
     for column, event in COUNTED:
         op.execute(
             f"UPDATE cases SET {column} = (SELECT COUNT(*) FROM case_events e "
@@ -48,6 +54,7 @@ def downgrade() -> None:
     op.drop_index("ix_clerk_status_clerk_started", table_name="clerk_status")
     op.drop_table("clerk_status")
     with op.batch_alter_table("cases") as batch:
+        batch.drop_column("wrapped_at")
         batch.drop_column("followup_closed_at")
         for column, _ in reversed(COUNTED):
             batch.drop_column(column)

@@ -1,0 +1,233 @@
+"""The supervisor's live wall in headless Chromium, against a real server on the manual clock.
+
+A Shanghai supervisor and a Jiangsu supervisor open /supervisor; a citizen (a real Socket.IO client) asks
+Shanghai for help. On the Shanghai wall the citizen's row counts up and turns amber at 45 s and red at 60 s
+(with a word, not only a colour), the breach alert is listed, the queue shows one waiting, the clerk on
+shift shows with the time in their status, and the two charts are drawn. The Jiangsu wall does not see
+the Shanghai citizen. The supervisor then puts the clerk on break from the wall (the clerk's console hears
+it) and moves the citizen to Jiangsu, where the Jiangsu wall picks them up.
+
+Set RVW_SCREENSHOTS=/some/dir to keep a screenshot of the walls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from queueing.clock import ManualClock
+from tests.conftest import Server, start_server, stop_server
+from tests.helpers import ask, citizen, clerk_on_duty
+from tests.test_browser import Tab, chromium, log_in, poll
+
+pytestmark = pytest.mark.browser
+
+MATTER = "SB-ZY-001"  # social insurance, served in all four provinces
+SHANGHAI = "310000"
+JIANGSU = "320000"
+
+
+async def open_wall(browser: Any, server: Server, username: str, name: str) -> Tab:
+    wall = await Tab.open(browser, server.base_url, "/supervisor", name)
+    await log_in(wall, username)
+    await wall.page.locator("#board").wait_for(state="visible")
+    await wall.page.locator("#board-at[data-state=online]").wait_for()
+    return wall
+
+
+async def drawn(wall: Tab, chart: str) -> tuple[float, float] | None:
+    """The size of a chart's canvas once uPlot has drawn it (None before)."""
+    canvas = wall.page.locator(f"{chart} canvas")
+    if await canvas.count() == 0:
+        return None
+    box = await canvas.first.bounding_box()
+    return (box["width"], box["height"]) if box and box["width"] > 0 and box["height"] > 0 else None
+
+
+async def test_the_wall_follows_a_waiting_citizen(server: Server, manual_clock: ManualClock) -> None:
+    await server.add_user("boss_sh", "supervisor", SHANGHAI, [])
+    await server.add_user("boss_js", "supervisor", JIANGSU, [])
+    # A Shanghai clerk on shift for another service: on the wall, but not offered the citizen.
+    await server.add_user("clerk_hf", "clerk", SHANGHAI, ["housing_fund"], name="王芳")
+    clerk = await clerk_on_duty(server, "clerk_hf", SHANGHAI, ["housing_fund"])
+    tabs: list[Tab] = []
+    async with chromium() as browser:
+        try:
+            wall = await open_wall(browser, server, "boss_sh", "shanghai wall")
+            tabs.append(wall)
+            js_wall = await open_wall(browser, server, "boss_js", "jiangsu wall")
+            tabs.append(js_wall)
+            page = wall.page
+
+            # A kiosk in Suzhou asks Shanghai (real Socket.IO client).
+            c = await citizen(server)
+            ticket = (await ask(c, MATTER, SHANGHAI))["ticket_id"]
+            row = page.locator(f'#waiting-rows tr[data-ticket="{ticket}"]')
+            await row.wait_for()
+            assert await row.get_attribute("data-level") == "ok"
+            assert await row.locator(".c-target").inner_text() == "上海"
+            assert await row.locator(".c-origin").inner_text() == "江苏 · 苏州"
+            assert await row.locator(".c-channel").inner_text() == "自助终端"
+            assert "社会保险" in await row.locator(".c-matter").inner_text()
+            assert await row.locator(".c-state").inner_text() == "排队中"
+            assert await page.locator("#waiting-count").inner_text() == "共 1 人"
+            assert await page.locator("#waiting-more").is_hidden()
+            # The queue table: one waiting, nobody staffed for it.
+            queue = page.locator(f'#queue-rows tr[data-queue="{SHANGHAI}/social_insurance"]')
+            await queue.wait_for()
+            assert await queue.locator(".c-waiting").inner_text() == "1"
+            assert await queue.locator(".c-staffed").inner_text() == "0"
+            # The Jiangsu supervisor's wall has its own scope: no Shanghai citizen.
+            await poll(lambda: js_wall.debug("data"), "the Jiangsu wall's first push", 10)
+            assert (await js_wall.debug("data"))["scope"] == JIANGSU
+            assert await js_wall.page.locator("#waiting-rows tr").count() == 0
+            assert await js_wall.page.locator("#no-waiting").is_visible()
+            assert await js_wall.page.locator(f'#queue-rows tr[data-queue="{SHANGHAI}/social_insurance"]').count() == 0
+
+            # 46 s: amber, with its word.
+            manual_clock.advance(46)
+            await page.locator(f'#waiting-rows tr[data-ticket="{ticket}"][data-level="amber"]').wait_for()
+            assert await row.locator(".level-mark").inner_text() == "将超时"
+            assert "46 秒" in await row.locator(".wait-time").inner_text()
+            await page.locator(f'#alert-list li[data-ticket="{ticket}"][data-level="amber"]').wait_for()
+            await page.locator(f'#event-list li[data-kind="pre_breach"][data-ticket="{ticket}"]').wait_for()
+
+            # Past 60 s: red, and the breach alert in the list.
+            manual_clock.advance(15)
+            await page.locator(f'#waiting-rows tr[data-ticket="{ticket}"][data-level="red"]').wait_for()
+            assert await row.locator(".level-mark").inner_text() == "已超时"
+            breach = page.locator(f'#event-list li[data-kind="breach"][data-ticket="{ticket}"]')
+            await breach.wait_for()
+            assert "已超时" in await breach.inner_text() and ticket in await breach.inner_text()
+            assert await queue.get_attribute("data-level") == "red"
+            assert "1 分" in await queue.locator(".c-oldest").inner_text()
+
+            # The clerk on shift, grouped under their status, with the time in it.
+            clerk_row = page.locator('#clerk-rows tr[data-clerk="uclerk_hf"]')
+            await clerk_row.wait_for()
+            assert await clerk_row.locator(".c-name").inner_text() == "王芳"
+            assert await clerk_row.locator(".status-pill").inner_text() == "空闲可接"
+            in_status = await clerk_row.locator(".c-since").inner_text()
+            assert in_status.startswith("1 分"), in_status  # on shift since before the 61 s
+            group = page.locator('#clerk-rows tr.group-row[data-status="available"]')
+            assert await group.inner_text() == "空闲可接 · 1"
+            assert "空闲可接" in await page.locator('#status-counts [data-status="available"]').inner_text()
+
+            # Today's service level against the goal, and the two charts drawn with a size.
+            assert await page.locator("#kpi-goal").inner_text() == "目标 90%"
+            assert await page.locator("#kpi-requests").inner_text() == "1"
+            assert await page.locator("#kpi-open").inner_text() == "0"
+            for chart in ("#chart-sl", "#chart-arrivals"):
+                width, height = await poll(partial(drawn, wall, chart), f"{chart} drawn", 10)
+                assert width > 100 and height > 100, (chart, width, height)
+            await wall.screenshot("wall-red")
+
+            # English on request: the same wall, re-rendered.
+            await page.locator("#lang-switch").click()
+            await row.locator(".level-mark").filter(has_text="breached").wait_for()
+            assert await clerk_row.locator(".status-pill").inner_text() == "Available"
+            await wall.screenshot("wall-english")
+            await page.locator("#lang-switch").click()
+            await row.locator(".level-mark").filter(has_text="已超时").wait_for()
+
+            # The supervisor puts the clerk on break: the clerk's console hears it, the wall regroups.
+            await clerk_row.locator("select.clerk-status-select").select_option("break")
+            heard = await clerk.wait_for("status", lambda d: d["status"] == "break")
+            assert heard["reason"] == "supervisor", heard
+            notice = page.locator("#action-notice")
+            await notice.filter(has_text="已将 王芳 设为“小休”").wait_for()
+            await page.locator('#clerk-rows tr[data-clerk="uclerk_hf"][data-status="break"]').wait_for()
+            await page.locator('#clerk-rows tr.group-row[data-status="break"]').wait_for()
+
+            # ... and moves the citizen to Jiangsu: gone from the Shanghai wall, on the Jiangsu one.
+            await row.locator("button.move-open").click()
+            form = page.locator("#move-form")
+            await form.wait_for(state="visible")
+            assert ticket in await page.locator("#move-title").inner_text()
+            # Nothing chosen yet: the form says what is missing, in words.
+            await page.locator("#move-submit").click()
+            await page.locator("#move-error").filter(has_text="请选择要转到的省市").wait_for()
+            await page.locator("#move-province").select_option(JIANGSU)
+            assert await page.locator("#move-matter").input_value() == MATTER  # kept: Jiangsu serves it
+            await page.locator("#move-note").fill("参保地在江苏")
+            assert "江苏" in await page.locator("#move-summary").inner_text()
+            await wall.screenshot("wall-move")
+            await page.locator("#move-submit").click()
+            await notice.filter(has_text=f"已将排队 {ticket} 转到江苏").wait_for()
+            await form.wait_for(state="hidden")
+            moved = await c.wait_for("transferred")
+            assert moved["target_region"] == JIANGSU and moved["note"] == "参保地在江苏", moved
+            await row.wait_for(state="detached")
+            js_row = js_wall.page.locator(f'#waiting-rows tr[data-ticket="{ticket}"]')
+            await js_row.wait_for()
+            assert await js_row.locator(".c-target").inner_text() == "江苏"
+            assert await js_row.get_attribute("data-level") == "red"  # the time waited goes with the citizen
+            await js_wall.screenshot("wall-jiangsu")
+
+            assert [e for t in tabs for e in t.errors] == []
+        finally:
+            for tab in reversed(tabs):
+                await tab.close()
+
+
+@pytest.fixture
+async def strict_server(tmp_path: Path, manual_clock: ManualClock) -> AsyncIterator[Server]:
+    """A server that raises a service-level alert on a single counted request."""
+    runner, srv = await start_server(tmp_path, manual_clock, sla_alert_min_requests=1)
+    try:
+        yield srv
+    finally:
+        await stop_server(runner, srv)
+
+
+async def test_a_service_level_alert_in_words(strict_server: Server, manual_clock: ManualClock) -> None:
+    server = strict_server
+    await server.add_user("boss_delta", "supervisor", "delta", [])
+    tabs: list[Tab] = []
+    async with chromium() as browser:
+        try:
+            wall = await open_wall(browser, server, "boss_delta", "delta wall")
+            tabs.append(wall)
+            page = wall.page
+            await page.locator("#board-scope").filter(has_text="长三角全域").wait_for()
+            # Muting is kept on the page (and across visits); the list still shows the alerts.
+            await page.locator("#alert-mute").click()
+            await page.locator('#alert-mute[aria-pressed="true"]').wait_for()
+            assert await page.locator("#alert-mute").inner_text() == "取消静音"
+
+            # A citizen gives up after 20 s unanswered: Shanghai's social insurance answers 0% of 1.
+            c = await citizen(server)
+            ticket = (await ask(c, MATTER, SHANGHAI))["ticket_id"]
+            await page.locator(f'#waiting-rows tr[data-ticket="{ticket}"]').wait_for()
+            manual_clock.advance(20)
+            assert (await c.call("cancel", {"ticket_id": ticket}))["ok"] is True
+            line = page.locator('#event-list li[data-kind="service_level"]')
+            await line.wait_for()
+            text = await line.inner_text()
+            assert "上海 社会保险 近 15 分钟服务水平 0%，低于目标 90%" in text, text
+            await page.locator(f'#waiting-rows tr[data-ticket="{ticket}"]').wait_for(state="detached")
+            assert await page.locator("#no-waiting").is_visible()
+
+            # The queue's 15-minute level is under the goal (red, and said so), and so is today's.
+            queue = page.locator(f'#queue-rows tr[data-queue="{SHANGHAI}/social_insurance"]')
+            sl = queue.locator(".c-sl")
+            await sl.locator(".sl-value").filter(has_text="0.0%").wait_for()
+            assert await sl.get_attribute("data-level") == "poor"
+            assert await sl.locator(".level-mark").inner_text() == "低于目标"
+            assert await page.locator("#kpi-sl").inner_text() == "0.0%"
+            assert await page.locator("#kpi-sl").get_attribute("data-level") == "poor"
+            assert await page.locator("#kpi-sl-mark").inner_text() == "✗ 低于目标"
+            assert await page.locator("#kpi-abandoned").inner_text() == "1"
+            await wall.screenshot("wall-service-level")
+
+            await page.locator("#lang-switch").click()
+            await line.filter(has_text="service level over the last 15 minutes 0%, under the goal 90%").wait_for()
+
+            assert [e for t in tabs for e in t.errors] == []
+        finally:
+            for tab in reversed(tabs):
+                await tab.close()
