@@ -311,6 +311,32 @@ class NoteCase(Command):
 
 
 @dataclass(frozen=True)
+class ServiceLevelChanged(Command):
+    """The wall of the writer's node saw a queue's recent service level go under the goal, or back."""
+
+    name: ClassVar[str] = "service_level"
+    region: str
+    skill: str
+    below: bool
+    service_level: float = 0.0
+    counted: int = 0
+    window_s: int = 0
+    goal: float = 0.0
+
+    def apply(self, router: Router, now: float) -> tuple[dict[str, Any], list[Event]]:
+        events = router.service_level(
+            now,
+            (self.region, self.skill),
+            self.below,
+            service_level=self.service_level,
+            counted=self.counted,
+            window_s=self.window_s,
+            goal=self.goal,
+        )
+        return {"raised": bool(events)}, events
+
+
+@dataclass(frozen=True)
 class Restore(Command):
     """What a restarted single node had open, read back from its case records."""
 
@@ -361,6 +387,7 @@ COMMAND_TYPES: dict[str, type[Command]] = {
         SuperviseClerk,
         MoveRequest,
         NoteCase,
+        ServiceLevelChanged,
         Restore,
         Tick,
         NodeDown,

@@ -205,6 +205,20 @@ class Supervised:
 
 
 @dataclass(frozen=True)
+class ServiceLevelAlert:
+    """A queue's service level over the last ``window_s`` fell under the goal (raised by the wall of
+    the writer's node, deduplicated by the core: once until the queue is back at the goal)."""
+
+    region: str
+    skill: str
+    service_level: float
+    counted: int
+    window_s: int
+    goal: float
+    at: float
+
+
+@dataclass(frozen=True)
 class ClerkStatusChanged:
     """A clerk's status as the wall words it changed (available, offered, busy, wrap_up, missed,
     break, offline): the clerk status history that occupancy is measured from."""
@@ -258,6 +272,7 @@ Event = (
     | Supervised
     | ClerkStatusChanged
     | CaseNoted
+    | ServiceLevelAlert
 )
 
 EVENT_TYPES: dict[str, type[Any]] = {
@@ -284,6 +299,7 @@ EVENT_TYPES: dict[str, type[Any]] = {
         Supervised,
         ClerkStatusChanged,
         CaseNoted,
+        ServiceLevelAlert,
     )
 }
 

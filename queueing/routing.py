@@ -60,6 +60,7 @@ from .events import (
     Offered,
     OfferEnded,
     PositionChanged,
+    ServiceLevelAlert,
     Supervised,
     TicketClosed,
     TicketOpened,
@@ -335,6 +336,7 @@ class Router:
         self.citizen_conns: dict[str, list[str]] = {}  # citizen id -> their open connections
         # Each clerk's wall status as last announced: (status, province, since); offline ones are dropped.
         self.shown: dict[str, tuple[str, str, float]] = {}
+        self.sl_below: set[str] = set()  # queues whose service-level alert is raised (queue_name)
         self.conn_address: dict[str, str] = {}  # web citizen connection -> network address
         self.conns_by_address: dict[str, int] = {}
         self.open_by_address: dict[str, int] = {}  # address -> waiting web tickets
@@ -755,6 +757,28 @@ class Router:
         self._touch(now, [old_key, ticket.key], events)
         return events
 
+    def service_level(
+        self,
+        now: float,
+        key: QueueKey,
+        below: bool,
+        *,
+        service_level: float = 0.0,
+        counted: int = 0,
+        window_s: int = 0,
+        goal: float = 0.0,
+    ) -> list[Event]:
+        """A queue's recent service level is under the goal (``below``) or back: an alert the first
+        time it goes under, none while it stays there, whichever node's wall reports it."""
+        name = queue_name(key)
+        if not below:
+            self.sl_below.discard(name)
+            return []
+        if name in self.sl_below:
+            return []
+        self.sl_below.add(name)
+        return [ServiceLevelAlert(key[0], key[1], service_level, counted, window_s, goal, now)]
+
     def node_down(self, now: float, node: str) -> list[Event]:
         """A node stopped heartbeating: every connection it had is dropped, as if each closed."""
         prefix = node + "/"
@@ -920,7 +944,13 @@ class Router:
                     "skills": list(c.skills),
                 }
             )
-        return {"queues": queues, "clerks": clerks, "clerks_by_status": by_status, "open_cases": len(self.cases)}
+        return {
+            "queues": queues,
+            "clerks": clerks,
+            "clerks_by_status": by_status,
+            "open_cases": len(self.cases),
+            "sl_below": sorted(self.sl_below),
+        }
 
     def waiting(self, now: float) -> list[dict[str, Any]]:
         """Every waiting citizen, longest wait first."""
@@ -1018,6 +1048,7 @@ class Router:
             "dirty": dict(self.dirty),
             "flushed": dict(self.flushed),
             "shown": {k: list(v) for k, v in self.shown.items()},
+            "sl_below": sorted(self.sl_below),
         }
 
     def load(self, data: dict[str, Any]) -> None:
@@ -1048,6 +1079,7 @@ class Router:
         self.dirty = {k: float(v) for k, v in data.get("dirty", {}).items()}
         self.flushed = {k: float(v) for k, v in data.get("flushed", {}).items()}
         self.shown = {k: (str(v[0]), str(v[1]), float(v[2])) for k, v in data.get("shown", {}).items()}
+        self.sl_below = {str(k) for k in data.get("sl_below", [])}
         self.queues = {}
         for t in sorted(self.tickets.values(), key=lambda t: (t.order, t.ticket_id)):
             self.queues.setdefault(t.key, []).append((*t.order, t.ticket_id))

@@ -42,7 +42,7 @@ REDIS_CONNECTIONS = 64  # for commands: submits, limits, reads
 # recorder) each hold a connection nearly all the time, in blocking reads, and take it back the
 # moment they release it, before a command waiting on the pool wakes: they get connections of
 # their own on top, or a pool no bigger than them would starve every command (the heartbeat too).
-POLLING_LOOPS = 3
+POLLING_LOOPS = 4  # ... and the alert webhook's follower
 
 
 class RedisQueue(QueueService):
@@ -183,6 +183,20 @@ class RedisQueue(QueueService):
                 log.error("events stream entry %s does not decode: %s", entry_id, exc)
                 out.append((entry_id, Result("", "", 0.0)))  # stepped over, not retried for ever
         return out
+
+    async def load_marker(self, name: str) -> str | None:
+        """A consumer's stored position in the events stream (``webhook``); the newest entry when it
+        has none yet, so a first start does not replay the past."""
+        redis: Any = self.redis
+        stored = await redis.get(f"{self.keys.prefix}:position:{name}")
+        if stored:
+            return str(stored)
+        newest = await redis.xrevrange(self.keys.events, count=1)
+        return str(newest[0][0]) if newest else "0-0"
+
+    async def save_marker(self, name: str, position: str) -> None:
+        redis: Any = self.redis
+        await redis.set(f"{self.keys.prefix}:position:{name}", position)
 
     async def _check_durability(self) -> None:
         """The waiting queue lives in Redis: say so loudly when Redis would lose it on a restart."""

@@ -8,12 +8,13 @@ dropped.
 
 Sending never holds up the queue: the queue sink only puts the alert in a
 bounded queue (full: the alert is logged and dropped) and one task posts them,
-one at a time, in order. Each alert is sent once however many nodes run: only
-the node that holds the writer's lease sends (:meth:`AlertWebhook.lead` runs in
-``queue.while_leading``, like the stream recorder); the embedded queue's single
-process always does. Across a writer take-over an alert heard by both the old
-and the new writer around the hand-over may be sent twice (the receiver can
-key on ``ticket_id`` and ``kind``).
+one at a time, in order; the embedded queue's single process always sends. With
+several nodes each alert is sent once however many nodes run: only the node that
+holds the writer's lease sends, reading the events stream from the position the
+last sender stored in Redis (:meth:`AlertWebhook.follow`, run in
+``queue.while_leading`` like the stream recorder), so a take-over neither skips
+nor repeats alerts (but for a node that stops between a receiver's answer and
+saving the position: receivers can key on ``kind``, ``ticket_id`` and ``at``).
 """
 
 from __future__ import annotations
@@ -23,12 +24,13 @@ import hashlib
 import hmac
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
 
 from queueing.commands import Result
-from queueing.events import WaitAlert
+from queueing.events import ServiceLevelAlert, WaitAlert
 from signaling import messages
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,15 @@ QUEUE_MAX = 1000
 TIMEOUT_S = 10.0
 
 
+def bodies(result: Result) -> list[bytes]:
+    """The webhook bodies of a result's alerts (wait and service-level), in order."""
+    return [
+        json.dumps(messages.alert(ev), ensure_ascii=False, separators=(",", ":")).encode()
+        for ev in result.events
+        if isinstance(ev, WaitAlert | ServiceLevelAlert)
+    ]
+
+
 def sign(body: bytes, secret: str) -> str:
     """The signature header's value for a raw body."""
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
@@ -47,8 +58,8 @@ def sign(body: bytes, secret: str) -> str:
 class AlertWebhook:
     """Owns the webhook's outbound queue, its HTTP session and its sending task.
 
-    ``start()`` then ``close()`` (safe twice). ``active`` says whether this node sends:
-    set for good with ``leading=True`` (one process), otherwise while :meth:`lead` runs.
+    ``start()`` then ``close()`` (safe twice). ``active`` (``leading=True``: one process) says
+    that the queue sink sends; with several nodes :meth:`follow` sends instead.
     """
 
     def __init__(
@@ -70,31 +81,52 @@ class AlertWebhook:
         """A queue sink: keep this result's alerts for the sending task (when this node sends)."""
         if not self.active or self._closed:
             return
-        for ev in result.events:
-            if isinstance(ev, WaitAlert):
-                body = json.dumps(messages.alert(ev), ensure_ascii=False, separators=(",", ":")).encode()
-                try:
-                    self._outbox.put_nowait(body)
-                except asyncio.QueueFull:
-                    log.warning("alert webhook: %d alerts waiting, dropping one for %s", QUEUE_MAX, ev.ticket.ticket_id)
+        for body in bodies(result):
+            try:
+                self._outbox.put_nowait(body)
+            except asyncio.QueueFull:
+                log.warning("alert webhook: %d alerts waiting, dropping one: %s", QUEUE_MAX, body.decode())
 
-    def post(self, alert: dict[str, Any]) -> None:
-        """Send an alert raised outside the queue (the wall's ``service_level``), when this node sends."""
-        if not self.active or self._closed:
-            return
-        body = json.dumps(alert, ensure_ascii=False, separators=(",", ":")).encode()
-        try:
-            self._outbox.put_nowait(body)
-        except asyncio.QueueFull:
-            log.warning("alert webhook: %d alerts waiting, dropping a %s alert", QUEUE_MAX, alert.get("kind"))
+    async def follow(
+        self,
+        read: Callable[[str | None, int], Awaitable[list[tuple[str, Result]]]],
+        load_position: Callable[[], Awaitable[str | None]],
+        save_position: Callable[[str], Awaitable[None]],
+    ) -> None:
+        """Several nodes: send from the events stream, from the position the last sender stored.
 
-    async def lead(self) -> None:
-        """Send while this runs: the writer runs it while it holds the lease and cancels it after."""
-        self.active = True
-        try:
-            await asyncio.Event().wait()
-        finally:
-            self.active = False
+        The writer's node runs this while it holds the lease (``queue.while_leading``). The position
+        is saved after each alert is sent, so a new writer's node goes on after the last alert sent:
+        none is skipped at a take-over, and one is sent twice only when a node stops between a
+        receiver's 2xx and the save (or two nodes both believe they lead for a moment)."""
+        position = await load_position()
+        backoff = 0.1
+        while True:
+            try:
+                entries = await read(position, 200)
+                for entry_id, result in entries:
+                    sent_any = False
+                    for body in bodies(result):
+                        sent_any = True
+                        if await self._send(body):
+                            self.sent += 1
+                        else:
+                            self.failed += 1
+                            log.error(
+                                "alert webhook: giving up on an alert after %d tries: %s", self.tries, body.decode()
+                            )
+                    position = entry_id
+                    if sent_any:
+                        await save_position(position)
+                if entries and position is not None:
+                    await save_position(position)
+                backoff = 0.1
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("alert webhook: reading the events stream failed; retrying in %.1f s", backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
 
     def start(self) -> None:
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=TIMEOUT_S))

@@ -163,10 +163,22 @@ def create_app(
                 backoff_s=settings.alert_webhook_backoff_s,
                 leading=isinstance(queue, LocalQueue),
             )
-            queue.subscribe(webhook.accept)
-            if not isinstance(queue, LocalQueue):
-                # Several nodes: only the writer's node sends, so each alert goes out once.
-                queue.while_leading.append(webhook.lead)
+            if isinstance(queue, LocalQueue):
+                queue.subscribe(webhook.accept)
+            else:
+                # Several nodes: only the writer's node sends, from the position the last sender
+                # stored, so each alert goes out once across take-overs.
+                from queueing.streams import RedisQueue
+
+                assert isinstance(queue, RedisQueue)
+                redis_queue, hook = queue, webhook
+                queue.while_leading.append(
+                    lambda: hook.follow(
+                        redis_queue.read_results,
+                        lambda: redis_queue.load_marker("webhook"),
+                        lambda p: redis_queue.save_marker("webhook", p),
+                    )
+                )
         hub.metrics = meters
         wall = Wall(
             sio=sio,
@@ -175,10 +187,13 @@ def create_app(
             sessions=sessions,
             settings=settings,
             clock=clock,
-            post_alert=webhook.post if webhook is not None else None,
+            submit=hub.submit,
+            leading=isinstance(queue, LocalQueue),
         )
         queue.subscribe(wall.accept)
         hub.wall = wall
+        if not isinstance(queue, LocalQueue):
+            queue.while_leading.append(wall.lead)  # the writer's node judges service levels
         app[SERVICES] = Services(
             settings=settings,
             clock=clock,

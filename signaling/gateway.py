@@ -31,6 +31,7 @@ from queueing.events import (
     Offered,
     OfferEnded,
     PositionChanged,
+    ServiceLevelAlert,
     TicketClosed,
     TicketOpened,
     Transferred,
@@ -186,11 +187,11 @@ class Gateway:
                 # queue. Drop them; their clients come back with their resume tokens.
                 log.warning("this node was declared dead by the queue's writer; dropping its connections")
                 await self.drop_local()
-        elif isinstance(ev, WaitAlert):
+        elif isinstance(ev, WaitAlert | ServiceLevelAlert):
             # Every node tells its own supervisors (each wall is connected to one node): those
             # of the whole delta and those of the queue's province.
             data = messages.alert(ev)
-            for scope in (DELTA, ev.ticket.region):
+            for scope in (DELTA, ev.ticket.region if isinstance(ev, WaitAlert) else ev.region):
                 await self.sio.emit("alert", data, room=wall_room(scope), namespace=SUPERVISOR_NS, ignore_queue=True)
         elif isinstance(ev, TicketOpened):
             pass  # the requester hears of it in the ack

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from queueing.clock import iso
-from queueing.events import TicketView, WaitAlert
+from queueing.events import ServiceLevelAlert, TicketView, WaitAlert
 from server.catalog import Catalog
 
 CITIZEN_ENDED = "citizen_ended"
@@ -141,8 +141,19 @@ def draining(grace_s: float) -> dict[str, Any]:
     return {"reason": "shutting_down", "reconnect": True, "grace_s": grace_s}
 
 
-def alert(ev: WaitAlert) -> dict[str, Any]:
-    """A wait alert, as the supervisors' wall and the alert webhook receive it."""
+def alert(ev: WaitAlert | ServiceLevelAlert) -> dict[str, Any]:
+    """An alert, as the supervisors' wall and the alert webhook receive it."""
+    if isinstance(ev, ServiceLevelAlert):
+        return {
+            "kind": "service_level",
+            "at": iso(ev.at),
+            "target_region": ev.region,
+            "skill": ev.skill,
+            "service_level": round(ev.service_level, 4),
+            "counted": ev.counted,
+            "window_s": ev.window_s,
+            "goal": ev.goal,
+        }
     return {
         "kind": ev.kind,
         "at": iso(ev.at),

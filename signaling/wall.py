@@ -19,15 +19,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import socketio
 
 from queueing.backend import QueueService
-from queueing.clock import Clock, iso
-from queueing.commands import Result
+from queueing.clock import Clock
+from queueing.commands import Command, Result, ServiceLevelChanged
 from queueing.erlang import clerks_needed
+from queueing.routing import queue_name
 from queueing.tally import Tally, figures_of
 from recordings.figures import case_facts
 from recordings.store import Directory
@@ -77,7 +78,8 @@ class Wall:
         sessions: Any,
         settings: Settings,
         clock: Clock,
-        post_alert: Callable[[dict[str, Any]], None] | None = None,
+        submit: Callable[[Command], Awaitable[Result]] | None = None,
+        leading: bool = False,
     ) -> None:
         self.sio = sio
         self.queue = queue
@@ -85,11 +87,11 @@ class Wall:
         self.sessions = sessions
         self.settings = settings
         self.clock = clock
-        self.post_alert = post_alert  # the webhook (it sends only on the writer's node)
+        self.submit = submit  # hands the queue a service-level change (the core raises the alert once)
+        self.leading = leading  # this node judges service levels: the one process, or the writer's node
         self.tally = Tally(settings.sla_seconds, settings.short_abandon_s)
         self.scopes: dict[str, int] = {}  # scope -> walls open on this node
-        self.below_goal: set[tuple[str, str]] = set()  # queues in a service-level alert
-        self.alerts_raised = 0
+        self.below_goal: set[tuple[str, str]] = set()  # queues under the goal at the last pass
         self.passes = 0
         self._buffer: list[Result] | None = []  # results heard before the records were loaded
         self._roster: tuple[float, list[tuple[str, str, str]]] = (-1e18, [])
@@ -126,6 +128,15 @@ class Wall:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
 
+    async def lead(self) -> None:
+        """Several nodes: judge service levels while this runs (the writer's node runs it while it
+        holds the lease), so that one wall, not every node's, reports them to the queue."""
+        self.leading = True
+        try:
+            await asyncio.Event().wait()
+        finally:
+            self.leading = False
+
     def join(self, scope: str) -> None:
         self.scopes[scope] = self.scopes.get(scope, 0) + 1
 
@@ -151,10 +162,13 @@ class Wall:
         now = self.clock.now()
         self.tally.forget_before(min(start_of_day(now), now - RECENT_S))
         recent = self.tally.recent(now - RECENT_S, now)
-        await self._service_level_alerts(now, recent)
+        snap: dict[str, Any] | None = None
+        if self.leading and self.submit is not None:
+            snap = await self.queue.summary(now)
+            await self._service_levels(recent, set(snap.get("sl_below", [])))
         if not self.scopes:
             return
-        board = await self.board(now, recent)
+        board = await self.board(now, recent, snap)
         self.passes += 1
         for scope in list(self.scopes):
             await self.sio.emit(
@@ -170,12 +184,15 @@ class Wall:
             self._roster = (now, roster)
         return roster
 
-    async def board(self, now: float, recent: dict[tuple[str, str], Any] | None = None) -> dict[str, Any]:
+    async def board(
+        self, now: float, recent: dict[tuple[str, str], Any] | None = None, snap: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """Everything every scope's view is cut from (computed once per pass)."""
         if recent is None:
             recent = self.tally.recent(now - RECENT_S, now)
         hour = self.tally.recent(now - HOUR_S, now)
-        snap = await self.queue.summary(now)
+        if snap is None:
+            snap = await self.queue.summary(now)
         roster = await self._clerk_roster(now)
         names = {cid: name for cid, name, _ in roster}
         queues = {(q["region"], q["skill"]): q for q in snap.get("queues", [])}
@@ -281,32 +298,24 @@ class Wall:
 
     # ---- service-level alerts -----------------------------------------------------
 
-    async def _service_level_alerts(self, now: float, recent: dict[tuple[str, str], Any]) -> None:
+    async def _service_levels(self, recent: dict[tuple[str, str], Any], raised: set[str]) -> None:
+        """Tell the queue of each queue that went under the goal, or came back, since its last word
+        (``raised``: the queues whose alert the core holds). The core raises each alert once."""
+        assert self.submit is not None
         s = self.settings
-        low = set()
+        low: dict[tuple[str, str], tuple[float, int]] = {}
         for key, sums in recent.items():
-            fig = figures_of(sums)
             counted = sums.answered + sums.abandoned - sums.short_abandoned
-            level = fig["service_level"]
+            level = figures_of(sums)["service_level"]
             if counted >= s.sla_alert_min_requests and level is not None and level < s.sla_goal:
-                low.add(key)
-                if key not in self.below_goal:
-                    await self._raise(now, key, level, counted)
-        self.below_goal = low  # a queue back at the goal (or too quiet to tell) may alert again
-
-    async def _raise(self, now: float, key: tuple[str, str], level: float, counted: int) -> None:
-        alert = {
-            "kind": "service_level",
-            "at": iso(now),
-            "target_region": key[0],
-            "skill": key[1],
-            "service_level": round(level, 4),
-            "counted": counted,
-            "window_s": RECENT_S,
-            "goal": self.settings.sla_goal,
-        }
-        self.alerts_raised += 1
-        for scope in (DELTA, key[0]):
-            await self.sio.emit("alert", alert, room=wall_room(scope), namespace=SUPERVISOR_NS, ignore_queue=True)
-        if self.post_alert is not None:
-            self.post_alert(alert)
+                low[key] = (level, counted)
+        self.below_goal = set(low)
+        for key, (level, counted) in sorted(low.items()):
+            if queue_name(key) not in raised:
+                await self.submit(
+                    ServiceLevelChanged(key[0], key[1], True, round(level, 4), counted, RECENT_S, s.sla_goal)
+                )
+        for name in sorted(raised):
+            region, _, skill = name.partition("/")
+            if (region, skill) not in low:  # back at the goal, or too quiet to tell: may alert again
+                await self.submit(ServiceLevelChanged(region, skill, False))

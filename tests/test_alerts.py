@@ -6,18 +6,30 @@ import asyncio
 import hashlib
 import hmac
 import json
+import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 from aiohttp import web
 
 from queueing.clock import ManualClock, iso
 from queueing.routing import Router, WaitAlert
 from server.alerts import SIGNATURE_HEADER
-from tests.conftest import Client, Server, redis_nodes, start_server, stop_server
+from tests.conftest import (
+    PER_ADDRESS_UNLIMITED,
+    PG_URL,
+    REDIS_URL,
+    Client,
+    Server,
+    redis_nodes,
+    reset_postgres,
+    start_server,
+    stop_server,
+)
 from tests.helpers import ask, citizen, clerk_on_duty
 from tests.test_routing import req
 
@@ -232,8 +244,8 @@ async def test_two_nodes_post_each_alert_once(tmp_path: Path, manual_clock: Manu
         await receiver.until(2)
         hooks = [node.services.alert_webhook for node in (a, b)]
         assert all(h is not None for h in hooks)
-        assert sorted(h.active for h in hooks if h is not None) == [False, True]  # only the writer's node sends
-        assert [h.sent for h in hooks if h is not None and not h.active] == [0]
+        # Only the writer's node sends (from the events stream); the other sent nothing.
+        assert sorted(h.sent for h in hooks if h is not None) == [0, 2]
         assert [json.loads(body)["kind"] for body, _ in receiver.received] == ["pre_breach", "breach"]
         assert {json.loads(body)["ticket_id"] for body, _ in receiver.received} == {ack["ticket_id"]}
         assert receiver.tries == 2
@@ -309,3 +321,75 @@ async def test_a_queue_under_the_goal_raises_one_service_level_alert(
         assert server.services.hub.wall.below_goal == set()
     finally:
         await stop_server(runner, server)
+
+
+async def leader_of(nodes: list[Server]) -> Server:
+    """The node holding the writer's lease (waits for one)."""
+    for _ in range(200):
+        leading = [n for n in nodes if n.services.queue.writer.leader]
+        if len(leading) == 1:
+            return leading[0]
+        await asyncio.sleep(0.05)
+    raise AssertionError("no node took the writer's lease")
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+@pytest.mark.timeout(120)
+async def test_a_writer_take_over_neither_repeats_nor_skips_alerts(
+    tmp_path: Path, manual_clock: ManualClock, receiver: Receiver
+) -> None:
+    await reset_postgres()
+    prefix = "rvwtest-" + secrets.token_hex(4)
+    options: dict[str, Any] = {
+        "database_url": PG_URL,
+        "redis_url": REDIS_URL,
+        "redis_prefix": prefix,
+        **PER_ADDRESS_UNLIMITED,
+        **webhook_options(receiver),
+        "alert_webhook_backoff_s": 2.0,  # the writer's node is still trying when it stops
+    }
+    receiver.fail = 1000  # the receiver is down at first
+    started = [await start_server(tmp_path / name, manual_clock, **dict(options)) for name in ("a", "b")]
+    stopped: list[Server] = []
+    try:
+        nodes = [srv for _, srv in started]
+        first = await leader_of(nodes)
+        other = next(n for n in nodes if n is not first)
+        c = await citizen(other)
+        ack = await ask(c)
+        manual_clock.advance(45)
+        for _ in range(200):  # the writer's node tries to send the pre-breach alert, and fails
+            if receiver.tries:
+                break
+            await asyncio.sleep(0.05)
+        assert receiver.tries == 1 and receiver.received == []
+        receiver.fail = receiver.tries  # the receiver is back
+        # The writer's node stops; the other takes the lease over and goes on from the stored position.
+        runner = next(r for r, srv in started if srv is first)
+        await stop_server(runner, first, check_leaks=False)
+        stopped.append(first)
+        assert await leader_of([other]) is other
+        # The alert not sent before the stop is sent by the new writer's node, not lost ...
+        await receiver.until(1)
+        manual_clock.advance(15)
+        await receiver.until(2)
+        for _ in range(3):  # a few more passes of the new sender: nothing comes again
+            manual_clock.advance(1)
+            await asyncio.sleep(0.6)
+        kinds = [(json.loads(body)["kind"], json.loads(body)["ticket_id"]) for body, _ in receiver.received]
+        assert kinds == [("pre_breach", ack["ticket_id"]), ("breach", ack["ticket_id"])]
+        r = aioredis.from_url(REDIS_URL, decode_responses=True)
+        try:
+            assert await r.get(f"{prefix}:position:webhook")  # where the next sender starts
+        finally:
+            await r.aclose()
+    finally:
+        for runner, srv in reversed(started):
+            if srv not in stopped:
+                await stop_server(runner, srv, check_leaks=False)
+        r = aioredis.from_url(REDIS_URL)
+        keys = [k async for k in r.scan_iter(f"{prefix}:*")]
+        if keys:
+            await r.delete(*keys)
+        await r.aclose()
