@@ -76,6 +76,18 @@ async def test_cli_adds_users_and_kiosks_then_serves_them(tmp_path: Path) -> Non
         stdin="a-long-password\n",
     )
     assert bad_region.returncode == 2 and "region" in bad_region.stderr
+    delta = run(
+        ["user", "add", "--username", "zhao", "--role", "supervisor", "--region", "delta", "--display-name", "赵"],
+        env,
+        stdin="a-long-password\n",
+    )
+    assert delta.returncode == 0, delta.stderr  # a supervisor of the whole delta
+    delta_clerk = run(
+        ["user", "add", "--username", "qian", "--role", "clerk", "--region", "delta", "--display-name", "钱"],
+        env,
+        stdin="a-long-password\n",
+    )
+    assert delta_clerk.returncode == 1 and "one province" in delta_clerk.stderr
     kiosk = run(["kiosk", "add", "--name", "南京新街口 2 号机", "--region", "320100"], env)
     assert kiosk.returncode == 0
     token = kiosk.stdout.strip()
@@ -116,7 +128,11 @@ async def test_cli_adds_users_and_kiosks_then_serves_them(tmp_path: Path) -> Non
                 f"{base}/api/auth/login", json={"username": "clerk_js", "password": "rvw-demo-2026"}
             ) as r:
                 assert r.status == 200
-            for page in ("/", "/kiosk", "/console", "/supervisor", "/static/vendor/socket.io.min.js"):
+            async with http.post(
+                f"{base}/api/auth/login", json={"username": "supervisor", "password": "rvw-demo-2026"}
+            ) as r:
+                assert r.status == 200 and (await r.json())["user"]["region"] == "delta"
+            for page in ("/", "/kiosk", "/console", "/supervisor", "/reports", "/static/vendor/socket.io.min.js"):
                 async with http.get(f"{base}{page}") as r:
                     assert r.status == 200, page
         import socketio
