@@ -14,8 +14,11 @@ Data (the same rows in both databases, generated with a fixed seed and written i
 - Outcomes: cancelled 5 %, abandoned 4 % (never answered, ended 3–180 s after the request), then answered after
   2–300 s (mean about 30 s): resolved 65 %, referred 12 %, unresolved 9 %, citizen_ended 5 % (the citizen hung up,
   not wrapped up yet). Handle times 1–15 min. A fifth of the clerk-finished cases were hung up by the citizen first,
-  so they have a ``wrapped_up`` timeline line 10–120 s after ``ended_at`` (the only timeline line figures read;
-  no other timeline lines are generated). 40 % of the handled cases are rated, mostly 4–5.
+  so they have a ``wrapped_up`` timeline line and ``wrapped_at`` 10–120 s after ``ended_at`` (figures read the
+  column; no other timeline lines are generated). 40 % of the handled cases are rated, mostly 4–5; half of the
+  差评 have their follow-up closed. Answered cases had one offer, 12 % two, 3 % were transferred once (one more
+  offer and answer). The measured day has the clerks' status history (shift start and end, offered, busy, wrap-up,
+  available around each case) that the total's occupancy reads, as the route computes it.
 
 Measured, in rounds alternating SQLite and PostgreSQL (median over rounds): the figures of the day grouped by
 ``target_region,matter_code`` (one total query and one grouped query, as the route), the figures of all the days
@@ -101,8 +104,14 @@ CASE_COLUMNS = (
     "rating_level",
     "rating_comment",
     "rated_at",
+    "wrapped_at",
+    "offers",
+    "answers",
+    "transfers",
+    "followup_closed_at",
 )
 EVENT_COLUMNS = ("case_id", "at", "event", "actor", "detail")
+STATUS_COLUMNS = ("clerk_id", "region", "status", "started_at")
 
 
 def log(msg: str) -> None:
@@ -116,16 +125,28 @@ def day_counts(rows: int, day_rows: int) -> list[int]:
     return [*others[:DAY_INDEX], day_rows, *others[DAY_INDEX:]]
 
 
-def generate(rows: int, day_rows: int, seed: int = 7) -> Iterator[tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]]:
-    """Chunks of (case rows, timeline rows), as tuples in ``CASE_COLUMNS`` / ``EVENT_COLUMNS`` order."""
+def generate(
+    rows: int, day_rows: int, seed: int = 7
+) -> Iterator[tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]]:
+    """Chunks of (case rows, timeline rows, clerk status rows), as tuples in ``CASE_COLUMNS``,
+    ``EVENT_COLUMNS`` and ``STATUS_COLUMNS`` order. Clerk status history is made for the measured day
+    only (what its occupancy reads): each clerk on shift 08:00-18:00 China time, and offered, busy and
+    available again around each case they answered."""
     rnd = random.Random(seed)
     sec = timedelta(seconds=1)
     clerks = {p: [f"clerk-{p[:2]}-{i:03d}" for i in range(50)] for p in PROVINCES}
     cases: list[tuple[Any, ...]] = []
     events: list[tuple[Any, ...]] = []
+    statuses: list[tuple[Any, ...]] = []
     n = 0
     for day, count in enumerate(day_counts(rows, day_rows)):
         day_start = START + timedelta(days=day)
+        measured = day == DAY_INDEX
+        if measured:
+            for p, ids in clerks.items():
+                for c in ids:
+                    statuses.append((c, p, "available", day_start + timedelta(hours=8)))
+                    statuses.append((c, p, "offline", day_start + timedelta(hours=18)))
         for _ in range(count):
             n += 1
             case_id = f"RVW{n:016d}"
@@ -133,8 +154,9 @@ def generate(rows: int, day_rows: int, seed: int = 7) -> Iterator[tuple[list[tup
             target = PROVINCES[rnd.randrange(4)]
             kiosk = rnd.random() < 0.4
             requested = day_start + timedelta(microseconds=rnd.randrange(86_400_000_000))
-            offered = answered = connected = ended = rated = None
+            offered = answered = connected = ended = rated = wrapped = closed = None
             clerk = rating = None
+            offers = answers = transfers = 0
             r = rnd.random()
             if r < 0.09:  # cancelled or abandoned before an answer
                 outcome = "cancelled" if r < 0.05 else "abandoned"
@@ -146,6 +168,14 @@ def generate(rows: int, day_rows: int, seed: int = 7) -> Iterator[tuple[list[tup
                 connected = answered + sec * rnd.uniform(0.5, 3.0)
                 ended = answered + sec * rnd.uniform(60.0, 900.0)
                 clerk = rnd.choice(clerks[target])
+                offers = answers = 1
+                if rnd.random() < 0.12:  # one offer declined or timed out first
+                    offers += 1
+                if rnd.random() < 0.03:  # transferred once, and answered again
+                    offers, answers, transfers = offers + 1, 2, 1
+                if measured:
+                    statuses.append((clerk, target, "offered", offered))
+                    statuses.append((clerk, target, "busy", answered))
                 r = rnd.random()
                 outcome = (
                     "resolved"
@@ -156,14 +186,22 @@ def generate(rows: int, day_rows: int, seed: int = 7) -> Iterator[tuple[list[tup
                     if r < 0.945
                     else "citizen_ended"
                 )
+                free_at = ended
                 if outcome != "citizen_ended":
                     if rnd.random() < 0.2:  # the citizen hung up first; the clerk wrapped up later
                         wrapped = ended + sec * rnd.uniform(10.0, 120.0)
                         detail = json.dumps({"outcome": outcome})
                         events.append((case_id, wrapped, "wrapped_up", f"clerk:{clerk}", detail))
+                        if measured:
+                            statuses.append((clerk, target, "wrap_up", ended))
+                        free_at = wrapped
                     if rnd.random() < 0.4:
                         rating = rnd.choices((5, 4, 3, 2, 1), (60, 20, 10, 6, 4))[0]
                         rated = ended + sec * rnd.uniform(5.0, 60.0)
+                        if rating <= 2 and rnd.random() < 0.5:
+                            closed = rated + timedelta(days=1)
+                if measured:
+                    statuses.append((clerk, target, "available", free_at))
             cases.append(
                 (
                     case_id,
@@ -188,13 +226,18 @@ def generate(rows: int, day_rows: int, seed: int = 7) -> Iterator[tuple[list[tup
                     rating,
                     None,
                     rated,
+                    wrapped,
+                    offers,
+                    answers,
+                    transfers,
+                    closed,
                 )
             )
             if len(cases) >= CHUNK:
-                yield cases, events
-                cases, events = [], []
-    if cases:
-        yield cases, events
+                yield cases, events, statuses
+                cases, events, statuses = [], [], []
+    if cases or statuses:
+        yield cases, events, statuses
 
 
 def sqlite_value(v: Any) -> Any:
@@ -227,31 +270,38 @@ async def load(pg_database: str, sqlite_path: str, rows: int, day_rows: int) -> 
     sq.execute("PRAGMA synchronous=OFF")
     case_sql = f"INSERT INTO cases ({', '.join(CASE_COLUMNS)}) VALUES ({', '.join('?' * len(CASE_COLUMNS))})"
     event_sql = f"INSERT INTO case_events ({', '.join(EVENT_COLUMNS)}) VALUES (?, ?, ?, ?, ?)"
-    n_cases = n_events = 0
+    status_sql = f"INSERT INTO clerk_status ({', '.join(STATUS_COLUMNS)}) VALUES (?, ?, ?, ?)"
+    n_cases = n_events = n_statuses = 0
     pg_s = sq_s = 0.0
     try:
-        await pg.execute("TRUNCATE case_events, cases")
+        await pg.execute("TRUNCATE case_events, cases, clerk_status")
         sq.execute("DELETE FROM case_events")
         sq.execute("DELETE FROM cases")
-        for cases, events in generate(rows, day_rows):
+        sq.execute("DELETE FROM clerk_status")
+        for cases, events, statuses in generate(rows, day_rows):
             t0 = time.perf_counter()
             await pg.copy_records_to_table("cases", records=cases, columns=list(CASE_COLUMNS))
             if events:
                 await pg.copy_records_to_table("case_events", records=events, columns=list(EVENT_COLUMNS))
+            if statuses:
+                await pg.copy_records_to_table("clerk_status", records=statuses, columns=list(STATUS_COLUMNS))
             t1 = time.perf_counter()
             sq.executemany(case_sql, [tuple(sqlite_value(v) for v in c) for c in cases])
             sq.executemany(event_sql, [tuple(sqlite_value(v) for v in e) for e in events])
+            sq.executemany(status_sql, [tuple(sqlite_value(v) for v in st) for st in statuses])
             t2 = time.perf_counter()
             pg_s += t1 - t0
             sq_s += t2 - t1
             n_cases += len(cases)
             n_events += len(events)
+            n_statuses += len(statuses)
             if n_cases % 200_000 < CHUNK:
                 log(f"loaded {n_cases:,} cases")
         sq.commit()
         t0 = time.perf_counter()
         await pg.execute("VACUUM ANALYZE cases")
         await pg.execute("VACUUM ANALYZE case_events")
+        await pg.execute("VACUUM ANALYZE clerk_status")
         t1 = time.perf_counter()
         sq.execute("ANALYZE")
         sq.commit()
@@ -262,6 +312,7 @@ async def load(pg_database: str, sqlite_path: str, rows: int, day_rows: int) -> 
     return {
         "cases": n_cases,
         "wrapped_up_lines": n_events,
+        "clerk_status_rows": n_statuses,
         "pg_load_s": pg_s,
         "pg_analyze_s": t1 - t0,
         "sqlite_load_s": sq_s,
@@ -308,8 +359,9 @@ async def measure(pg_database: str, sqlite_path: str, rounds: int) -> dict[str, 
     }
     sessions = {name: make_sessionmaker(e) for name, e in engines.items()}
     day, month = window(True), window(False)
-    q_day = FigureQuery(*day, SLA_S, SHORT_ABANDON_S, GROUP_BY)
-    q_month = FigureQuery(*month, SLA_S, SHORT_ABANDON_S, GROUP_BY)
+    # As the route: `now` set, so the total's occupancy is read from the clerks' status history too.
+    q_day = FigureQuery(*day, SLA_S, SHORT_ABANDON_S, GROUP_BY, now=day[1])
+    q_month = FigureQuery(*month, SLA_S, SHORT_ABANDON_S, GROUP_BY, now=month[1])
     kinds: dict[str, Callable[[async_sessionmaker[AsyncSession]], Awaitable[Any]]] = {
         "figures_day": lambda s: figures(s, q_day),
         "count_day": lambda s: count_rows(s, *day),

@@ -93,6 +93,7 @@ class CaseQuery:
     rating: int | None = None
     unrated: bool = False
     regions: tuple[str, ...] | None = None  # only these target provinces (a province's supervisor)
+    followup: str | None = None  # "open" | "closed": 差评 (rated 1 or 2) whose follow-up is open or closed
 
 
 def case_json(case: Case) -> dict[str, Any]:
@@ -119,6 +120,11 @@ def case_json(case: Case) -> dict[str, Any]:
         "rating": (
             {"level": case.rating_level, "comment": case.rating_comment} if case.rating_level is not None else None
         ),
+        "wrapped_at": _iso(case.wrapped_at),
+        "offers": case.offers,
+        "answers": case.answers,
+        "transfers": case.transfers,
+        "followup_closed_at": _iso(case.followup_closed_at),
     }
 
 
@@ -456,6 +462,10 @@ class CaseStore(_Writes):
                 conditions.append(column == value)
         if query.regions is not None:
             conditions.append(Case.target_region.in_(query.regions))
+        if query.followup is not None:
+            conditions.append(Case.rating_level <= 2)
+            closed = Case.followup_closed_at.is_not(None)
+            conditions.append(closed if query.followup == "closed" else Case.followup_closed_at.is_(None))
         if query.unrated:
             conditions.append(Case.rating_level.is_(None))
         elif query.rating is not None:

@@ -226,6 +226,11 @@ SCHEMAS: dict[str, Any] = {
             "outcome",
             "notes",
             "rating",
+            "wrapped_at",
+            "offers",
+            "answers",
+            "transfers",
+            "followup_closed_at",
             "timeline",
         ],
         "properties": {
@@ -256,6 +261,15 @@ SCHEMAS: dict[str, Any] = {
                         "comment": _nullable({"type": "string"}),
                     },
                 }
+            ),
+            "wrapped_at": _nullable(
+                {"type": "string", "format": "date-time", "description": "The last wrap-up after a hang-up."}
+            ),
+            "offers": {**_COUNT, "description": "Offers made to clerks for this request."},
+            "answers": {**_COUNT, "description": "Offers accepted (two after a transfer answered again)."},
+            "transfers": _COUNT,
+            "followup_closed_at": _nullable(
+                {"type": "string", "format": "date-time", "description": "When a supervisor closed its 差评 follow-up."}
             ),
             "timeline": {"type": "array", "items": _ref("TimelineEntry")},
         },
@@ -583,6 +597,11 @@ PATHS: dict[str, Any] = {
                     "rating",
                     "The citizen's rating level, or `none` for cases not rated.",
                     {"type": "string", "enum": ["1", "2", "3", "4", "5", "none"]},
+                ),
+                _query(
+                    "followup",
+                    "Cases rated 1 or 2 (差评) whose follow-up is `open` or `closed`.",
+                    {"type": "string", "enum": ["open", "closed"]},
                 ),
                 _query("limit", "Cases per page.", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}),
                 _query("cursor", "The `next_cursor` of the previous page.", {"type": "string"}),

@@ -53,7 +53,19 @@ OUTCOMES = (
     "rejected",
 )
 PARAMETERS = frozenset(
-    {"from", "to", "target_region", "matter_code", "clerk_id", "outcome", "rating", "limit", "cursor", "format"}
+    {
+        "from",
+        "to",
+        "target_region",
+        "matter_code",
+        "clerk_id",
+        "outcome",
+        "rating",
+        "followup",
+        "limit",
+        "cursor",
+        "format",
+    }
 )
 
 CSV_COLUMNS = (
@@ -78,6 +90,11 @@ CSV_COLUMNS = (
     "notes",
     "rating_level",
     "rating_comment",
+    "wrapped_at",
+    "offers",
+    "answers",
+    "transfers",
+    "followup_closed_at",
 )
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection, OWASP): such a cell
 # gets a leading apostrophe, which the spreadsheet shows as text.
@@ -154,6 +171,10 @@ def parse_query(params: Any) -> tuple[CaseQuery, int, str | None, bool]:
             fields["rating"] = int(rating)
         else:
             raise bad("`rating` must be 1 to 5, or `none` for cases without a rating")
+    if "followup" in params:
+        if params["followup"] not in ("open", "closed"):
+            raise bad("`followup` must be `open` or `closed` (cases rated 1 or 2, 差评)")
+        fields["followup"] = params["followup"]
     limit = DEFAULT_LIMIT
     if "limit" in params:
         raw = params["limit"]
@@ -267,6 +288,11 @@ def _csv_rows(svc: Services, cases: Iterable[Case]) -> str:
             c.notes,
             c.rating_level,
             c.rating_comment,
+            _china(c.wrapped_at),
+            c.offers,
+            c.answers,
+            c.transfers,
+            _china(c.followup_closed_at),
         )
         writer.writerow([_cell(v) for v in row])
     return out.getvalue()

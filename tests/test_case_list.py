@@ -123,7 +123,8 @@ def key(case: dict[str, Any]) -> tuple[datetime, str]:
 async def test_paging_filters_roles_and_the_export(any_db: Server, manual_clock: ManualClock) -> None:
     server = any_db
     made = await make_cases(server, manual_clock)
-    await server.add_user("boss", "supervisor", "310000", [])
+    await server.add_user("boss", "supervisor", "delta", [])
+    await server.add_user("boss_sh", "supervisor", "310000", [])
     await server.add_user("audit", "auditor", "310000", [])
     auditor = await server.login("audit")
 
@@ -163,8 +164,11 @@ async def test_paging_filters_roles_and_the_export(any_db: Server, manual_clock:
         got = await all_pages(server, query, auditor, 2)
         assert sorted(names(made, got)) == sorted(expected), query
 
-    # Roles: supervisors see all; a clerk only their own, and asking for another clerk's is 403.
+    # Roles: supervisors of the delta and auditors (of any region) see all, a province's supervisor
+    # their province; a clerk only their own, and asking for another clerk's is 403.
     assert await all_pages(server, "", await server.login("boss"), 5) == everything
+    shanghai = await all_pages(server, "", await server.login("boss_sh"), 5)
+    assert shanghai == [c for c in everything if c["target_region"] == "310000"] and "j1" not in names(made, shanghai)
     clerk_a = await server.login("clerk_a")
     assert names(made, await all_pages(server, "", clerk_a, 1)) == ["a1", "a2"]
     assert names(made, await all_pages(server, "?clerk_id=uclerk_a&rating=2", clerk_a, 10)) == ["a2"]

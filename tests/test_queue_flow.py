@@ -262,7 +262,7 @@ async def test_resumes_tell_the_other_side(server: Server, manual_clock: ManualC
 
 
 async def test_transfer_keeps_the_case_and_goes_to_the_head(server: Server, manual_clock: ManualClock) -> None:
-    await server.add_user("boss", "supervisor", "310000", [])
+    await server.add_user("boss", "supervisor", "delta", [])
     clerk, c, case_id = await matched_case(server)
     waiting = await citizen(server, {"channel": "web", "region": "320500"})
     other = await ask(waiting, matter="GJJ-TQ-001", region="320000")  # already in Jiangsu's queue

@@ -308,6 +308,55 @@ BY_HOUR = [
 ]
 
 
+def by_definition(cases: list[dict[str, Any]], sla_s: float = 60.0, short_s: float = 10.0) -> dict[str, Any]:
+    """docs/sla.md's figures worked out from case records as GET /api/cases lists them: written apart
+    from the server's code (neither the SQL nor the live tally), to show the records are enough."""
+
+    def t(value: str | None) -> float | None:
+        return datetime.fromisoformat(value).timestamp() if value else None
+
+    waits, handles, within, abandoned, short, resolved, expired = [], [], 0, 0, 0, 0, 0
+    for c in cases:
+        req, ans, end, wrapped = t(c["requested_at"]), t(c["answered_at"]), t(c["ended_at"]), t(c["wrapped_at"])
+        assert req is not None
+        if ans is not None:
+            waits.append(ans - req)
+            within += ans - req <= sla_s
+            if end is not None and c["outcome"] in ("resolved", "referred", "unresolved"):
+                handles.append((wrapped if wrapped is not None else end) - ans)
+                resolved += c["outcome"] == "resolved"
+        elif end is not None and c["outcome"] in ("cancelled", "abandoned"):
+            abandoned += 1
+            short += end - req < short_s
+        elif c["outcome"] == "expired":
+            expired += 1
+    ratings = [c["rating"]["level"] for c in cases if c["rating"]]
+    counted = len(waits) + abandoned - short
+    offers = sum(c["offers"] for c in cases)
+    return {
+        "requests": len(cases),
+        "answered": len(waits),
+        "answered_within_sla": within,
+        "abandoned": abandoned,
+        "short_abandoned": short,
+        "service_level": within / counted if counted else None,
+        "asa_s": round(sum(waits) / len(waits), 3) if waits else None,
+        "abandon_rate": (abandoned - short) / counted if counted else None,
+        "aht_s": round(sum(handles) / len(handles), 3) if handles else None,
+        "resolution_rate": resolved / len(handles) if handles else None,
+        "rated": len(ratings),
+        "positive_rate": sum(r >= 4 for r in ratings) / len(ratings) if ratings else None,
+        "expired": expired,
+        "offers": offers,
+        "agent_answer_rate": sum(c["answers"] for c in cases) / offers if offers else None,
+        "transfers": sum(c["transfers"] for c in cases),
+        "complaints": sum(r <= 2 for r in ratings),
+        "followups_open": sum(
+            1 for c in cases if c["rating"] and c["rating"]["level"] <= 2 and not c["followup_closed_at"]
+        ),
+    }
+
+
 def same(got: dict[str, Any], want: dict[str, Any]) -> None:
     for name, value in want.items():
         assert got[name] == (pytest.approx(value) if isinstance(value, float) else value), name
@@ -352,6 +401,15 @@ async def test_a_scripted_day_gives_the_hand_counted_figures(any_db: Server, man
     assert [bk["start"] for bk in today["buckets"]] == [start for start, _ in BY_HOUR]
     for bk, (_, want) in zip(today["buckets"], BY_HOUR, strict=True):
         same(bk, want)
+
+    # Every figure is reproducible from the case records by the definitions (docs/sla.md).
+    status, listed = await server.get_json("/api/cases?from=2026-09-22&to=2026-09-23&limit=1000", audit)
+    assert status == 200 and listed["next_cursor"] is None
+    same(by_definition(listed["cases"]), {k: v for k, v in today["total"].items() if k != "occupancy"})
+    for grp in today["groups"]:
+        region = grp["key"]["target_region"]
+        mine = [c for c in listed["cases"] if c["target_region"] == region]
+        same(by_definition(mine), {k: v for k, v in grp.items() if k not in ("key", "occupancy")})
 
     # By matter, over an explicit period given three ways (ISO with an offset, without one, epoch seconds).
     for period in (

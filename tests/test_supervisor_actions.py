@@ -107,8 +107,16 @@ async def test_a_supervisor_closes_a_complaint_follow_up(server: Server, manual_
     assert (await clerk.call_raw("close_followup", close))["error"]["code"] == "forbidden"
     assert (await delta.call_raw("close_followup", {"case_id": case_id, "note": ""}))["error"]["code"] == "bad_request"
 
+    if await server.services.directory.user_by_name("audit") is None:
+        await server.add_user("audit", "auditor", "delta", [])
+    audit = await server.login("audit")
+    status, listed = await server.get_json("/api/cases?followup=open", audit)
+    assert status == 200 and [c["case_id"] for c in listed["cases"]] == [case_id]
     manual_clock.advance(3600)
     assert (await delta.call("close_followup", close))["ok"] is True
+    assert (await server.get_json("/api/cases?followup=open", audit))[1]["cases"] == []
+    closed = (await server.get_json("/api/cases?followup=closed", audit))[1]["cases"]
+    assert [c["case_id"] for c in closed] == [case_id] and closed[0]["followup_closed_at"]
     assert (await delta.call_raw("close_followup", close))["error"]["code"] == "conflict"  # once
     lines = [e for e in await timeline(server, case_id) if e["event"] == "followup_closed"]
     assert len(lines) == 1 and lines[0]["actor"] == "supervisor:uboss"
