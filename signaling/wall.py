@@ -92,6 +92,7 @@ class Wall:
         self.tally = Tally(settings.sla_seconds, settings.short_abandon_s)
         self.scopes: dict[str, int] = {}  # scope -> walls open on this node
         self.below_goal: set[tuple[str, str]] = set()  # queues under the goal at the last pass
+        self._raised: set[str] = set()  # queues whose alert the core held at the last look
         self.passes = 0
         self._buffer: list[Result] | None = []  # results heard before the records were loaded
         self._roster: tuple[float, list[tuple[str, str, str]]] = (-1e18, [])
@@ -164,8 +165,11 @@ class Wall:
         recent = self.tally.recent(now - RECENT_S, now)
         snap: dict[str, Any] | None = None
         if self.leading and self.submit is not None:
-            snap = await self.queue.summary(now)
-            await self._service_levels(recent, set(snap.get("sl_below", [])))
+            low = self._under_goal(recent)
+            if low or self._raised:  # the queue's word is needed only when something is or was under
+                snap = await self.queue.summary(now)
+                self._raised = set(snap.get("sl_below", []))
+            await self._service_levels(low, self._raised)
         if not self.scopes:
             return
         board = await self.board(now, recent, snap)
@@ -298,10 +302,8 @@ class Wall:
 
     # ---- service-level alerts -----------------------------------------------------
 
-    async def _service_levels(self, recent: dict[tuple[str, str], Any], raised: set[str]) -> None:
-        """Tell the queue of each queue that went under the goal, or came back, since its last word
-        (``raised``: the queues whose alert the core holds). The core raises each alert once."""
-        assert self.submit is not None
+    def _under_goal(self, recent: dict[tuple[str, str], Any]) -> dict[tuple[str, str], tuple[float, int]]:
+        """The queues whose last 15 minutes are under the goal, with enough requests counting to tell."""
         s = self.settings
         low: dict[tuple[str, str], tuple[float, int]] = {}
         for key, sums in recent.items():
@@ -310,10 +312,18 @@ class Wall:
             if counted >= s.sla_alert_min_requests and level is not None and level < s.sla_goal:
                 low[key] = (level, counted)
         self.below_goal = set(low)
+        return low
+
+    async def _service_levels(self, low: dict[tuple[str, str], tuple[float, int]], raised: set[str]) -> None:
+        """Tell the queue of each queue that went under the goal, or came back, since its last word
+        (``raised``: the queues whose alert the core holds). The core raises each alert once."""
+        assert self.submit is not None
         for key, (level, counted) in sorted(low.items()):
             if queue_name(key) not in raised:
                 await self.submit(
-                    ServiceLevelChanged(key[0], key[1], True, round(level, 4), counted, RECENT_S, s.sla_goal)
+                    ServiceLevelChanged(
+                        key[0], key[1], True, round(level, 4), counted, RECENT_S, self.settings.sla_goal
+                    )
                 )
         for name in sorted(raised):
             region, _, skill = name.partition("/")

@@ -7,12 +7,17 @@ shift shows with the time in their status, and the two charts are drawn. The Jia
 the Shanghai citizen. The supervisor then puts the clerk on break from the wall (the clerk's console hears
 it) and moves the citizen to Jiangsu, where the Jiangsu wall picks them up.
 
+A citizen rates a case 2 (不满意) with a comment: the delta wall lists it under 差评待跟进, refuses to close it
+without a note (without asking the server), and closes it with one; the case record then has its
+`followup_closed` line.
+
 Set RVW_SCREENSHOTS=/some/dir to keep a screenshot of the walls.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta, timezone
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -21,7 +26,7 @@ import pytest
 
 from queueing.clock import ManualClock
 from tests.conftest import Server, start_server, stop_server
-from tests.helpers import ask, citizen, clerk_on_duty
+from tests.helpers import ask, citizen, clerk_on_duty, matched_case
 from tests.test_browser import Tab, chromium, log_in, poll
 
 pytestmark = pytest.mark.browser
@@ -226,6 +231,136 @@ async def test_a_service_level_alert_in_words(strict_server: Server, manual_cloc
 
             await page.locator("#lang-switch").click()
             await line.filter(has_text="service level over the last 15 minutes 0%, under the goal 90%").wait_for()
+
+            assert [e for t in tabs for e in t.errors] == []
+        finally:
+            for tab in reversed(tabs):
+                await tab.close()
+
+
+CHINA = timezone(timedelta(hours=8))
+
+
+async def shows(locator: Any, text: str, what: str) -> None:
+    """Wait (bounded) until ``locator``'s text is exactly ``text``."""
+
+    async def check() -> bool:
+        return bool(await locator.inner_text() == text)
+
+    await poll(check, f"{what} to read {text!r}", 10)
+
+
+async def test_a_complaint_is_followed_up_from_the_wall(server: Server, manual_clock: ManualClock) -> None:
+    # A Shanghai case, ended unresolved and rated 2 with a comment that looks like markup (shown as text).
+    clerk, c, case_id = await matched_case(server)
+    assert (await clerk.call("end_case", {"case_id": case_id, "outcome": "unresolved"}))["ok"] is True
+    await clerk.wait_for("status", lambda d: d["status"] == "available")
+    comment = "等了很久 <b>没解决</b>"
+    assert (await c.call("rate", {"case_id": case_id, "level": 2, "comment": comment}))["ok"] is True
+    await server.add_user("boss_delta", "supervisor", "delta", [])
+    await server.add_user("audit", "auditor", "delta", [])
+    audit = await server.login("audit")
+    status, record = await server.get_json(f"/api/cases/{case_id}", audit)
+    assert status == 200, record
+    requested = datetime.fromisoformat(record["requested_at"]).astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
+
+    tabs: list[Tab] = []
+    async with chromium() as browser:
+        try:
+            wall = await Tab.open(browser, server.base_url, "/supervisor", "delta wall")
+            tabs.append(wall)
+            page = wall.page
+            # What the page sends on its socket (a WebSocket frame, or a long-polling POST before the upgrade).
+            sent: list[str] = []
+            page.on(
+                "websocket",
+                lambda ws: ws.on(
+                    "framesent",
+                    lambda data: sent.append(data if isinstance(data, str) else data.decode("utf-8", "replace")),
+                ),
+            )
+            page.on("request", lambda r: sent.append(r.post_data or "") if "/socket.io/" in r.url else None)
+            await log_in(wall, "boss_delta")
+            await page.locator("#board-at[data-state=online]").wait_for()
+
+            # The open follow-up, with the citizen's words as text, and today's figures.
+            row = page.locator(f'#followup-rows tr[data-case="{case_id}"]')
+            await row.wait_for()
+            assert await row.get_attribute("data-rating") == "2"
+            assert await row.locator(".f-case").inner_text() == case_id
+            assert await row.locator(".f-at").inner_text() == requested
+            assert await row.locator(".f-region").inner_text() == "上海"
+            assert "社会保险" in await row.locator(".f-matter").inner_text()
+            assert await row.locator(".rating-words").inner_text() == "不满意"
+            assert await row.locator(".f-comment").inner_text() == comment
+            assert await row.locator(".f-comment b").count() == 0
+            assert await page.locator("#followup-rows tr").count() == 1
+            title = page.locator("#followups-title")
+            assert await title.inner_text() == "差评待跟进（1）"
+            assert await page.locator("#no-followups").is_hidden()
+            await shows(page.locator("#kpi-complaints"), "1", "today's complaints")
+            await shows(page.locator("#kpi-followups"), "1", "today's open follow-ups")
+
+            # English on request.
+            await page.locator("#lang-switch").click()
+            await shows(title, "Complaints to follow up (1)", "the heading in English")
+            assert await row.locator(".rating-words").inner_text() == "Dissatisfied"
+            assert await row.locator("button.followup-open").inner_text() == "Close"
+            await page.locator("#lang-switch").click()
+            await shows(title, "差评待跟进（1）", "the heading in Chinese")
+
+            # Another complaint (rated 1, no comment) comes after the list was read: it shows on the next read.
+            manual_clock.advance(60)
+            c2 = await citizen(server)
+            second = str((await ask(c2))["case_id"])
+            offer = await clerk.wait_for("offer")
+            assert (await clerk.call("accept", {"ticket_id": offer["ticket_id"]}))["ok"] is True
+            assert (await clerk.call("end_case", {"case_id": second, "outcome": "referred"}))["ok"] is True
+            assert (await c2.call("rate", {"case_id": second, "level": 1}))["ok"] is True
+            await shows(page.locator("#kpi-complaints"), "2", "today's complaints")
+            assert await page.locator(f'#followup-rows tr[data-case="{second}"]').count() == 0
+
+            # Closing without a note is refused by the page, in words, and nothing goes to the server.
+            await row.locator("button.followup-open").click()
+            form = page.locator("#followup-form")
+            await form.wait_for(state="visible")
+            assert case_id in await page.locator("#followup-title").inner_text()
+            assert comment in await page.locator("#followup-about").inner_text()
+            note = page.locator("#followup-note")
+            for empty in ("", "  \n "):
+                await note.fill(empty)
+                await page.locator("#followup-submit").click()
+                await page.locator("#followup-error").filter(has_text="请填写跟进情况").wait_for()
+                assert await note.get_attribute("aria-invalid") == "true"
+            await wall.screenshot("wall-followup-note")
+            assert not [m for m in sent if "close_followup" in m], sent
+            assert await row.is_visible()
+
+            # With a note: closed on the server, the row goes, a notice says so, and the list is read again.
+            await note.fill("已电话联系群众，材料已补齐")
+            await page.locator("#followup-submit").click()
+            await page.locator("#action-notice").filter(has_text=f"已关闭办件 {case_id} 的差评跟进").wait_for()
+            await form.wait_for(state="hidden")
+            await row.wait_for(state="detached")
+            assert [m for m in sent if "close_followup" in m], "the close never went to the server"
+            later = page.locator(f'#followup-rows tr[data-case="{second}"]')
+            await later.wait_for()
+            assert await later.locator(".rating-words").inner_text() == "非常不满意"
+            assert await later.locator(".f-comment").inner_text() == "（未填写意见）"
+            await shows(title, "差评待跟进（1）", "the heading after the close")
+            await shows(page.locator("#kpi-followups"), "1", "today's open follow-ups after the close")
+            await wall.screenshot("wall-followups")
+
+            # The records: closed, with the note on the case's timeline.
+            status, listed = await server.get_json("/api/cases?followup=closed", audit)
+            assert status == 200 and [x["case_id"] for x in listed["cases"]] == [case_id], listed
+            assert listed["cases"][0]["followup_closed_at"]
+            status, listed = await server.get_json("/api/cases?followup=open", audit)
+            assert [x["case_id"] for x in listed["cases"]] == [second], listed
+            status, record = await server.get_json(f"/api/cases/{case_id}", audit)
+            lines = [e for e in record["timeline"] if e["event"] == "followup_closed"]
+            assert len(lines) == 1 and lines[0]["actor"] == "supervisor:uboss_delta", lines
+            assert lines[0]["detail"] == {"note": "已电话联系群众，材料已补齐"}
 
             assert [e for t in tabs for e in t.errors] == []
         finally:

@@ -1,5 +1,6 @@
 // The supervisor's wall: the citizens waiting (with their timers), clerks by status, the queues, today's
-// service level against the goal with two charts, alerts with a beep, and the supervisor's actions.
+// service level against the goal with two charts, alerts with a beep, the 差评 (ratings 1-2) still to follow
+// up, and the supervisor's actions.
 //
 // Shape (../shared/STYLE.md, "Pages are state machines over a protocol client"): a `SupervisorClient`
 // owns the /supervisor socket and speaks in typed events; the page keeps one `state`, changes its
@@ -22,6 +23,9 @@ const CHART_HEIGHT = 220;
 const CHINA_UTC_OFFSET_S = 8 * 3600;
 const DAY_S = 86400;
 const COLOURS = { line: "#0b4ea2", goal: "#b3261e", bar: "rgba(11, 78, 162, 0.35)" };
+const FOLLOWUP_DAYS = 30; // the follow-ups panel lists the open 差评 of cases requested this many days back
+const FOLLOWUP_LIMIT = 100; // ... at most this many (the earliest; the panel says when there are more)
+const FOLLOWUP_REFRESH_MS = 60000; // ... and reloads them this often (and right after a close)
 
 // ---- the protocol client ----
 
@@ -107,6 +111,14 @@ class SupervisorClient extends EventTarget {
       note,
     });
   }
+
+  /**
+   * Close the 差评 follow-up of a case rated 1 or 2 with a note saying what was done; resolves like
+   * `setClerkStatus` ("conflict": closed already or not a 差评; "not_found": outside this supervisor's provinces).
+   */
+  closeFollowup(caseId, note) {
+    return ack(this.socket, "close_followup", { case_id: caseId, note });
+  }
 }
 
 // ---- the page's state and its connection phases ----
@@ -121,7 +133,8 @@ function stored(key) {
 
 /**
  * The supervisor's actions this page offers: the /supervisor namespace's set_clerk_status and move_request
- * (signaling/namespaces.py). Turning one off hides its column and controls.
+ * (signaling/namespaces.py). Turning one off hides its column and controls. (close_followup is the follow-ups
+ * panel's only purpose: it is always offered.)
  */
 const ACTIONS = { setClerkStatus: true, moveRequest: true };
 const NOTICE_MS = 15000; // an action's outcome stays this long
@@ -137,6 +150,9 @@ const state = {
   clerkBusy: new Set(), // clerks whose status change is on its way
   notice: null, // {kind, text(), until} after an action
   move: null, // the move form: {ticketId, target, matter, note, busy, error()}
+  followups: null, // the open 差评 follow-ups once loaded (GET /api/cases?followup=open): {cases, more, at}
+  followupsError: null, // () => text: the last load failed (the list shown, if any, is the one before)
+  followup: null, // the close form: {caseId, case, note, busy, error(), invalid}
 };
 
 /** Connection phases; `go` refuses any other step. "login" is also where logging out leads. */
@@ -162,6 +178,10 @@ client.addEventListener("conn", (e) => go(e.detail));
 client.addEventListener("dashboard", (e) => {
   state.data = e.detail;
   state.receivedAt = performance.now();
+  if (followupLoads.awaitingPush) {
+    followupLoads.awaitingPush = false;
+    loadFollowups(); // now the page knows the server's time
+  }
   render();
 });
 /** An alert's identity: across a writer take-over the same alert may come twice (server/alerts.py). */
@@ -188,6 +208,12 @@ client.addEventListener("refused", (e) => {
 
 let ticker = null;
 
+/**
+ * The follow-ups' loads: only the answer to the latest one is shown (`seq`); the first waits for the first
+ * push, whose `at` is the server's time ("30 days ago" is the server's, not the browser's, clock).
+ */
+const followupLoads = { seq: 0, timer: null, awaitingPush: false };
+
 function start() {
   state.refusal = null;
   state.notice = null;
@@ -196,13 +222,23 @@ function start() {
   loadMatters();
   clearInterval(ticker);
   ticker = setInterval(render, TICK_MS); // the timers, and "stale" once the pushes stop
+  followupLoads.awaitingPush = true;
+  clearInterval(followupLoads.timer);
+  followupLoads.timer = setInterval(loadFollowups, FOLLOWUP_REFRESH_MS);
 }
 
 function stop() {
   client.close();
   clearInterval(ticker);
   ticker = null;
+  clearInterval(followupLoads.timer);
+  followupLoads.timer = null;
+  followupLoads.awaitingPush = false;
+  followupLoads.seq += 1; // an answer on its way is for the user who left
   state.move = null;
+  state.followups = null;
+  state.followupsError = null;
+  state.followup = null;
   go("login");
 }
 
@@ -314,6 +350,18 @@ function chinaTime(epochS) {
   return d.toISOString().slice(11, 16);
 }
 
+/** "2026-09-21 22:13" in China time, from an ISO 8601 time of the REST API (or epoch milliseconds). */
+function chinaDateTime(time) {
+  const ms = typeof time === "number" ? time : Date.parse(time);
+  if (!Number.isFinite(ms)) return t("sup.none");
+  return new Date(ms + CHINA_UTC_OFFSET_S * 1000).toISOString().slice(0, 16).replace("T", " ");
+}
+
+/** The server's time now (epoch seconds): the last push's `at` counted up; the browser's before any push. */
+function serverNow() {
+  return state.data ? state.data.at + sincePush() : Date.now() / 1000;
+}
+
 // ---- alerts as they happen ("alert" events), with a short beep the supervisor can mute ----
 
 const sound = { ctx: null };
@@ -399,6 +447,12 @@ const ui = {
   slTitle: $("#chart-sl-title"),
   slChart: $("#chart-sl"),
   arrivalsChart: $("#chart-arrivals"),
+  followupsTitle: $("#followups-title"),
+  followupsAt: $("#followups-at"),
+  followupsError: $("#followups-error"),
+  followups: $("#followup-rows"),
+  noFollowups: $("#no-followups"),
+  followupsMore: $("#followups-more"),
 };
 
 function render() {
@@ -417,6 +471,8 @@ function render() {
     renderCharts(state.data);
   }
   renderMove();
+  renderFollowups();
+  renderFollowupForm();
   if (state.notice && performance.now() > state.notice.until) state.notice = null;
   if (state.notice) tell(ui.notice, state.notice.text(), state.notice.kind);
   else tell(ui.notice, "");
@@ -488,6 +544,8 @@ function renderToday(d) {
   figure("#kpi-open", d.open_cases ?? (d.clerks_by_status || {}).busy ?? 0);
   figure("#kpi-resolution", percent(today.resolution_rate));
   figure("#kpi-positive", percent(today.positive_rate));
+  figure("#kpi-complaints", today.complaints);
+  figure("#kpi-followups", today.followups_open);
 }
 
 function renderAlerts(d) {
@@ -924,6 +982,208 @@ move.form.addEventListener("submit", async (event) => {
   }
 });
 
+// ---- 差评 follow-ups: the open ones of the last 30 days (REST), closed with a note (close_followup) ----
+
+async function loadFollowups() {
+  if (state.phase === "login") return;
+  const seq = ++followupLoads.seq;
+  const at = serverNow();
+  const params = new URLSearchParams({
+    followup: "open",
+    from: String(Math.floor(at - FOLLOWUP_DAYS * DAY_S)),
+    limit: String(FOLLOWUP_LIMIT),
+  });
+  const { status, data } = await api("GET", `/api/cases?${params}`);
+  if (seq !== followupLoads.seq) return; // a later load (or a log-out) came since: its answer counts
+  if (status === 200 && data && Array.isArray(data.cases)) {
+    state.followups = { cases: data.cases, more: Boolean(data.next_cursor), at };
+    state.followupsError = null;
+  } else if (status === 401) {
+    stop();
+    login.expired();
+    return;
+  } else {
+    const error = (data && data.error) || { code: status ? "unavailable" : "network" };
+    state.followupsError = () => t("sup.followupsFailed", { error: errorText(error, true) });
+  }
+  render();
+}
+
+function followupCase(caseId) {
+  return (state.followups?.cases || []).find((c) => c.case_id === caseId) || null;
+}
+
+function ratingWords(rating) {
+  return rating ? t(`rating.${rating.level}`) : t("sup.none");
+}
+
+function renderFollowups() {
+  const f = state.followups;
+  const cases = f ? f.cases : [];
+  setText(
+    ui.followupsTitle,
+    f ? t("sup.followupsCount", { n: f.more ? `${cases.length}+` : cases.length }) : t("sup.followups"),
+  );
+  // When it was read, in China time like the rows (the server's clock: "30 days" are counted on it).
+  const read = f ? t("sup.updated", { t: chinaDateTime(f.at * 1000).slice(11) }) : "";
+  setText(ui.followupsAt, read || (state.followupsError ? "" : t("sup.followupsLoading")));
+  tell(ui.followupsError, state.followupsError ? state.followupsError() : "", "error");
+  reconcile(
+    ui.followups,
+    cases,
+    (c) => c.case_id,
+    (c) =>
+      el(
+        "tr",
+        { class: "followup-row" },
+        el("td", {}, el("code", { class: "f-case" })),
+        el("td", { class: "f-at" }),
+        el("td", { class: "f-region" }),
+        el("td", { class: "f-matter" }),
+        el(
+          "td",
+          { class: "f-rating" },
+          el("span", { class: "rating-words" }),
+          el("span", { class: "sub rating-level" }),
+        ),
+        el("td", { class: "f-comment" }),
+        el(
+          "td",
+          { class: "c-actions" },
+          el("button", {
+            type: "button",
+            class: "secondary small followup-open",
+            "aria-controls": "followup-form",
+            onclick: () => openFollowup(c.case_id),
+          }),
+        ),
+      ),
+    (tr, c) => {
+      const level = c.rating ? String(c.rating.level) : "";
+      setData(tr, "case", c.case_id);
+      setData(tr, "rating", level);
+      setText(tr.querySelector(".f-case"), c.case_id);
+      setText(tr.querySelector(".f-at"), chinaDateTime(c.requested_at));
+      setText(tr.querySelector(".f-region"), regionName(c.target_region));
+      setText(tr.querySelector(".f-matter"), matterName(c.matter_code));
+      setText(tr.querySelector(".rating-words"), ratingWords(c.rating));
+      setText(tr.querySelector(".rating-level"), level ? `${level}/5` : "");
+      // The citizen's own words: text only (setText writes textContent), never markup.
+      const comment = c.rating?.comment || "";
+      const cell = tr.querySelector(".f-comment");
+      setText(cell, comment || t("sup.followupNoComment"));
+      cell.classList.toggle("muted", !comment);
+      const button = tr.querySelector(".followup-open");
+      setText(button, t("sup.followupClose"));
+      button.setAttribute("aria-label", t("sup.followupCloseLabel", { case: c.case_id }));
+      button.setAttribute("aria-expanded", String(state.followup?.caseId === c.case_id));
+    },
+  );
+  ui.noFollowups.hidden = !f || cases.length > 0;
+  ui.followupsMore.hidden = !f?.more;
+  if (f?.more) setText(ui.followupsMore, t("sup.followupsMore", { shown: cases.length }));
+}
+
+const closing = {
+  form: $("#followup-form"),
+  title: $("#followup-title"),
+  about: $("#followup-about"),
+  note: $("#followup-note"),
+  error: $("#followup-error"),
+  submit: $("#followup-submit"),
+  cancel: $("#followup-cancel"),
+};
+
+function openFollowup(caseId) {
+  const c = followupCase(caseId);
+  if (!c) return;
+  state.followup = { caseId, case: c, note: "", busy: false, error: null, invalid: false };
+  state.notice = null;
+  render();
+  closing.title.focus();
+}
+
+function closeFollowupForm() {
+  const caseId = state.followup?.caseId;
+  state.followup = null;
+  render();
+  const button = caseId && ui.followups.querySelector(`tr[data-case="${CSS.escape(caseId)}"] .followup-open`);
+  (button || ui.followupsTitle).focus();
+}
+
+function renderFollowupForm() {
+  const m = state.followup;
+  closing.form.hidden = !m;
+  if (!m) return;
+  const c = m.case;
+  const gone = !m.busy && !followupCase(m.caseId);
+  setText(closing.title, t("sup.followupTitle", { case: m.caseId }));
+  setText(
+    closing.about,
+    t("sup.followupAbout", {
+      time: chinaDateTime(c.requested_at),
+      region: regionName(c.target_region),
+      matter: matterName(c.matter_code),
+      rating: ratingWords(c.rating),
+      comment: c.rating?.comment || t("sup.followupNoComment"),
+    }),
+  );
+  if (closing.note.value !== m.note) closing.note.value = m.note;
+  closing.note.setAttribute("aria-invalid", String(m.invalid));
+  tell(closing.error, gone ? t("sup.followupGone") : m.error ? m.error() : "", "error");
+  closing.submit.disabled = m.busy || gone;
+}
+
+closing.note.addEventListener("input", () => {
+  if (!state.followup) return;
+  state.followup.note = closing.note.value;
+  if (state.followup.invalid && closing.note.value.trim()) {
+    state.followup.invalid = false;
+    state.followup.error = null;
+    render();
+  }
+});
+closing.cancel.addEventListener("click", closeFollowupForm);
+closing.form.addEventListener("keydown", (event) => {
+  if (event.key === "Escape") closeFollowupForm();
+});
+
+closing.form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const m = state.followup;
+  if (!m || m.busy) return;
+  const note = m.note.trim();
+  if (!note) {
+    // Refused here: the note is what the case's timeline keeps of the follow-up.
+    m.error = () => t("sup.followupNeedNote");
+    m.invalid = true;
+    render();
+    closing.note.focus();
+    return;
+  }
+  m.busy = true;
+  m.error = null;
+  render();
+  const answer = await client.closeFollowup(m.caseId, note);
+  m.busy = false;
+  const { caseId } = m;
+  if (answer.ok) {
+    if (state.followups) {
+      state.followups = { ...state.followups, cases: state.followups.cases.filter((c) => c.case_id !== caseId) };
+    }
+    notify("ok", () => t("sup.followupDone", { case: caseId }));
+    if (state.followup === m) closeFollowupForm();
+    else render();
+  } else {
+    const failed = () => t("sup.followupFailed", { error: errorText(answer.error, true) });
+    if (state.followup === m) m.error = failed;
+    else notify("error", failed);
+    render();
+  }
+  // After a close (or a refusal that says the list was out of date) the list is read again.
+  if (answer.ok || ["conflict", "not_found"].includes(answer.error?.code)) loadFollowups();
+});
+
 // ---- today's charts (uPlot), redrawn only when a push brought other figures ----
 
 const charts = { sl: null, arrivals: null, key: "", lang: "", range: [0, 1] };
@@ -1160,4 +1420,5 @@ window.rvwDebug = {
   state: () => state.phase,
   alerts: () => [...state.recent],
   charts: () => ({ sl: Boolean(charts.sl), arrivals: Boolean(charts.arrivals), key: charts.key }),
+  followups: () => (state.followups ? state.followups.cases.map((c) => c.case_id) : null),
 };
