@@ -116,8 +116,9 @@ export function percent(value) {
 }
 
 export function clock(epochSeconds) {
+  // China time whatever the browser's zone: the service, its records and its reports keep China time.
   const d = epochSeconds ? new Date(epochSeconds * 1000) : new Date();
-  return d.toLocaleTimeString("zh-CN", { hour12: false });
+  return d.toLocaleTimeString("zh-CN", { hour12: false, timeZone: "Asia/Shanghai" });
 }
 
 /** A key kept in sessionStorage (per tab); failures (private mode) are ignored. */
