@@ -300,7 +300,7 @@ SCHEMAS: dict[str, Any] = {
             "open_cases",
             "waiting",
             "waiting_total",
-            "alerts",
+            "past_prebreach",
             "today",
             "chart",
         ],
@@ -365,10 +365,9 @@ SCHEMAS: dict[str, Any] = {
                 "items": _WAITING_ENTRY,
             },
             "waiting_total": _COUNT,
-            "alerts": {
-                "type": "array",
-                "description": "The waiting citizens past `prebreach_s`.",
-                "items": _WAITING_ENTRY,
+            "past_prebreach": {
+                **_COUNT,
+                "description": "Waiting citizens past `prebreach_s` (the longest of them lead `waiting`).",
             },
             "today": {
                 "type": "object",

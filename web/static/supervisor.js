@@ -551,7 +551,8 @@ function renderToday(d) {
 function renderAlerts(d) {
   setText(ui.alertsTitle, t("sup.alerts", { s: d.prebreach_s }));
   const late = sincePush();
-  const alerts = d.alerts || [];
+  // The waiting citizens past the pre-breach time: the head of `waiting` (longest first).
+  const alerts = (d.waiting || []).filter((w) => w.waited_s >= d.prebreach_s);
   reconcile(
     ui.alerts,
     alerts,
