@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Float, Integer, and_, case, func, literal_column, or_, select
+from sqlalchemy import Float, Integer, and_, case, func, literal, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -163,10 +163,48 @@ BUSY = ("busy", "wrap_up")
 OCCUPANCY_LOOKBACK_S = 86400  # a status that began this long before the period still counts
 
 
+class least(FunctionElement[float]):
+    """The smaller of two values (SQLite's two-argument ``min``, PostgreSQL's ``LEAST``)."""
+
+    type = Float()
+    inherit_cache = True
+
+
+class greatest(FunctionElement[float]):
+    """The larger of two values (SQLite's two-argument ``max``, PostgreSQL's ``GREATEST``)."""
+
+    type = Float()
+    inherit_cache = True
+
+
+@compiles(least, "sqlite")
+def _least_sqlite(element: least, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"min({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(least, "postgresql")
+def _least_pg(element: least, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"LEAST({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(greatest, "sqlite")
+def _greatest_sqlite(element: greatest, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"max({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(greatest, "postgresql")
+def _greatest_pg(element: greatest, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"GREATEST({compiler.process(element.clauses, **kw)})"
+
+
 def _occupancy_query(start: float, end: float, by: str | None, regions: tuple[str, ...] | None) -> Any:
     """Occupancy = time in a case or wrapping up / time available, offered, in a case or wrapping up,
     of the clerks' status history clipped to ``[start, end)``: one row per clerk province or clerk (or
-    one in all). Each status lasts until the clerk's next row (``LEAD``), the last one until ``end``."""
+    one in all). Each status lasts until the clerk's next row (``LEAD``), the last one until ``end``.
+
+    Each row's clipped length is computed once and summed by status first (a handful of rows per key),
+    so that the time conversions run twice a row, not once per use (SQLite repeats an expression
+    wherever a flattened subquery's column is used)."""
     nxt = func.lead(ClerkStatus.started_at).over(
         partition_by=ClerkStatus.clerk_id, order_by=(ClerkStatus.started_at, ClerkStatus.id)
     )
@@ -179,18 +217,24 @@ def _occupancy_query(start: float, end: float, by: str | None, regions: tuple[st
     if regions is not None:
         inner = inner.where(ClerkStatus.region.in_(regions))
     spans = inner.subquery("spans")
-    began, ended = epoch(spans.c.started_at), epoch(spans.c.ended_at)
-    lo = case((began < start, start), else_=began)
-    hi = case((or_(spans.c.ended_at.is_(None), ended > end), end), else_=ended)
-    span = case((hi > lo, hi - lo), else_=0.0)
+    clipped = greatest(
+        least(func.coalesce(epoch(spans.c.ended_at), literal(end)), literal(end))
+        - greatest(epoch(spans.c.started_at), literal(start)),
+        literal(0.0),
+    )
+    key = None if by is None else (spans.c.region if by == "target_region" else spans.c.clerk_id)
+    per_status = (
+        select(*([key.label("key")] if key is not None else []), spans.c.status, func.sum(clipped).label("length"))
+        .group_by(*([key] if key is not None else []), spans.c.status)
+        .subquery("per_status")
+    )
     cols: list[Any] = [
-        func.sum(case((spans.c.status.in_(BUSY), span), else_=0.0)).label("busy_s"),
-        func.sum(case((spans.c.status.in_(WORKING), span), else_=0.0)).label("working_s"),
+        func.sum(case((per_status.c.status.in_(BUSY), per_status.c.length), else_=0.0)).label("busy_s"),
+        func.sum(case((per_status.c.status.in_(WORKING), per_status.c.length), else_=0.0)).label("working_s"),
     ]
-    if by is None:
+    if key is None:
         return select(*cols)
-    key = spans.c.region if by == "target_region" else spans.c.clerk_id
-    return select(key.label("key"), *cols).group_by(key)
+    return select(per_status.c.key, *cols).group_by(per_status.c.key)
 
 
 def _occupancy(row: Any) -> float | None:

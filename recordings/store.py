@@ -443,6 +443,38 @@ class CaseStore(_Writes):
                 ],
             }
 
+    async def clerk_statuses(
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        regions: tuple[str, ...] | None,
+        clerk_id: str | None,
+        after_id: int,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        """The clerks' status history rows begun in ``[start, end)`` (of ``regions``, of one clerk), in
+        the order written, after row ``after_id``: what occupancy is computed from."""
+        stmt = select(ClerkStatus).where(
+            ClerkStatus.started_at >= start, ClerkStatus.started_at < end, ClerkStatus.id > after_id
+        )
+        if regions is not None:
+            stmt = stmt.where(ClerkStatus.region.in_(regions))
+        if clerk_id is not None:
+            stmt = stmt.where(ClerkStatus.clerk_id == clerk_id)
+        async with self.sessions() as session:
+            rows = (await session.execute(stmt.order_by(ClerkStatus.id).limit(limit))).scalars().all()
+        return [
+            {
+                "id": r.id,
+                "clerk_id": r.clerk_id,
+                "region": r.region,
+                "status": r.status,
+                "started_at": _iso(r.started_at),
+            }
+            for r in rows
+        ]
+
     async def list_page(self, query: CaseQuery, after: tuple[datetime, str] | None, limit: int) -> list[Case]:
         """Up to ``limit`` cases matching ``query``, in (requested_at, case_id) order, after the key
         ``after`` (keyset paging: a page starts where the last one ended on the requested_at index,

@@ -709,6 +709,58 @@ PATHS: dict[str, Any] = {
             },
         }
     },
+    "/api/clerk-status": {
+        "get": {
+            "operationId": "clerkStatus",
+            "summary": "The clerks' status history that occupancy is computed from",
+            "description": "For supervisors (their provinces) and auditors. Each row is a clerk's status from "
+            "`started_at` until the clerk's next row; rows begun in `[from, to)`, in the order written.",
+            "security": _LOGGED_IN,
+            "parameters": [
+                _query(
+                    "from",
+                    "ISO 8601 (without an offset: China time) or epoch seconds; default today.",
+                    {"type": "string"},
+                ),
+                _query("to", "ISO 8601 or epoch seconds; default `from` plus one day.", {"type": "string"}),
+                _query("clerk_id", "One clerk's rows only.", {"type": "string", "maxLength": 32}),
+                _query("after", "The `next_after` of the previous page.", {"type": "integer", "minimum": 0}),
+                _query("limit", "Rows per page.", {"type": "integer", "minimum": 1, "maximum": 10000, "default": 1000}),
+            ],
+            "responses": {
+                "200": _ok(
+                    "A page of rows.",
+                    {
+                        "type": "object",
+                        "required": ["statuses", "next_after"],
+                        "properties": {
+                            "statuses": {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "required": ["id", "clerk_id", "region", "status", "started_at"],
+                                    "properties": {
+                                        "id": {"type": "integer"},
+                                        "clerk_id": {"type": "string"},
+                                        "region": _REGION,
+                                        "status": _WALL_STATUS,
+                                        "started_at": {"type": "string", "format": "date-time"},
+                                    },
+                                },
+                            },
+                            "next_after": _nullable(
+                                {"type": "integer", "description": "Pass as `after`; null at the end."}
+                            ),
+                        },
+                    },
+                ),
+                "400": _error("A parameter that is unknown, repeated or not as described.", "bad_request"),
+                "401": _UNAUTHORIZED,
+                "403": _error("Logged in, but neither a supervisor nor an auditor.", "forbidden"),
+                "500": _FAILED,
+            },
+        }
+    },
     OPENAPI_PATH: {
         "get": {
             "operationId": "openapi",

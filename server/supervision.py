@@ -115,3 +115,51 @@ async def sla(request: web.Request) -> web.Response:
             "buckets": buckets,
         }
     )
+
+
+STATUS_PAGE = 1000
+STATUS_PAGE_MAX = 10_000
+
+
+@routes.get("/api/clerk-status")
+async def clerk_status(request: web.Request) -> web.Response:
+    """The clerks' status history (what occupancy is computed from), begun in ``[from, to)``, paged by row id."""
+    user = await require_user(request, "supervisor", "auditor")
+    svc: Services = request.app[SERVICES]
+    query = request.query
+    unknown = sorted(set(query) - {"from", "to", "clerk_id", "after", "limit"})
+    try:
+        if unknown:
+            raise ValueError(f"unknown parameter {unknown[0]!r}")
+        if any(len(query.getall(k)) > 1 for k in query):
+            raise ValueError("give each parameter once")
+        start = parse_time("from", query["from"]) if "from" in query else start_of_day(svc.clock.now())
+        end = parse_time("to", query["to"]) if "to" in query else start + 86400
+        if not (math.isfinite(start) and math.isfinite(end)) or start < 0 or end > LATEST or end <= start:
+            raise ValueError("from and to must be times between 1970 and 3000, to after from")
+        if end - start > MAX_SPAN_S:
+            raise ValueError("ask for at most 366 days at once")
+        after = _whole("after", query.get("after", "0"), 0, 2**62)
+        limit = _whole("limit", query.get("limit", str(STATUS_PAGE)), 1, STATUS_PAGE_MAX)
+        clerk_id = query.get("clerk_id")
+        if clerk_id is not None and not (0 < len(clerk_id) <= 32 and clerk_id.isascii() and clerk_id.isprintable()):
+            raise ValueError("clerk_id must be a user id")
+    except ValueError as exc:
+        raise ApiError(400, "bad_request", str(exc)) from None
+    await svc.hub.records_settled()
+    provinces = supervised(user)
+    rows = await svc.store.clerk_statuses(
+        datetime.fromtimestamp(start, UTC),
+        datetime.fromtimestamp(end, UTC),
+        regions=tuple(sorted(provinces)) if provinces is not None else None,
+        clerk_id=clerk_id,
+        after_id=after,
+        limit=limit,
+    )
+    return json_response({"statuses": rows, "next_after": rows[-1]["id"] if len(rows) == limit else None})
+
+
+def _whole(name: str, raw: str, lowest: int, highest: int) -> int:
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 19 and lowest <= int(raw) <= highest):
+        raise ValueError(f"{name} must be a whole number from {lowest} to {highest}")
+    return int(raw)

@@ -98,6 +98,7 @@ async def test_every_rest_row_holds(server: Server, manual_clock: ManualClock) -
         "`GET /api/cases/{id}` (other)": get(f"/api/cases/{other}"),
         "`GET /api/dashboard`": get("/api/dashboard"),
         "`GET /api/sla`": get("/api/sla"),
+        "`GET /api/clerk-status`": get("/api/clerk-status"),
         "`GET /api/staffing`": get("/api/staffing?arrivals_per_hour=200&aht_s=180"),
         "`GET /api/openapi.json`": get("/api/openapi.json"),
         "`GET /healthz`": get("/healthz"),

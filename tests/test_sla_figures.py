@@ -357,6 +357,28 @@ def by_definition(cases: list[dict[str, Any]], sla_s: float = 60.0, short_s: flo
     }
 
 
+def occupancy_by_definition(rows: list[dict[str, Any]], start: float, until: float) -> dict[str, float | None]:
+    """Occupancy by the definition from GET /api/clerk-status rows: per clerk province and in all, time in a
+    case or wrapping up over time available, offered, in a case or wrapping up, clipped to [start, until)."""
+    by_clerk: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_clerk.setdefault(row["clerk_id"], []).append(row)
+    busy: dict[str, float] = {}
+    working: dict[str, float] = {}
+    for spans in by_clerk.values():
+        spans.sort(key=lambda r: (r["started_at"], r["id"]))
+        for row, nxt in zip(spans, [*spans[1:], None], strict=True):
+            began = datetime.fromisoformat(row["started_at"]).timestamp()
+            ended = datetime.fromisoformat(nxt["started_at"]).timestamp() if nxt else until
+            length = max(0.0, min(ended, until) - max(began, start))
+            for key in (row["region"], "all"):
+                if row["status"] in ("busy", "wrap_up"):
+                    busy[key] = busy.get(key, 0.0) + length
+                if row["status"] in ("available", "offered", "busy", "wrap_up"):
+                    working[key] = working.get(key, 0.0) + length
+    return {k: busy.get(k, 0.0) / w if w else None for k, w in working.items()}
+
+
 def same(got: dict[str, Any], want: dict[str, Any]) -> None:
     for name, value in want.items():
         assert got[name] == (pytest.approx(value) if isinstance(value, float) else value), name
@@ -410,6 +432,16 @@ async def test_a_scripted_day_gives_the_hand_counted_figures(any_db: Server, man
         region = grp["key"]["target_region"]
         mine = [c for c in listed["cases"] if c["target_region"] == region]
         same(by_definition(mine), {k: v for k, v in grp.items() if k not in ("key", "occupancy")})
+    # Occupancy too, from the clerks' status history (a day before the period included: a status in effect).
+    day = T0 - 9 * 3600
+    status, history = await server.get_json(f"/api/clerk-status?from={day - 86400:.0f}&to={day + 86400:.0f}", audit)
+    assert status == 200 and history["next_after"] is None
+    occupancy = occupancy_by_definition(history["statuses"], day, manual_clock.now())
+    assert occupancy["all"] == pytest.approx(today["total"]["occupancy"])
+    for grp in today["groups"]:
+        assert occupancy.get(grp["key"]["target_region"]) == (
+            pytest.approx(grp["occupancy"]) if grp["occupancy"] is not None else None
+        )
 
     # By matter, over an explicit period given three ways (ISO with an offset, without one, epoch seconds).
     for period in (
