@@ -123,3 +123,24 @@ class ClerkStatus(Base):
     region: Mapped[str] = mapped_column(String(6))
     status: Mapped[str] = mapped_column(String(16))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AuditEntry(Base):
+    """One person's action (等保 2.0 audit): who, in what role, did what to what, from where, and whether it
+    was allowed. Rows are only ever inserted; no route edits or deletes them."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_at", "at"),
+        Index("ix_audit_log_user_id", "user_id"),
+        Index("ix_audit_log_action", "action"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    user_id: Mapped[str] = mapped_column(String(64))  # a user id, or "name:<username>" of a failed log-in
+    role: Mapped[str] = mapped_column(String(16))  # "" when nobody was logged in
+    action: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str] = mapped_column(String(200))
+    ip: Mapped[str] = mapped_column(String(64))
+    ok: Mapped[bool] = mapped_column(Boolean)

@@ -142,6 +142,25 @@ async def require_user(request: web.Request, *roles: str) -> User:
     return user
 
 
+async def audited(
+    request: web.Request, user: User | None, action: str, target: str, ok: bool, *, name: str = ""
+) -> None:
+    """Put one action in the audit log (recordings/audit.py): who (or the name a failed log-in gave),
+    what, on what, from which address, allowed or not."""
+    svc = request.app[SERVICES]
+    if svc.audit is None:
+        return
+    await svc.audit.record(
+        at=svc.clock.now(),
+        user_id=user.id if user is not None else f"name:{name}",
+        role=user.role if user is not None else "",
+        action=action,
+        target=target,
+        ip=client_address(request),
+        ok=ok,
+    )
+
+
 def client_address(request: web.Request) -> str:
     """The client's address: the peer, or behind a trusted proxy its X-Forwarded-For entry."""
     proxies = request.app[SERVICES].settings.trusted_proxies
@@ -201,8 +220,11 @@ async def login(request: web.Request) -> web.Response:
         resp.headers["Retry-After"] = "5"
         return resp
     if not ok or user is None or not user.active:
+        # Each checked failure is audited (those refused before a check, 429, are the guard's business).
+        await audited(request, None, "login", username, False, name=username)
         return json_error(401, "unauthorized", "wrong username or password")
     await guard.forgive(address, username)
+    await audited(request, user, "login", username, True)
     session_id = new_session_id()
     await svc.directory.open_session(
         session_id=session_id, user_id=user.id, at=svc.clock.now(), ttl_s=svc.settings.token_ttl_s
@@ -229,8 +251,11 @@ async def logout(request: web.Request) -> web.Response:
     svc: Services = request.app[SERVICES]
     session_id = session_of(svc, request_token(request))
     if session_id is not None:
+        user = await current_user(request)
         await svc.directory.revoke_session(session_id, svc.clock.now())
         await svc.hub.end_sessions({session_id})
+        if user is not None:
+            await audited(request, user, "logout", user.username, True)
     resp = json_response({"ok": True})
     resp.del_cookie(SESSION_COOKIE, path="/")
     return resp
@@ -270,13 +295,17 @@ async def get_case(request: web.Request) -> web.Response:
     if user.role not in ("supervisor", "auditor"):
         found, clerk_id = await svc.store.clerk_of(case_id)
         if not found:
+            await audited(request, user, "case_view", case_id, False)
             return json_error(404, "not_found", "no such case")
         if user.role != "clerk" or clerk_id != user.id:
+            await audited(request, user, "case_view", case_id, False)
             return json_error(403, "forbidden", "only the case's clerk, supervisors and auditors may read it")
     record = await svc.store.get(case_id)
     provinces = scope_of(user.region) if user.role == "supervisor" else None
     if record is None or (provinces is not None and record["target_region"] not in provinces):
+        await audited(request, user, "case_view", case_id, False)
         return json_error(404, "not_found", "no such case")  # another province's case: as an unknown one
+    await audited(request, user, "case_view", case_id, True)
     return json_response(record)
 
 

@@ -17,6 +17,7 @@ import web as webpkg
 from queueing.backend import QueueService, router_options
 from queueing.clock import Clock, SystemClock
 from queueing.local import LocalQueue
+from recordings.audit import AuditLog
 from recordings.db import make_engine, make_sessionmaker
 from recordings.migrate import upgrade
 from recordings.recorder import Recorder, StreamRecorder, position_name
@@ -110,7 +111,7 @@ def create_app(
         stack.push_async_callback(engine.dispose)
         await upgrade(engine)
         sessions = make_sessionmaker(engine)
-        store, directory = CaseStore(sessions), Directory(sessions)
+        store, directory, audit = CaseStore(sessions), Directory(sessions), AuditLog(sessions)
         queue = make_queue(settings, clock, store)
         limiter = make_limiter(clock, getattr(queue, "redis", None), settings.redis_prefix)
         recorder = None
@@ -210,7 +211,9 @@ def create_app(
             login_guard=LoginGuard(settings, limiter),
             metrics=meters,
             alert_webhook=webhook,
+            audit=audit,
         )
+        hub.audit = audit
         for ns in namespaces:
             sio.register_namespace(ns)
         assert {ns.namespace for ns in namespaces} >= {CITIZEN_NS, CLERK_NS}

@@ -16,6 +16,7 @@ import copy
 import json
 from typing import Any
 
+from recordings.audit import ACTIONS as AUDIT_ACTIONS
 from signaling.connection import SESSION_COOKIE
 
 OPENAPI_PATH = "/api/openapi.json"
@@ -757,6 +758,70 @@ PATHS: dict[str, Any] = {
                 "400": _error("A parameter that is unknown, repeated or not as described.", "bad_request"),
                 "401": _UNAUTHORIZED,
                 "403": _error("Logged in, but neither a supervisor nor an auditor.", "forbidden"),
+                "500": _FAILED,
+            },
+        }
+    },
+    "/api/audit": {
+        "get": {
+            "operationId": "audit",
+            "summary": "The audit log of people's actions (append-only)",
+            "description": "For auditors only. Log-ins and their failures, log-outs, viewing, listing and exporting "
+            "case records, reading figures and the clerks' status history, reading this log, and supervisors' "
+            "actions, each with who, role, what, on what, from which address and whether it was allowed; in "
+            "`[from, to)`, in the order written. No route changes or deletes an entry.",
+            "security": _LOGGED_IN,
+            "parameters": [
+                _query(
+                    "from",
+                    "ISO 8601 (without an offset: China time) or epoch seconds; default today.",
+                    {"type": "string"},
+                ),
+                _query("to", "ISO 8601 or epoch seconds; default `from` plus one day.", {"type": "string"}),
+                _query(
+                    "user",
+                    "A user id, or `name:<username>` for failed log-ins.",
+                    {"type": "string", "maxLength": 64},
+                ),
+                _query("action", "One action.", {"type": "string", "enum": list(AUDIT_ACTIONS)}),
+                _query("after", "The `next_after` of the previous page.", {"type": "integer", "minimum": 0}),
+                _query(
+                    "limit", "Entries per page.", {"type": "integer", "minimum": 1, "maximum": 10000, "default": 1000}
+                ),
+            ],
+            "responses": {
+                "200": _ok(
+                    "A page of entries.",
+                    {
+                        "type": "object",
+                        "required": ["entries", "next_after"],
+                        "properties": {
+                            "entries": {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "required": ["id", "at", "user", "role", "action", "target", "ip", "ok"],
+                                    "properties": {
+                                        "id": {"type": "integer"},
+                                        "at": {"type": "string", "format": "date-time"},
+                                        "user": {"type": "string"},
+                                        "role": {"type": "string"},
+                                        "action": {"type": "string", "enum": list(AUDIT_ACTIONS)},
+                                        "target": {"type": "string"},
+                                        "ip": {"type": "string"},
+                                        "ok": {"type": "boolean"},
+                                    },
+                                },
+                            },
+                            "next_after": _nullable(
+                                {"type": "integer", "description": "Pass as `after`; null at the end."}
+                            ),
+                        },
+                    },
+                ),
+                "400": _error("A parameter that is unknown, repeated or not as described.", "bad_request"),
+                "401": _UNAUTHORIZED,
+                "403": _error("Logged in, but not an auditor.", "forbidden"),
                 "500": _FAILED,
             },
         }

@@ -24,10 +24,10 @@ from typing import Any
 
 from aiohttp import web
 
-from recordings.models import Case
+from recordings.models import Case, User
 from recordings.store import CaseQuery, case_json
 
-from .api import ApiError, json_response, require_user
+from .api import ApiError, audited, json_response, require_user
 from .services import SERVICES, Services
 from .supervision import supervised
 
@@ -220,7 +220,7 @@ def read_cursor(secret: str, cursor: str) -> tuple[datetime, str]:
     return datetime.fromisoformat(at), case_id
 
 
-async def _allowed_query(request: web.Request) -> tuple[Services, CaseQuery, int, str | None, bool]:
+async def _allowed_query(request: web.Request) -> tuple[User, Services, CaseQuery, int, str | None, bool]:
     user = await require_user(request, "clerk", "supervisor", "auditor")
     query, limit, cursor, csv_wanted = parse_query(request.query)
     if user.role == "clerk":
@@ -233,15 +233,18 @@ async def _allowed_query(request: web.Request) -> tuple[Services, CaseQuery, int
     if provinces is not None:
         # A province's supervisor lists their province's cases; asking for another's finds none.
         query = dataclasses.replace(query, regions=tuple(sorted(provinces)))
-    return request.app[SERVICES], query, limit, cursor, csv_wanted
+    return user, request.app[SERVICES], query, limit, cursor, csv_wanted
 
 
 @routes.get("/api/cases")
 async def list_cases(request: web.Request) -> web.StreamResponse:
-    svc, query, limit, cursor, csv_wanted = await _allowed_query(request)
+    user, svc, query, limit, cursor, csv_wanted = await _allowed_query(request)
     secret = svc.settings.secret_key
     after = read_cursor(secret, cursor) if cursor is not None else None
     await svc.hub.records_settled()
+    # Who listed or exported what: the filters as asked (the query string, cursor left out).
+    asked = "&".join(f"{k}={v}" for k, v in request.query.items() if k != "cursor")
+    await audited(request, user, "case_export" if csv_wanted else "case_list", asked, True)
     if csv_wanted:
         return await _export(request, svc, query)
     rows = await svc.store.list_page(query, after, limit + 1)

@@ -10,10 +10,11 @@ from typing import Any
 
 from aiohttp import web
 
+from recordings.audit import ACTIONS
 from recordings.figures import BUCKETS, GROUP_COLUMNS, FigureQuery, figures
 from signaling.hub import start_of_day
 
-from .api import ApiError, json_response, require_user
+from .api import ApiError, audited, json_response, require_user
 from .catalog import scope_of
 from .services import SERVICES, Services
 
@@ -103,6 +104,7 @@ async def sla(request: web.Request) -> web.Response:
     if provinces is not None:
         q = dataclasses.replace(q, regions=tuple(sorted(provinces)))
     await svc.hub.records_settled()  # read what this node has acknowledged
+    await audited(request, user, "sla_view", request.query_string, True)
     found = await figures(svc.store.sessions, q)
     buckets = [{"start": china_iso(b.pop("bucket_start")), **b} for b in found["buckets"]]
     return json_response(
@@ -147,6 +149,7 @@ async def clerk_status(request: web.Request) -> web.Response:
     except ValueError as exc:
         raise ApiError(400, "bad_request", str(exc)) from None
     await svc.hub.records_settled()
+    await audited(request, user, "clerk_status_view", request.query_string, True)
     provinces = supervised(user)
     rows = await svc.store.clerk_statuses(
         datetime.fromtimestamp(start, UTC),
@@ -163,3 +166,48 @@ def _whole(name: str, raw: str, lowest: int, highest: int) -> int:
     if not (raw.isascii() and raw.isdigit() and len(raw) <= 19 and lowest <= int(raw) <= highest):
         raise ValueError(f"{name} must be a whole number from {lowest} to {highest}")
     return int(raw)
+
+
+AUDIT_PAGE = 1000
+AUDIT_PAGE_MAX = 10_000
+
+
+@routes.get("/api/audit")
+async def audit_log(request: web.Request) -> web.Response:
+    """The audit log (recordings/audit.py), for auditors only: entries in ``[from, to)``, paged by id."""
+    user = await require_user(request, "auditor")
+    svc: Services = request.app[SERVICES]
+    query = request.query
+    unknown = sorted(set(query) - {"from", "to", "user", "action", "after", "limit"})
+    try:
+        if unknown:
+            raise ValueError(f"unknown parameter {unknown[0]!r}")
+        if any(len(query.getall(k)) > 1 for k in query):
+            raise ValueError("give each parameter once")
+        start = parse_time("from", query["from"]) if "from" in query else start_of_day(svc.clock.now())
+        end = parse_time("to", query["to"]) if "to" in query else start + 86400
+        if not (math.isfinite(start) and math.isfinite(end)) or start < 0 or end > LATEST or end <= start:
+            raise ValueError("from and to must be times between 1970 and 3000, to after from")
+        if end - start > MAX_SPAN_S:
+            raise ValueError("ask for at most 366 days at once")
+        after = _whole("after", query.get("after", "0"), 0, 2**62)
+        limit = _whole("limit", query.get("limit", str(AUDIT_PAGE)), 1, AUDIT_PAGE_MAX)
+        who = query.get("user")
+        if who is not None and not (0 < len(who) <= 64 and who.isprintable() and "\x00" not in who):
+            raise ValueError("user must be a user id (or name:<username> for failed log-ins)")
+        action = query.get("action")
+        if action is not None and action not in ACTIONS:
+            raise ValueError(f"action is one of {', '.join(ACTIONS)}")
+    except ValueError as exc:
+        raise ApiError(400, "bad_request", str(exc)) from None
+    assert svc.audit is not None
+    await audited(request, user, "audit_view", request.query_string, True)
+    rows = await svc.audit.page(
+        datetime.fromtimestamp(start, UTC),
+        datetime.fromtimestamp(end, UTC),
+        user_id=who,
+        action=action,
+        after_id=after,
+        limit=limit,
+    )
+    return json_response({"entries": rows, "next_after": rows[-1]["id"] if len(rows) == limit else None})

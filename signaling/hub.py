@@ -69,8 +69,10 @@ class Hub:
         self.namespaces: tuple[Any, ...] = ()  # set by the app: whose connections log-out closes
         self.supervisors: dict[str, Any] = {}  # this node's supervisor connections
         self.wall: Any = None  # signaling.wall.Wall, set by the app: the board and live figures
+        self.audit: Any = None  # recordings.audit.AuditLog, set by the app: supervisors' actions are audited
         # (case, side) -> (last media state put on the timeline, lines so far): bounds timeline flooding.
         self.media_lines: OrderedDict[tuple[str, str], tuple[str, int]] = OrderedDict()
+        self.chat_lines: OrderedDict[tuple[str, str], int] = OrderedDict()  # (case, side) -> chat lines so far
         self._closed = False
 
     # ---- task ownership -----------------------------------------------

@@ -99,6 +99,11 @@ def clerk_away(case_id: str, grace_s: float) -> dict[str, Any]:
     return {"case_id": case_id, "grace_s": grace_s}
 
 
+def chat(case_id: str, text: str, sender: str, at: float) -> dict[str, Any]:
+    """A chat line as the other side receives it: ``from`` is ``citizen`` or ``clerk``."""
+    return {"case_id": case_id, "text": text, "from": sender, "at": iso(at)}
+
+
 def case_ref(case_id: str) -> dict[str, Any]:
     return {"case_id": case_id}
 

@@ -13,7 +13,7 @@ import re
 import secrets
 from typing import Any
 
-from queueing.clock import to_datetime
+from queueing.clock import iso, to_datetime
 from queueing.commands import (
     Accept,
     Cancel,
@@ -75,6 +75,9 @@ from .schemas import (
     TransferCase,
 )
 from .schemas import (
+    Chat as ChatMsg,
+)
+from .schemas import (
     EndCase as EndCaseMsg,
 )
 from .wall import scope_name, wall_room
@@ -130,6 +133,19 @@ class CallSide(BaseNamespace):
         await self.hub.sio.emit("signal", {**msg.relay(), "from": self.role}, room=room, namespace=namespace)
         return {}
 
+    async def chat(self, conn: Conn, msg: ChatMsg) -> dict[str, Any]:
+        """A line to the other side: on the case's timeline first, then relayed (like a signal)."""
+        room, namespace = await self._peer(conn, msg.case_id)
+        hub = self.hub
+        actor = f"{self.role}:{conn.subject}"
+        if not chat_line_allowed(hub, msg.case_id, actor):
+            raise ProtocolError(RATE_LIMITED, f"at most {CHAT_LINES_PER_SIDE} chat lines per side in a case")
+        at = hub.clock.now()
+        await hub.records_settled()
+        await hub.store.record(msg.case_id, at=at, event="chat", actor=actor, detail={"text": msg.text})
+        await hub.sio.emit("chat", messages.chat(msg.case_id, msg.text, self.role, at), room=room, namespace=namespace)
+        return {"case_id": msg.case_id, "at": iso(at)}
+
     async def media_state(self, conn: Conn, msg: MediaState) -> dict[str, Any]:
         await self._peer(conn, msg.case_id)
         await record_media_state(self.hub, msg, f"{self.role}:{conn.subject}")
@@ -147,6 +163,7 @@ class CitizenNamespace(CallSide):
             "cancel": (TicketRef, self.cancel),
             "signal": (Signal, self.signal),
             "media_state": (MediaState, self.media_state),
+            "chat": (ChatMsg, self.chat),
             "hang_up": (CaseRef, self.hang_up),
             "rate": (Rate, self.rate),
         }
@@ -348,6 +365,20 @@ class CitizenNamespace(CallSide):
         return {"case_id": msg.case_id}
 
 
+CHAT_LINES_PER_SIDE = 300  # chat lines a side may put on a case's timeline
+
+
+def chat_line_allowed(hub: Hub, case_id: str, actor: str) -> bool:
+    """Whether one more chat line of this side fits (bounds what one client can write to a timeline)."""
+    seen = hub.chat_lines
+    key = (case_id, actor)
+    count = seen.pop(key, 0)
+    seen[key] = count + 1 if count < CHAT_LINES_PER_SIDE else count
+    while len(seen) > MEDIA_SIDES_KEPT:
+        seen.popitem(last=False)
+    return count < CHAT_LINES_PER_SIDE
+
+
 MEDIA_LINES_PER_SIDE = 20  # timeline lines about media a side may add to a case
 MEDIA_SIDES_KEPT = 10_000  # sides remembered (least recently reported forgotten first)
 
@@ -398,6 +429,7 @@ class ClerkNamespace(CallSide):
             "decline": (TicketRef, self.decline),
             "signal": (Signal, self.signal),
             "media_state": (MediaState, self.media_state),
+            "chat": (ChatMsg, self.chat),
             "end_case": (EndCaseMsg, self.end_case),
             "transfer": (TransferCase, self.transfer),
         }
@@ -561,6 +593,7 @@ class SupervisorNamespace(BaseNamespace):
         conn = Conn(
             sid=sid, role="supervisor", subject=user.id, bucket=self.bucket(), region=user.region, session_id=session_id
         )
+        conn.address = client_address(self.hub, environ)  # for the audit log of the supervisor's actions
         if await self.admit(conn) is None:
             return False
         self.scopes[sid] = scope  # before the next await: a disconnect during it finds the scope to leave
@@ -582,13 +615,41 @@ class SupervisorNamespace(BaseNamespace):
         scope = scope_of(conn.region)
         return tuple(sorted(scope)) if scope is not None else ()
 
+    async def _audited(self, conn: Conn, action: str, target: str, work: Any) -> dict[str, Any]:
+        """Run a supervisor's action and put it in the audit log, allowed or refused."""
+        ok = False
+        try:
+            reply: dict[str, Any] = await work
+            ok = True
+            return reply
+        finally:
+            if self.hub.audit is not None:
+                await self.hub.audit.record(
+                    at=self.hub.clock.now(),
+                    user_id=conn.subject,
+                    role="supervisor",
+                    action=action,
+                    target=target,
+                    ip=conn.address,
+                    ok=ok,
+                )
+
     async def set_clerk_status(self, conn: Conn, msg: SuperviseClerkMsg) -> dict[str, Any]:
+        return await self._audited(
+            conn, "set_clerk_status", f"{msg.clerk_id} {msg.status}", self._set_status(conn, msg)
+        )
+
+    async def _set_status(self, conn: Conn, msg: SuperviseClerkMsg) -> dict[str, Any]:
         result = await self.hub.submit(
             SuperviseClerk(conn.subject, msg.clerk_id, msg.status, self._provinces(conn), msg.note)
         )
         return dict(result.reply)
 
     async def move_request(self, conn: Conn, msg: MoveRequestMsg) -> dict[str, Any]:
+        target = f"{msg.ticket_id} {msg.target_region} {msg.matter_code}"
+        return await self._audited(conn, "move_request", target, self._move(conn, msg))
+
+    async def _move(self, conn: Conn, msg: MoveRequestMsg) -> dict[str, Any]:
         matter = self.hub.catalog.get(msg.matter_code)
         if matter is None:
             raise ProtocolError(NOT_FOUND, f"unknown matter {msg.matter_code!r}")
@@ -603,6 +664,9 @@ class SupervisorNamespace(BaseNamespace):
         return dict(result.reply)
 
     async def close_followup(self, conn: Conn, msg: CloseFollowup) -> dict[str, Any]:
+        return await self._audited(conn, "close_followup", msg.case_id, self._close(conn, msg))
+
+    async def _close(self, conn: Conn, msg: CloseFollowup) -> dict[str, Any]:
         await self.hub.records_settled()
         await self.hub.store.close_followup(
             msg.case_id,

@@ -156,3 +156,13 @@ class CloseFollowup(Wire):
 
     case_id: Id
     note: Annotated[str, StringConstraints(min_length=1, max_length=MAX_NOTES_CHARS), NoNul]
+
+
+MAX_CHAT_CHARS = 1000
+
+
+class Chat(Wire):
+    """A line typed to the other side of the case (surrounding blanks dropped; not empty)."""
+
+    case_id: Id
+    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_CHAT_CHARS), NoNul]
