@@ -34,6 +34,8 @@ ACTIONS = (
     "set_clerk_status",
     "move_request",
     "close_followup",
+    "attachment_upload",
+    "attachment_view",
 )
 
 

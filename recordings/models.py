@@ -144,3 +144,18 @@ class AuditEntry(Base):
     target: Mapped[str] = mapped_column(String(200))
     ip: Mapped[str] = mapped_column(String(64))
     ok: Mapped[bool] = mapped_column(Boolean)
+
+
+class Attachment(Base):
+    """A document shown in a case: a photo from the kiosk's camera or a file a side uploaded. The bytes
+    live under RVW_RECORDINGS_DIR, named by their SHA-256 (the same file twice is stored once)."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    case_id: Mapped[str] = mapped_column(String(32), ForeignKey("cases.case_id"), index=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    content_type: Mapped[str] = mapped_column(String(32))
+    bytes: Mapped[int] = mapped_column(Integer)
+    uploaded_by: Mapped[str] = mapped_column(String(48))  # "citizen:<id>" | "clerk:<id>"
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime())

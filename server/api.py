@@ -306,6 +306,7 @@ async def get_case(request: web.Request) -> web.Response:
         await audited(request, user, "case_view", case_id, False)
         return json_error(404, "not_found", "no such case")  # another province's case: as an unknown one
     await audited(request, user, "case_view", case_id, True)
+    record["attachments"] = await svc.attachments.of_case(case_id) if svc.attachments is not None else []
     return json_response(record)
 
 

@@ -17,6 +17,7 @@ import web as webpkg
 from queueing.backend import QueueService, router_options
 from queueing.clock import Clock, SystemClock
 from queueing.local import LocalQueue
+from recordings.attachments import Attachments
 from recordings.audit import AuditLog
 from recordings.db import make_engine, make_sessionmaker
 from recordings.migrate import upgrade
@@ -29,7 +30,7 @@ from signaling.namespaces import CitizenNamespace, ClerkNamespace, SupervisorNam
 from signaling.transport import refuse_binary
 from signaling.wall import Wall
 
-from . import api, demo, metrics, staffing, supervision
+from . import api, attachments, demo, metrics, staffing, supervision
 from .alerts import AlertWebhook
 from .catalog import Catalog
 from .config import Settings
@@ -96,6 +97,7 @@ def create_app(
     app.add_routes(staffing.routes)
     app.add_routes(supervision.routes)
     app.add_routes(record_routes)
+    app.add_routes(attachments.routes)
     app.add_routes(pages)
     app.add_routes(metrics.routes)
     app.router.add_static("/static/", webpkg.STATIC, name="static")
@@ -212,6 +214,7 @@ def create_app(
             metrics=meters,
             alert_webhook=webhook,
             audit=audit,
+            attachments=Attachments(sessions, settings.recordings_dir),
         )
         hub.audit = audit
         for ns in namespaces:

@@ -232,6 +232,7 @@ SCHEMAS: dict[str, Any] = {
             "answers",
             "transfers",
             "followup_closed_at",
+            "attachments",
             "timeline",
         ],
         "properties": {
@@ -272,7 +273,21 @@ SCHEMAS: dict[str, Any] = {
             "followup_closed_at": _nullable(
                 {"type": "string", "format": "date-time", "description": "When a supervisor closed its 差评 follow-up."}
             ),
+            "attachments": {"type": "array", "items": _ref("AttachmentInfo")},
             "timeline": {"type": "array", "items": _ref("TimelineEntry")},
+        },
+    },
+    "AttachmentInfo": {
+        "type": "object",
+        "required": ["attachment_id", "case_id", "content_type", "bytes", "sha256", "uploaded_by", "uploaded_at"],
+        "properties": {
+            "attachment_id": {"type": "string"},
+            "case_id": {"type": "string"},
+            "content_type": {"type": "string", "enum": ["image/jpeg", "image/png", "application/pdf"]},
+            "bytes": _COUNT,
+            "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+            "uploaded_by": {"type": "string", "description": "`citizen:<id>` or `clerk:<id>`."},
+            "uploaded_at": {"type": "string", "format": "date-time"},
         },
     },
     "CaseList": {
@@ -471,7 +486,7 @@ SCHEMAS: dict[str, Any] = {
 # A case record as GET /api/cases lists it: the record without its timeline.
 SCHEMAS["CaseSummary"] = {
     **SCHEMAS["CaseRecord"],
-    "required": [f for f in SCHEMAS["CaseRecord"]["required"] if f != "timeline"],
+    "required": [f for f in SCHEMAS["CaseRecord"]["required"] if f not in ("timeline", "attachments")],
     "properties": {k: v for k, v in SCHEMAS["CaseRecord"]["properties"].items() if k != "timeline"},
 }
 
@@ -762,6 +777,70 @@ PATHS: dict[str, Any] = {
             },
         }
     },
+    "/api/cases/{case_id}/attachments": {
+        "post": {
+            "operationId": "uploadAttachment",
+            "summary": "Show a document in an open case",
+            "description": "By the case's citizen (with the `api_token` of the `session` event) or its clerk, "
+            "while the case is open. The body is the raw file, its type the Content-Type; the type is checked "
+            "against the bytes. The other side hears `attachment`; the case's timeline gets an `attachment` line.",
+            "security": [*_LOGGED_IN, {"citizenToken": []}],
+            "parameters": [{"name": "case_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    t: {"schema": {"type": "string", "format": "binary"}}
+                    for t in ("image/jpeg", "image/png", "application/pdf")
+                },
+            },
+            "responses": {
+                "201": _ok(
+                    "Stored.",
+                    {
+                        "type": "object",
+                        "required": ["attachment_id", "case_id", "content_type", "bytes", "sha256"],
+                        "properties": {
+                            "attachment_id": {"type": "string"},
+                            "case_id": {"type": "string"},
+                            "content_type": {"type": "string"},
+                            "bytes": _COUNT,
+                            "sha256": {"type": "string"},
+                        },
+                    },
+                ),
+                "400": _error("An empty document.", "bad_request"),
+                "401": _UNAUTHORIZED,
+                "403": _error("Neither the case's citizen nor a clerk.", "forbidden"),
+                "404": _error("No open case of the caller's with that id.", "not_found"),
+                "413": _error("Larger than 10 MiB.", "bad_request"),
+                "415": _error("Not JPEG, PNG or PDF, or the bytes are not the type declared.", "bad_request"),
+                "500": _FAILED,
+            },
+        }
+    },
+    "/api/attachments/{attachment_id}": {
+        "get": {
+            "operationId": "getAttachment",
+            "summary": "A document of a case",
+            "description": "For the case's citizen and clerk, supervisors of its province and auditors; every "
+            "fetch is in the audit log.",
+            "security": [*_LOGGED_IN, {"citizenToken": []}],
+            "parameters": [{"name": "attachment_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {
+                "200": {
+                    "description": "The file.",
+                    "content": {
+                        t: {"schema": {"type": "string", "format": "binary"}}
+                        for t in ("image/jpeg", "image/png", "application/pdf")
+                    },
+                },
+                "401": _UNAUTHORIZED,
+                "403": _error("Not allowed to read this case's documents.", "forbidden"),
+                "404": _error("No such document.", "not_found"),
+                "500": _FAILED,
+            },
+        }
+    },
     "/api/audit": {
         "get": {
             "operationId": "audit",
@@ -1003,6 +1082,12 @@ def describe() -> dict[str, Any]:
                         "in": "cookie",
                         "name": SESSION_COOKIE,
                         "description": "Set by `POST /api/auth/login` (HttpOnly, SameSite=Strict); what the pages use.",
+                    },
+                    "citizenToken": {
+                        "type": "http",
+                        "scheme": "bearer",
+                        "description": "A citizen's `api_token` from the `/citizen` namespace's `session` event: "
+                        "the documents of their own open case.",
                     },
                 },
             },

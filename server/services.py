@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from queueing.backend import QueueService
 from queueing.clock import Clock
+from recordings.attachments import Attachments
 from recordings.audit import AuditLog
 from recordings.store import CaseStore, Directory
 
@@ -46,6 +47,7 @@ class Services:
     metrics: Metrics
     alert_webhook: AlertWebhook | None = None  # set when RVW_ALERT_WEBHOOK_URL is
     audit: AuditLog | None = None  # the audit log of people's actions (set by the app)
+    attachments: Attachments | None = None  # documents shown in cases (set by the app)
 
 
 SERVICES: web.AppKey[Services] = web.AppKey("rvw_services", Services)

@@ -104,16 +104,34 @@ def chat(case_id: str, text: str, sender: str, at: float) -> dict[str, Any]:
     return {"case_id": case_id, "text": text, "from": sender, "at": iso(at)}
 
 
+def attachment(stored: dict[str, Any], sender: str) -> dict[str, Any]:
+    """A document the other side showed: fetch it with GET /api/attachments/{attachment_id}."""
+    return {
+        "case_id": stored["case_id"],
+        "attachment_id": stored["attachment_id"],
+        "content_type": stored["content_type"],
+        "bytes": stored["bytes"],
+        "from": sender,
+    }
+
+
 def case_ref(case_id: str) -> dict[str, Any]:
     return {"case_id": case_id}
 
 
 def session_citizen(
-    *, citizen_id: str, resume_token: str, origin_region: str, channel: str, ice_servers: list[dict[str, Any]]
+    *,
+    citizen_id: str,
+    resume_token: str,
+    origin_region: str,
+    channel: str,
+    ice_servers: list[dict[str, Any]],
+    api_token: str = "",
 ) -> dict[str, Any]:
     return {
         "citizen_id": citizen_id,
         "resume_token": resume_token,
+        "api_token": api_token,
         "origin_region": origin_region,
         "channel": channel,
         "ice_servers": ice_servers,

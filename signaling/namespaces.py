@@ -229,11 +229,16 @@ class CitizenNamespace(CallSide):
         resume_token = make_token(
             hub.settings.secret_key, "citizen", claims, hub.clock.now(), hub.settings.resume_ttl_s
         )
+        # For the REST calls of a case (documents): names the citizen only, as long as the resume token lasts.
+        api_token = make_token(
+            hub.settings.secret_key, "citizen-api", {"c": conn.subject}, hub.clock.now(), hub.settings.resume_ttl_s
+        )
         await self.emit(
             "session",
             messages.session_citizen(
                 citizen_id=conn.subject,
                 resume_token=resume_token,
+                api_token=api_token,
                 origin_region=conn.region,
                 channel=conn.channel,
                 ice_servers=hub.ice(f"citizen-{conn.subject}"),

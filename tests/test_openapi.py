@@ -102,8 +102,9 @@ def test_the_description_is_valid_openapi_3_1_and_every_error_uses_the_stable_co
         for method, operation in item.items():
             assert operation["responses"], f"{method} {path} documents no answer"
             for status, response in operation["responses"].items():
-                schema = response["content"]["application/json"]["schema"]
+                assert response["content"], f"{method} {path} {status} has no content"
                 if int(status) >= 400 and path.startswith("/api/"):
+                    schema = response["content"]["application/json"]["schema"]  # errors are always JSON
                     error, narrowed = schema["allOf"]
                     assert error == {"$ref": "#/components/schemas/Error"}, (method, path, status)
                     assert set(narrowed["properties"]["error"]["properties"]["code"]["enum"]) <= set(ERROR_CODES)

@@ -87,6 +87,12 @@ async def test_every_rest_row_holds(server: Server, manual_clock: ManualClock) -
 
         return run
 
+    def post(path: str) -> Callable[[str], Awaitable[int]]:
+        async def run(role: str) -> int:
+            return await status_of(server, "POST", path, await token(role), {"not": "a document"})
+
+        return run
+
     requests = {
         "`POST /api/auth/login` (right password)": login,
         "`POST /api/auth/logout`": logout,
@@ -100,6 +106,8 @@ async def test_every_rest_row_holds(server: Server, manual_clock: ManualClock) -
         "`GET /api/sla`": get("/api/sla"),
         "`GET /api/clerk-status`": get("/api/clerk-status"),
         "`GET /api/audit`": get("/api/audit"),
+        "`POST /api/cases/{id}/attachments` (no open case of theirs)": post(f"/api/cases/{own}/attachments"),
+        "`GET /api/attachments/{id}` (unknown)": get("/api/attachments/A0000"),
         "`GET /api/staffing`": get("/api/staffing?arrivals_per_hour=200&aht_s=180"),
         "`GET /api/openapi.json`": get("/api/openapi.json"),
         "`GET /healthz`": get("/healthz"),
@@ -117,7 +125,7 @@ async def test_every_rest_row_holds(server: Server, manual_clock: ManualClock) -
         info = route.resource.get_info() if route.resource is not None else {}
         path = info.get("path") or info.get("formatter") or ""
         if (path.startswith("/api/") or path in ("/healthz", "/readyz")) and route.method != "HEAD":
-            served.add(f"{route.method} {path.replace('{case_id}', '{id}')}")
+            served.add(f"{route.method} {path.replace('{case_id}', '{id}').replace('{attachment_id}', '{id}')}")
     assert served == documented
 
 
