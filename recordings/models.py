@@ -159,3 +159,18 @@ class Attachment(Base):
     bytes: Mapped[int] = mapped_column(Integer)
     uploaded_by: Mapped[str] = mapped_column(String(48))  # "citizen:<id>" | "clerk:<id>"
     uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Followup(Base):
+    """The follow-up a 差评 (a rating of 1 or 2) opens: contact the citizen, then fix the matter. Its due
+    dates are worked out when read, from ``opened_at``, the complexity and the working-day calendar."""
+
+    __tablename__ = "followups"
+
+    case_id: Mapped[str] = mapped_column(String(32), ForeignKey("cases.case_id"), primary_key=True)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    complexity: Mapped[str] = mapped_column(String(8), default="simple")  # simple: 5 working days; complex: 15
+    contacted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    appealed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    history: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)

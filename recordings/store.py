@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from queueing.clock import iso, to_datetime
 
-from .models import Case, CaseEvent, ClerkStatus, Kiosk, LoginSession, QueuePosition, User
+from .models import Case, CaseEvent, ClerkStatus, Followup, Kiosk, LoginSession, QueuePosition, User
 
 log = logging.getLogger(__name__)
 
@@ -406,27 +406,83 @@ class CaseStore(_Writes):
                     detail={"level": level},
                 )
             )
+            if level <= 2:  # 差评: a follow-up opens with it (contact within 1 working day, fix within 5 or 15)
+                session.add(Followup(case_id=case_id, opened_at=to_datetime(at), complexity="simple", history=[]))
+
+    async def followups(self, *, regions: tuple[str, ...] | None) -> list[dict[str, Any]]:
+        """Every follow-up (of ``regions``' cases), newest first, with its case's rating and queue."""
+        stmt = select(Followup, Case).join(Case, Case.case_id == Followup.case_id)
+        if regions is not None:
+            stmt = stmt.where(Case.target_region.in_(regions))
+        async with self.sessions() as session:
+            rows = (await session.execute(stmt.order_by(Followup.opened_at.desc()).limit(5000))).all()
+        return [
+            {
+                "case_id": f.case_id,
+                "rating": c.rating_level,
+                "comment": c.rating_comment,
+                "target_region": c.target_region,
+                "matter_code": c.matter_code,
+                "opened_at": f.opened_at.timestamp(),
+                "complexity": f.complexity,
+                "contacted_at": f.contacted_at.timestamp() if f.contacted_at else None,
+                "resolved_at": f.resolved_at.timestamp() if f.resolved_at else None,
+                "appealed_at": f.appealed_at.timestamp() if f.appealed_at else None,
+                "history": list(f.history or []),
+            }
+            for f, c in rows
+        ]
 
     async def close_followup(
         self, case_id: str, *, by: str, at: float, note: str, provinces: frozenset[str] | None
     ) -> None:
-        """Close the 差评 follow-up of a case (rated 1 or 2) with a note: a `followup_closed` line.
-        A case outside ``provinces`` (None: all) is answered like an unknown one."""
+        """Close the 差评 follow-up of a case (rated 1 or 2) with a note: the follow-up's ``resolved``."""
+        await self.followup_action(
+            case_id, action="resolved", by=by, at=at, note=note, complexity=None, provinces=provinces
+        )
+
+    async def followup_action(
+        self,
+        case_id: str,
+        *,
+        action: str,
+        by: str,
+        at: float,
+        note: str,
+        complexity: str | None,
+        provinces: frozenset[str] | None,
+    ) -> dict[str, Any]:
+        """Record a step of a 差评 follow-up: ``contacted`` (the citizen was reached), ``resolved`` (closed:
+        also `followup_closed_at` on the case), ``appealed`` (the rating is contested). Each step once, none
+        after the close; on the follow-up's history and the case's timeline (`followup_contacted`,
+        `followup_appealed`, `followup_closed`). A case
+        outside ``provinces`` (None: all) is answered like an unknown one."""
         async with self._writing(), self.sessions() as session, session.begin():
             case = await session.get(Case, case_id, with_for_update=True)
             if case is None or (provinces is not None and case.target_region not in provinces):
                 raise CaseStoreError("not_found", "no such case in your provinces")
-            if case.rating_level is None or case.rating_level > 2:
-                raise CaseStoreError("conflict", "only a case rated 1 or 2 (差评) has a follow-up to close")
-            closed = await session.execute(
-                select(CaseEvent.id).where(CaseEvent.case_id == case_id, CaseEvent.event == FOLLOWUP_CLOSED).limit(1)
-            )
-            if closed.first() is not None or case.followup_closed_at is not None:
+            followup = await session.get(Followup, case_id, with_for_update=True)
+            if followup is None:
+                raise CaseStoreError("conflict", "only a case rated 1 or 2 (差评) has a follow-up")
+            if followup.resolved_at is not None:
                 raise CaseStoreError("conflict", "this follow-up is already closed")
-            case.followup_closed_at = to_datetime(at)
-            session.add(
-                CaseEvent(case_id=case_id, at=to_datetime(at), event=FOLLOWUP_CLOSED, actor=by, detail={"note": note})
-            )
+            column = {"contacted": "contacted_at", "resolved": "resolved_at", "appealed": "appealed_at"}[action]
+            if getattr(followup, column) is not None:
+                raise CaseStoreError("conflict", f"this follow-up is already {action}")
+            setattr(followup, column, to_datetime(at))
+            if complexity is not None:
+                followup.complexity = complexity
+            step: dict[str, object] = {"at": iso(at), "action": action, "by": by, "note": note}
+            if complexity is not None:
+                step["complexity"] = complexity
+            followup.history = [*(followup.history or []), step]
+            if action == "resolved":
+                case.followup_closed_at = to_datetime(at)
+            detail = {"note": note, **({"complexity": complexity} if complexity else {})}
+            # The close keeps the line name it had before follow-ups had steps (`followup_closed`).
+            event = FOLLOWUP_CLOSED if action == "resolved" else f"followup_{action}"
+            session.add(CaseEvent(case_id=case_id, at=to_datetime(at), event=event, actor=by, detail=detail))
+            return {"case_id": case_id, "action": action}
 
     async def get(self, case_id: str) -> dict[str, Any] | None:
         async with self.sessions() as session:

@@ -23,6 +23,7 @@ from recordings.db import make_engine, make_sessionmaker
 from recordings.migrate import upgrade
 from recordings.recorder import Recorder, StreamRecorder, position_name
 from recordings.store import CaseStore, Directory
+from recordings.workdays import WorkCalendar
 from signaling.const import CITIZEN_NS, CLERK_NS, MAX_PACKET_BYTES
 from signaling.gateway import Gateway
 from signaling.hub import Hub
@@ -30,7 +31,7 @@ from signaling.namespaces import CitizenNamespace, ClerkNamespace, SupervisorNam
 from signaling.transport import refuse_binary
 from signaling.wall import Wall
 
-from . import api, attachments, demo, metrics, staffing, supervision
+from . import api, attachments, demo, followups, metrics, staffing, supervision
 from .alerts import AlertWebhook
 from .catalog import Catalog
 from .config import Settings
@@ -98,6 +99,7 @@ def create_app(
     app.add_routes(supervision.routes)
     app.add_routes(record_routes)
     app.add_routes(attachments.routes)
+    app.add_routes(followups.routes)
     app.add_routes(pages)
     app.add_routes(metrics.routes)
     app.router.add_static("/static/", webpkg.STATIC, name="static")
@@ -215,6 +217,7 @@ def create_app(
             alert_webhook=webhook,
             audit=audit,
             attachments=Attachments(sessions, settings.recordings_dir),
+            calendar=WorkCalendar.load(settings.holidays_path),
         )
         hub.audit = audit
         for ns in namespaces:

@@ -156,6 +156,8 @@ class Settings:
     # minutes under the goal, once at least this many requests there count for the service level.
     sla_goal: float = 0.9
     sla_alert_min_requests: int = 5
+    # Public holidays and make-up working days (YAML) for 差评 follow-up deadlines.
+    holidays_path: str = str(Path(__file__).parent / "data" / "holidays.yaml")
 
     def routing_for(self, username: str, skills: list[str]) -> tuple[list[str], dict[str, int]]:
         """A clerk's skills and levels: the routing file's, or the account's at level 1."""
@@ -215,4 +217,5 @@ class Settings:
             alert_webhook_secret=env.get("RVW_ALERT_WEBHOOK_SECRET") or "",
             sla_goal=_goal(env),
             sla_alert_min_requests=_int(env, "RVW_SLA_ALERT_MIN_REQUESTS", 5),
+            holidays_path=env.get("RVW_HOLIDAYS") or str(Path(__file__).parent / "data" / "holidays.yaml"),
         )

@@ -277,6 +277,50 @@ SCHEMAS: dict[str, Any] = {
             "timeline": {"type": "array", "items": _ref("TimelineEntry")},
         },
     },
+    "Followup": {
+        "type": "object",
+        "required": [
+            "case_id",
+            "rating",
+            "comment",
+            "target_region",
+            "matter_code",
+            "opened_at",
+            "complexity",
+            "contact_due",
+            "fix_due",
+            "state",
+            "overdue",
+            "history",
+        ],
+        "properties": {
+            "case_id": {"type": "string"},
+            "rating": {"type": "integer", "minimum": 1, "maximum": 2},
+            "comment": _nullable({"type": "string"}),
+            "target_region": _REGION,
+            "matter_code": {"type": "string"},
+            "opened_at": {"type": "string", "format": "date-time"},
+            "complexity": {"type": "string", "enum": ["simple", "complex"]},
+            "contact_due": {"type": "string", "format": "date-time"},
+            "fix_due": {"type": "string", "format": "date-time"},
+            "state": {"type": "string", "enum": ["open", "contacted", "appealed", "closed"]},
+            "overdue": {"type": "boolean"},
+            "history": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["at", "action", "by", "note"],
+                    "properties": {
+                        "at": {"type": "string", "format": "date-time"},
+                        "action": {"type": "string"},
+                        "by": {"type": "string"},
+                        "note": {"type": "string"},
+                        "complexity": {"type": "string"},
+                    },
+                },
+            },
+        },
+    },
     "AttachmentInfo": {
         "type": "object",
         "required": ["attachment_id", "case_id", "content_type", "bytes", "sha256", "uploaded_by", "uploaded_at"],
@@ -837,6 +881,75 @@ PATHS: dict[str, Any] = {
                 "401": _UNAUTHORIZED,
                 "403": _error("Not allowed to read this case's documents.", "forbidden"),
                 "404": _error("No such document.", "not_found"),
+                "500": _FAILED,
+            },
+        }
+    },
+    "/api/followups": {
+        "get": {
+            "operationId": "listFollowups",
+            "summary": "差评 follow-ups with their due dates",
+            "description": "For supervisors (their provinces) and auditors. A rating of 1 or 2 opens a follow-up: "
+            "contact the citizen within 1 working day, fix within 5 (simple) or 15 (complex) working days, counted "
+            "from the day after it opened and due at the end (24:00 China time) of the last one; working days skip "
+            "weekends and the holidays of `RVW_HOLIDAYS` and include its make-up working days. Who rated is not "
+            "shown. Newest first, at most 1000.",
+            "security": _LOGGED_IN,
+            "parameters": [
+                _query(
+                    "state",
+                    "`open` (not closed; the default), `overdue` (a due date passed, not appealed) or `closed`.",
+                    {"type": "string", "enum": ["open", "overdue", "closed"]},
+                )
+            ],
+            "responses": {
+                "200": _ok("The follow-ups.", {"type": "array", "items": _ref("Followup")}),
+                "400": _error("An unknown parameter or state.", "bad_request"),
+                "401": _UNAUTHORIZED,
+                "403": _error("Neither a supervisor nor an auditor.", "forbidden"),
+                "500": _FAILED,
+            },
+        }
+    },
+    "/api/followups/{case_id}": {
+        "post": {
+            "operationId": "followupStep",
+            "summary": "A step of a 差评 follow-up",
+            "description": "By a supervisor of the case's province. `contacted`, `appealed` and `resolved` (the "
+            "close) each once, none after the close; on the follow-up's history and the case's timeline.",
+            "security": _LOGGED_IN,
+            "parameters": [{"name": "case_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    _JSON: {
+                        "schema": {
+                            "type": "object",
+                            "required": ["action", "note"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "action": {"type": "string", "enum": ["contacted", "resolved", "appealed"]},
+                                "note": {"type": "string", "minLength": 1, "maxLength": 2000},
+                                "complexity": {"type": "string", "enum": ["simple", "complex"]},
+                            },
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "200": _ok(
+                    "Recorded.",
+                    {
+                        "type": "object",
+                        "required": ["case_id", "action"],
+                        "properties": {"case_id": {"type": "string"}, "action": {"type": "string"}},
+                    },
+                ),
+                "400": _error("A body that is not as described.", "bad_request"),
+                "401": _UNAUTHORIZED,
+                "403": _error("Not a supervisor.", "forbidden"),
+                "404": _error("No such case in the supervisor's provinces.", "not_found"),
+                "409": _error("Not a 差评, closed already, or that step was taken already.", "conflict"),
                 "500": _FAILED,
             },
         }

@@ -14,6 +14,7 @@ from queueing.clock import Clock
 from recordings.attachments import Attachments
 from recordings.audit import AuditLog
 from recordings.store import CaseStore, Directory
+from recordings.workdays import WorkCalendar
 
 from .catalog import Catalog
 from .config import Settings
@@ -48,6 +49,7 @@ class Services:
     alert_webhook: AlertWebhook | None = None  # set when RVW_ALERT_WEBHOOK_URL is
     audit: AuditLog | None = None  # the audit log of people's actions (set by the app)
     attachments: Attachments | None = None  # documents shown in cases (set by the app)
+    calendar: WorkCalendar | None = None  # working days, for 差评 follow-up deadlines (RVW_HOLIDAYS)
 
 
 SERVICES: web.AppKey[Services] = web.AppKey("rvw_services", Services)

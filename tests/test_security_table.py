@@ -87,6 +87,12 @@ async def test_every_rest_row_holds(server: Server, manual_clock: ManualClock) -
 
         return run
 
+    def post_json(path: str, body: Any) -> Callable[[str], Awaitable[int]]:
+        async def run(role: str) -> int:
+            return await status_of(server, "POST", path, await token(role), body)
+
+        return run
+
     def post(path: str) -> Callable[[str], Awaitable[int]]:
         async def run(role: str) -> int:
             return await status_of(server, "POST", path, await token(role), {"not": "a document"})
@@ -108,6 +114,10 @@ async def test_every_rest_row_holds(server: Server, manual_clock: ManualClock) -
         "`GET /api/audit`": get("/api/audit"),
         "`POST /api/cases/{id}/attachments` (no open case of theirs)": post(f"/api/cases/{own}/attachments"),
         "`GET /api/attachments/{id}` (unknown)": get("/api/attachments/A0000"),
+        "`GET /api/followups`": get("/api/followups"),
+        "`POST /api/followups/{id}` (unknown case)": post_json(
+            "/api/followups/RVW-NOPE", {"action": "contacted", "note": "打过电话"}
+        ),
         "`GET /api/staffing`": get("/api/staffing?arrivals_per_hour=200&aht_s=180"),
         "`GET /api/openapi.json`": get("/api/openapi.json"),
         "`GET /healthz`": get("/healthz"),
