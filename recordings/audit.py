@@ -38,6 +38,7 @@ ACTIONS = (
     "attachment_view",
     "followup_list",
     "followup_action",
+    "retention_run",
 )
 
 

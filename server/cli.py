@@ -96,6 +96,11 @@ def parser() -> argparse.ArgumentParser:
     kadd.add_argument("--name", required=True)
     kadd.add_argument("--region", required=True, type=_region)
 
+    retention = sub.add_parser("retention", help="retention of documents, media and the audit log")
+    retention.add_subparsers(dest="action", required=True).add_parser(
+        "run", help="delete what is older than RVW_RETENTION_*_DAYS allow, say what was deleted, audit it"
+    )
+
     db = sub.add_parser("db", help="database").add_subparsers(dest="action", required=True)
     db.add_parser("upgrade", help="apply the migrations")
 
@@ -164,6 +169,27 @@ async def _kiosk_add(settings: Settings, args: argparse.Namespace) -> str:
             at=SystemClock().now(),
         )
         return token
+    finally:
+        await engine.dispose()
+
+
+async def _retention_run(settings: Settings) -> dict[str, int]:
+    from dataclasses import asdict
+
+    from recordings import retention
+
+    engine = make_engine(settings.database_url)
+    try:
+        await upgrade(engine)
+        report = await retention.run(
+            make_sessionmaker(engine),
+            settings.recordings_dir,
+            now=SystemClock().now(),
+            attachment_days=settings.retention_attachment_days,
+            audit_days=settings.retention_audit_days,
+            media_days=settings.retention_media_days,
+        )
+        return asdict(report)
     finally:
         await engine.dispose()
 
@@ -284,6 +310,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "kiosk":
         token = asyncio.run(_kiosk_add(settings, args))
         print(token)
+        return 0
+    if args.command == "retention":
+        done = asyncio.run(_retention_run(settings))
+        print(json.dumps(done))
         return 0
     if args.command == "db":
         asyncio.run(_db_upgrade(settings))

@@ -32,6 +32,13 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _audit_days(env: Mapping[str, str]) -> float:
+    days = _float(env, "RVW_RETENTION_AUDIT_DAYS", 365.0)
+    if days < 180:
+        raise ConfigError(f"RVW_RETENTION_AUDIT_DAYS must be at least 180 (等保 2.0 keeps six months), got {days:g}")
+    return days
+
+
 def _goal(env: Mapping[str, str]) -> float:
     goal = _float(env, "RVW_SLA_GOAL", 0.9)
     if not 0.0 < goal < 1.0:
@@ -156,6 +163,10 @@ class Settings:
     # minutes under the goal, once at least this many requests there count for the service level.
     sla_goal: float = 0.9
     sla_alert_min_requests: int = 5
+    # Retention per kind, in days (`rvw retention run`); the audit log at least 180.
+    retention_media_days: float = 180.0
+    retention_attachment_days: float = 365.0
+    retention_audit_days: float = 365.0
     # Public holidays and make-up working days (YAML) for 差评 follow-up deadlines.
     holidays_path: str = str(Path(__file__).parent / "data" / "holidays.yaml")
 
@@ -217,5 +228,8 @@ class Settings:
             alert_webhook_secret=env.get("RVW_ALERT_WEBHOOK_SECRET") or "",
             sla_goal=_goal(env),
             sla_alert_min_requests=_int(env, "RVW_SLA_ALERT_MIN_REQUESTS", 5),
+            retention_media_days=_float(env, "RVW_RETENTION_MEDIA_DAYS", 180.0),
+            retention_attachment_days=_float(env, "RVW_RETENTION_ATTACHMENT_DAYS", 365.0),
+            retention_audit_days=_audit_days(env),
             holidays_path=env.get("RVW_HOLIDAYS") or str(Path(__file__).parent / "data" / "holidays.yaml"),
         )
