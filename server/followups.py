@@ -96,11 +96,11 @@ async def followup_step(request: web.Request) -> web.Response:
     if not isinstance(body, dict) or set(body) - {"action", "note", "complexity"}:
         raise ApiError(400, "bad_request", 'send a JSON object {"action", "note", "complexity"?}')
     action, note, complexity = body.get("action"), body.get("note", ""), body.get("complexity")
-    if action not in ACTIONS:
+    if not isinstance(action, str) or action not in ACTIONS:
         raise ApiError(400, "bad_request", f"action is one of {', '.join(ACTIONS)}")
     if not isinstance(note, str) or not note.strip() or len(note) > MAX_NOTE or "\x00" in note:
         raise ApiError(400, "bad_request", f"note: say what was done, 1 to {MAX_NOTE} characters")
-    if complexity is not None and complexity not in FIX_DAYS:
+    if complexity is not None and (not isinstance(complexity, str) or complexity not in FIX_DAYS):
         raise ApiError(400, "bad_request", "complexity is simple (5 working days) or complex (15)")
     if len(case_id) > 40 or not (case_id.isascii() and case_id.isprintable()):
         raise ApiError(404, "not_found", "no such case in your provinces")

@@ -139,7 +139,8 @@ async def test_paging_filters_roles_and_the_export(any_db: Server, manual_clock:
     status, record = await server.get_json(f"/api/cases/{made.ids['a1']}", auditor)
     assert status == 200
     del record["timeline"]
-    assert everything[0] == record  # the record of GET /api/cases/{id}, without its timeline
+    assert record.pop("attachments") == []
+    assert everything[0] == record  # the record of GET /api/cases/{id}, without its timeline and documents
     assert record["rating"] == {"level": 5, "comment": "很耐心"}
 
     # Each filter.

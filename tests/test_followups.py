@@ -140,7 +140,15 @@ async def test_who_may_take_follow_up_steps(server: Server) -> None:
     assert (await post(server, path, await server.login("boss_zj"), step))[0] == 404  # another province's case
     assert (await server.get_json("/api/followups", await server.login("boss_zj")))[1] == []
     assert (await server.get_json("/api/followups", await server.login("clerk_a")))[0] == 403
-    for bad in ({"action": "deleted", "note": "x"}, {"action": "contacted", "note": "  "}, {"action": "contacted"}):
+    bad_bodies: list[Any] = [
+        {"action": "deleted", "note": "x"},
+        {"action": "contacted", "note": "  "},
+        {"action": "contacted"},
+        {"action": "appealed", "note": "0", "complexity": {}},  # found by the REST fuzz: was a 500
+        {"action": ["contacted"], "note": "x"},
+        ["contacted"],
+    ]
+    for bad in bad_bodies:
         status, body = await post(server, path, boss, bad)
         assert status == 400 and body["error"]["code"] == "bad_request", bad
     assert (await post(server, path, boss, {**step, "complexity": "huge"}))[0] == 400

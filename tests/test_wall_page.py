@@ -7,9 +7,11 @@ shift shows with the time in their status, and the two charts are drawn. The Jia
 the Shanghai citizen. The supervisor then puts the clerk on break from the wall (the clerk's console hears
 it) and moves the citizen to Jiangsu, where the Jiangsu wall picks them up.
 
-A citizen rates a case 2 (不满意) with a comment: the delta wall lists it under 差评待跟进, refuses to close it
-without a note (without asking the server), and closes it with one; the case record then has its
-`followup_closed` line.
+A citizen rates a case 2 (不满意) with a comment: the delta wall lists it under 差评待跟进 (GET /api/followups)
+with its state in words and its contact and fix due times, refuses to close it without a note (without
+asking the server), and closes it with one; the case record then has its `followup_closed` line. Past the
+contact due time (a day on, logged in again) the complaint nobody called back is marked overdue, in words,
+and listed first; the one already contacted is not.
 
 Set RVW_SCREENSHOTS=/some/dir to keep a screenshot of the walls.
 """
@@ -17,14 +19,17 @@ Set RVW_SCREENSHOTS=/some/dir to keep a screenshot of the walls.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from queueing.clock import ManualClock
+from recordings.workdays import WorkCalendar
+from server.config import Settings
 from tests.conftest import Server, start_server, stop_server
 from tests.helpers import ask, citizen, clerk_on_duty, matched_case
 from tests.test_browser import Tab, chromium, log_in, poll
@@ -239,6 +244,7 @@ async def test_a_service_level_alert_in_words(strict_server: Server, manual_cloc
 
 
 CHINA = timezone(timedelta(hours=8))
+CALENDAR = WorkCalendar.load(Settings(database_url="sqlite://", secret_key="k").holidays_path)
 
 
 async def shows(locator: Any, text: str, what: str) -> None:
@@ -248,6 +254,39 @@ async def shows(locator: Any, text: str, what: str) -> None:
         return bool(await locator.inner_text() == text)
 
     await poll(check, f"{what} to read {text!r}", 10)
+
+
+async def post_json(server: Server, path: str, token: str, body: Any) -> tuple[int, Any]:
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{server.base_url}{path}", json=body, headers={"Authorization": f"Bearer {token}"}) as r:
+            return r.status, await r.json()
+
+
+async def complaint(server: Server, clerk: Any, level: int, comment: str | None = None) -> str:
+    """Another Shanghai case served by ``clerk``, ended referred and rated ``level``."""
+    c = await citizen(server)
+    case_id = str((await ask(c))["case_id"])
+    offer = await clerk.wait_for("offer")
+    assert (await clerk.call("accept", {"ticket_id": offer["ticket_id"]}))["ok"] is True
+    assert (await clerk.call("end_case", {"case_id": case_id, "outcome": "referred"}))["ok"] is True
+    await clerk.wait_for("status", lambda d: d["status"] == "available")
+    rating: dict[str, Any] = {"case_id": case_id, "level": level}
+    if comment is not None:
+        rating["comment"] = comment
+    assert (await c.call("rate", rating))["ok"] is True
+    return case_id
+
+
+def china_minute(iso: str) -> str:
+    return datetime.fromisoformat(iso).astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
+
+
+def short_due(iso: str) -> str:
+    """A due time as the wall shows it: "09-22 24:00" for the midnight that ends the 22nd (China time)."""
+    at = datetime.fromisoformat(iso).astimezone(CHINA)
+    if at.time() == time(0):
+        return f"{(at - timedelta(days=1)):%m-%d} 24:00"
+    return f"{at:%m-%d %H:%M}"
 
 
 async def test_a_complaint_is_followed_up_from_the_wall(server: Server, manual_clock: ManualClock) -> None:
@@ -260,9 +299,15 @@ async def test_a_complaint_is_followed_up_from_the_wall(server: Server, manual_c
     await server.add_user("boss_delta", "supervisor", "delta", [])
     await server.add_user("audit", "auditor", "delta", [])
     audit = await server.login("audit")
-    status, record = await server.get_json(f"/api/cases/{case_id}", audit)
-    assert status == 200, record
-    requested = datetime.fromisoformat(record["requested_at"]).astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
+    status, listed = await server.get_json("/api/followups?state=open", audit)
+    assert status == 200 and [f["case_id"] for f in listed] == [case_id], listed
+    first = listed[0]
+    # Opened on the manual clock's day: contact is due at the end (24:00 China time) of the next working day.
+    opened = datetime.fromisoformat(first["opened_at"]).astimezone(CHINA)
+    assert opened.date() == datetime.fromtimestamp(manual_clock.now(), CHINA).date()
+    contact_due = datetime.fromisoformat(first["contact_due"])
+    assert contact_due.timestamp() == CALENDAR.due(opened.timestamp(), 1), first
+    assert contact_due.astimezone(CHINA).time() == time(0)
 
     tabs: list[Tab] = []
     async with chromium() as browser:
@@ -283,42 +328,55 @@ async def test_a_complaint_is_followed_up_from_the_wall(server: Server, manual_c
             await log_in(wall, "boss_delta")
             await page.locator("#board-at[data-state=online]").wait_for()
 
-            # The open follow-up, with the citizen's words as text, and today's figures.
+            # The open follow-up, with the citizen's words as text, its state and due times, and today's figures.
             row = page.locator(f'#followup-rows tr[data-case="{case_id}"]')
             await row.wait_for()
             assert await row.get_attribute("data-rating") == "2"
+            assert await row.get_attribute("data-state") == "open"
+            assert await row.get_attribute("data-overdue") == "false"
             assert await row.locator(".f-case").inner_text() == case_id
-            assert await row.locator(".f-at").inner_text() == requested
+            assert await row.locator(".f-at").inner_text() == china_minute(first["opened_at"])
             assert await row.locator(".f-region").inner_text() == "上海"
             assert "社会保险" in await row.locator(".f-matter").inner_text()
             assert await row.locator(".rating-words").inner_text() == "不满意"
+            assert await row.locator(".state-words").inner_text() == "待联系"
+            assert await row.locator(".overdue-mark").is_hidden()
+            assert await row.locator(".f-contact-due").inner_text() == short_due(first["contact_due"])
+            assert await row.locator(".f-contact-due time").get_attribute("datetime") == first["contact_due"]
+            assert await row.locator(".f-contact-due").get_attribute("data-late") == "false"
+            assert await row.locator(".f-fix-due").inner_text() == short_due(first["fix_due"])
             assert await row.locator(".f-comment").inner_text() == comment
             assert await row.locator(".f-comment b").count() == 0
             assert await page.locator("#followup-rows tr").count() == 1
             title = page.locator("#followups-title")
-            assert await title.inner_text() == "差评待跟进（1）"
+            await shows(title, "差评待跟进（1，已超期 0）", "the heading")
             assert await page.locator("#no-followups").is_hidden()
             await shows(page.locator("#kpi-complaints"), "1", "today's complaints")
             await shows(page.locator("#kpi-followups"), "1", "today's open follow-ups")
 
             # English on request.
             await page.locator("#lang-switch").click()
-            await shows(title, "Complaints to follow up (1)", "the heading in English")
+            await shows(title, "Complaints to follow up (1, 0 overdue)", "the heading in English")
             assert await row.locator(".rating-words").inner_text() == "Dissatisfied"
+            assert await row.locator(".state-words").inner_text() == "To contact"
             assert await row.locator("button.followup-open").inner_text() == "Close"
             await page.locator("#lang-switch").click()
-            await shows(title, "差评待跟进（1）", "the heading in Chinese")
+            await shows(title, "差评待跟进（1，已超期 0）", "the heading in Chinese")
 
-            # Another complaint (rated 1, no comment) comes after the list was read: it shows on the next read.
+            # Two more complaints come after the list was read (rated 1 without a comment, and rated 2, whose
+            # citizen the supervisor has already called back): they show on the next read.
             manual_clock.advance(60)
-            c2 = await citizen(server)
-            second = str((await ask(c2))["case_id"])
-            offer = await clerk.wait_for("offer")
-            assert (await clerk.call("accept", {"ticket_id": offer["ticket_id"]}))["ok"] is True
-            assert (await clerk.call("end_case", {"case_id": second, "outcome": "referred"}))["ok"] is True
-            assert (await c2.call("rate", {"case_id": second, "level": 1}))["ok"] is True
-            await shows(page.locator("#kpi-complaints"), "2", "today's complaints")
+            second = await complaint(server, clerk, 1)
+            third = await complaint(server, clerk, 2, "态度不好")
+            boss = await server.login("boss_delta")
+            step = {"action": "contacted", "note": "已回电致歉"}
+            assert await post_json(server, f"/api/followups/{third}", boss, step) == (
+                200,
+                {"case_id": third, "action": "contacted"},
+            )
+            await shows(page.locator("#kpi-complaints"), "3", "today's complaints")
             assert await page.locator(f'#followup-rows tr[data-case="{second}"]').count() == 0
+            assert await page.locator(f'#followup-rows tr[data-case="{third}"]').count() == 0
 
             # Closing without a note is refused by the page, in words, and nothing goes to the server.
             await row.locator("button.followup-open").click()
@@ -347,8 +405,17 @@ async def test_a_complaint_is_followed_up_from_the_wall(server: Server, manual_c
             await later.wait_for()
             assert await later.locator(".rating-words").inner_text() == "非常不满意"
             assert await later.locator(".f-comment").inner_text() == "（未填写意见）"
-            await shows(title, "差评待跟进（1）", "the heading after the close")
-            await shows(page.locator("#kpi-followups"), "1", "today's open follow-ups after the close")
+            assert await later.locator(".state-words").inner_text() == "待联系"
+            called = page.locator(f'#followup-rows tr[data-case="{third}"]')
+            assert await called.get_attribute("data-state") == "contacted"
+            assert await called.locator(".state-words").inner_text() == "已联系"
+            # None overdue yet: newest first, as the server lists them.
+            assert await page.locator("#followup-rows tr").evaluate_all("rs => rs.map(r => r.dataset.case)") == [
+                third,
+                second,
+            ]
+            await shows(title, "差评待跟进（2，已超期 0）", "the heading after the close")
+            await shows(page.locator("#kpi-followups"), "2", "today's open follow-ups after the close")
             await wall.screenshot("wall-followups")
 
             # The records: closed, with the note on the case's timeline.
@@ -356,11 +423,48 @@ async def test_a_complaint_is_followed_up_from_the_wall(server: Server, manual_c
             assert status == 200 and [x["case_id"] for x in listed["cases"]] == [case_id], listed
             assert listed["cases"][0]["followup_closed_at"]
             status, listed = await server.get_json("/api/cases?followup=open", audit)
-            assert [x["case_id"] for x in listed["cases"]] == [second], listed
+            assert sorted(x["case_id"] for x in listed["cases"]) == sorted([second, third]), listed
             status, record = await server.get_json(f"/api/cases/{case_id}", audit)
             lines = [e for e in record["timeline"] if e["event"] == "followup_closed"]
             assert len(lines) == 1 and lines[0]["actor"] == "supervisor:uboss_delta", lines
             assert lines[0]["detail"] == {"note": "已电话联系群众，材料已补齐"}
+
+            # 01:00 China time after the contact's due 24:00. More than 12 h since the log-in, so the page's
+            # log-in has run out (on the server's clock): reloaded, it asks for one; then the list is read
+            # afresh. The one nobody called back is overdue, says so in words, and comes first.
+            status, listed = await server.get_json("/api/followups?state=open", audit)
+            due = datetime.fromisoformat(next(f for f in listed if f["case_id"] == second)["contact_due"])
+            assert due == contact_due, listed  # opened the same day as the first
+            manual_clock.advance(due.timestamp() + 3600 - manual_clock.now())
+            async with page.expect_response(lambda r: r.url.endswith("/api/me")) as me:
+                await page.reload()
+            assert (await me.value).status == 401
+            await page.locator("#login-panel").wait_for(state="visible")
+            await log_in(wall, "boss_delta")
+            await page.locator("#board-at[data-state=online]").wait_for()
+            late = page.locator(f'#followup-rows tr[data-case="{second}"][data-overdue="true"]')
+            await late.wait_for()
+            assert "overdue" in str(await late.get_attribute("class")).split()
+            assert await late.locator(".overdue-mark").inner_text() == "已超期"
+            assert await late.locator(".state-words").inner_text() == "待联系"
+            assert await late.locator(".f-contact-due").get_attribute("data-late") == "true"
+            assert await late.locator(".f-fix-due").get_attribute("data-late") == "false"
+            assert await called.get_attribute("data-overdue") == "false"  # contacted, and the fix is not due yet
+            assert await called.locator(".overdue-mark").is_hidden()
+            assert await page.locator("#followup-rows tr").evaluate_all("rs => rs.map(r => r.dataset.case)") == [
+                second,
+                third,
+            ]
+            await shows(title, "差评待跟进（2，已超期 1）", "the heading with one overdue")
+            await wall.screenshot("wall-followups-overdue")
+            await page.locator("#lang-switch").click()
+            await shows(title, "Complaints to follow up (2, 1 overdue)", "the heading in English")
+            assert await late.locator(".overdue-mark").inner_text() == "Overdue"
+            await page.locator("#lang-switch").click()
+            await shows(title, "差评待跟进（2，已超期 1）", "the heading in Chinese")
+            audit = await server.login("audit")  # a day on: log in again
+            status, listed = await server.get_json("/api/followups?state=overdue", audit)
+            assert status == 200 and [f["case_id"] for f in listed] == [second], listed
 
             assert [e for t in tabs for e in t.errors] == []
         finally:

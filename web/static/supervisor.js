@@ -23,9 +23,9 @@ const CHART_HEIGHT = 220;
 const CHINA_UTC_OFFSET_S = 8 * 3600;
 const DAY_S = 86400;
 const COLOURS = { line: "#0b4ea2", goal: "#b3261e", bar: "rgba(11, 78, 162, 0.35)" };
-const FOLLOWUP_DAYS = 30; // the follow-ups panel lists the open 差评 of cases requested this many days back
-const FOLLOWUP_LIMIT = 100; // ... at most this many (the earliest; the panel says when there are more)
-const FOLLOWUP_REFRESH_MS = 60000; // ... and reloads them this often (and right after a close)
+const FOLLOWUP_LIMIT = 1000; // GET /api/followups answers at most this many (the newest): the panel says so
+const FOLLOWUP_REFRESH_MS = 60000; // the follow-ups panel reloads this often (and right after a close)
+const FOLLOWUP_STATES = ["open", "contacted", "appealed", "closed"]; // a follow-up's `state` (docs/protocol.md)
 
 // ---- the protocol client ----
 
@@ -150,7 +150,7 @@ const state = {
   clerkBusy: new Set(), // clerks whose status change is on its way
   notice: null, // {kind, text(), until} after an action
   move: null, // the move form: {ticketId, target, matter, note, busy, error()}
-  followups: null, // the open 差评 follow-ups once loaded (GET /api/cases?followup=open): {cases, more, at}
+  followups: null, // the open 差评 follow-ups once loaded (GET /api/followups?state=open): {cases, more, overdue, at}
   followupsError: null, // () => text: the last load failed (the list shown, if any, is the one before)
   followup: null, // the close form: {caseId, case, note, busy, error(), invalid}
 };
@@ -178,10 +178,8 @@ client.addEventListener("conn", (e) => go(e.detail));
 client.addEventListener("dashboard", (e) => {
   state.data = e.detail;
   state.receivedAt = performance.now();
-  if (followupLoads.awaitingPush) {
-    followupLoads.awaitingPush = false;
-    loadFollowups(); // now the page knows the server's time
-  }
+  // Follow-ups read before any push: they were read about now on the server's clock.
+  if (state.followups && state.followups.at === null) state.followups.at = state.data.at;
   render();
 });
 /** An alert's identity: across a writer take-over the same alert may come twice (server/alerts.py). */
@@ -208,11 +206,8 @@ client.addEventListener("refused", (e) => {
 
 let ticker = null;
 
-/**
- * The follow-ups' loads: only the answer to the latest one is shown (`seq`); the first waits for the first
- * push, whose `at` is the server's time ("30 days ago" is the server's, not the browser's, clock).
- */
-const followupLoads = { seq: 0, timer: null, awaitingPush: false };
+/** The follow-ups' loads: only the answer to the latest one is shown (`seq`). */
+const followupLoads = { seq: 0, timer: null };
 
 function start() {
   state.refusal = null;
@@ -222,7 +217,7 @@ function start() {
   loadMatters();
   clearInterval(ticker);
   ticker = setInterval(render, TICK_MS); // the timers, and "stale" once the pushes stop
-  followupLoads.awaitingPush = true;
+  loadFollowups();
   clearInterval(followupLoads.timer);
   followupLoads.timer = setInterval(loadFollowups, FOLLOWUP_REFRESH_MS);
 }
@@ -233,7 +228,6 @@ function stop() {
   ticker = null;
   clearInterval(followupLoads.timer);
   followupLoads.timer = null;
-  followupLoads.awaitingPush = false;
   followupLoads.seq += 1; // an answer on its way is for the user who left
   state.move = null;
   state.followups = null;
@@ -355,11 +349,6 @@ function chinaDateTime(time) {
   const ms = typeof time === "number" ? time : Date.parse(time);
   if (!Number.isFinite(ms)) return t("sup.none");
   return new Date(ms + CHINA_UTC_OFFSET_S * 1000).toISOString().slice(0, 16).replace("T", " ");
-}
-
-/** The server's time now (epoch seconds): the last push's `at` counted up; the browser's before any push. */
-function serverNow() {
-  return state.data ? state.data.at + sincePush() : Date.now() / 1000;
 }
 
 // ---- alerts as they happen ("alert" events), with a short beep the supervisor can mute ----
@@ -983,21 +972,25 @@ move.form.addEventListener("submit", async (event) => {
   }
 });
 
-// ---- 差评 follow-ups: the open ones of the last 30 days (REST), closed with a note (close_followup) ----
+// ---- 差评 follow-ups: the open ones (GET /api/followups?state=open) with their due times, overdue first;
+// closed with a note (close_followup) ----
 
 async function loadFollowups() {
   if (state.phase === "login") return;
   const seq = ++followupLoads.seq;
-  const at = serverNow();
-  const params = new URLSearchParams({
-    followup: "open",
-    from: String(Math.floor(at - FOLLOWUP_DAYS * DAY_S)),
-    limit: String(FOLLOWUP_LIMIT),
-  });
-  const { status, data } = await api("GET", `/api/cases?${params}`);
+  const { status, data } = await api("GET", "/api/followups?state=open");
   if (seq !== followupLoads.seq) return; // a later load (or a log-out) came since: its answer counts
-  if (status === 200 && data && Array.isArray(data.cases)) {
-    state.followups = { cases: data.cases, more: Boolean(data.next_cursor), at };
+  if (status === 200 && Array.isArray(data)) {
+    // Overdue ones first; within each, newest first as the server lists them (the sort is stable).
+    const cases = data
+      .filter((c) => c.state !== "closed")
+      .sort((a, b) => Number(Boolean(b.overdue)) - Number(Boolean(a.overdue)));
+    state.followups = {
+      cases,
+      more: data.length >= FOLLOWUP_LIMIT,
+      overdue: cases.filter((c) => c.overdue).length,
+      at: state.data ? state.data.at + sincePush() : null, // when, on the server's clock (null: no push yet)
+    };
     state.followupsError = null;
   } else if (status === 401) {
     stop();
@@ -1014,8 +1007,34 @@ function followupCase(caseId) {
   return (state.followups?.cases || []).find((c) => c.case_id === caseId) || null;
 }
 
-function ratingWords(rating) {
-  return rating ? t(`rating.${rating.level}`) : t("sup.none");
+function ratingWords(level) {
+  return level ? t(`rating.${level}`) : t("sup.none");
+}
+
+function followupStateWords(value) {
+  return FOLLOWUP_STATES.includes(value) ? t(`sup.followupState.${value}`) : String(value || t("sup.none"));
+}
+
+/**
+ * A due time (ISO 8601; the end of a working day) in China time: "09-22 24:00", or with `long` the year too.
+ * A deadline at midnight is shown as 24:00 of the day it ends, as the rules say it.
+ */
+function dueText(time, long = false) {
+  const ms = Date.parse(time);
+  if (!Number.isFinite(ms)) return t("sup.none");
+  const local = new Date(ms + CHINA_UTC_OFFSET_S * 1000);
+  const midnight = local.getUTCHours() === 0 && local.getUTCMinutes() === 0 && local.getUTCSeconds() === 0;
+  const day = new Date(local.getTime() - (midnight ? DAY_S * 1000 : 0)).toISOString().slice(long ? 0 : 5, 10);
+  return `${day} ${midnight ? "24:00" : local.toISOString().slice(11, 16)}`;
+}
+
+function setDue(cell, time, late) {
+  const node = cell.querySelector("time");
+  setText(node, dueText(time));
+  if (node.getAttribute("datetime") !== time) node.setAttribute("datetime", time || "");
+  const title = dueText(time, true);
+  if (node.title !== title) node.title = title;
+  setData(cell, "late", String(late));
 }
 
 function renderFollowups() {
@@ -1023,11 +1042,14 @@ function renderFollowups() {
   const cases = f ? f.cases : [];
   setText(
     ui.followupsTitle,
-    f ? t("sup.followupsCount", { n: f.more ? `${cases.length}+` : cases.length }) : t("sup.followups"),
+    f
+      ? t("sup.followupsCount", { n: f.more ? `${cases.length}+` : cases.length, overdue: f.overdue })
+      : t("sup.followups"),
   );
-  // When it was read, in China time like the rows (the server's clock: "30 days" are counted on it).
-  const read = f ? t("sup.updated", { t: chinaDateTime(f.at * 1000).slice(11) }) : "";
-  setText(ui.followupsAt, read || (state.followupsError ? "" : t("sup.followupsLoading")));
+  // When it was read, in China time like the rows, on the server's clock (known from the pushes).
+  const readAt = f ? f.at : null;
+  const read = readAt === null ? "" : t("sup.updated", { t: chinaDateTime(readAt * 1000).slice(11) });
+  setText(ui.followupsAt, read || (f || state.followupsError ? "" : t("sup.followupsLoading")));
   tell(ui.followupsError, state.followupsError ? state.followupsError() : "", "error");
   reconcile(
     ui.followups,
@@ -1047,6 +1069,14 @@ function renderFollowups() {
           el("span", { class: "rating-words" }),
           el("span", { class: "sub rating-level" }),
         ),
+        el(
+          "td",
+          { class: "f-state" },
+          el("span", { class: "state-words" }),
+          el("span", { class: "level-mark overdue-mark", "data-level": "red" }),
+        ),
+        el("td", { class: "f-due f-contact-due" }, el("time", {})),
+        el("td", { class: "f-due f-fix-due" }, el("time", {})),
         el("td", { class: "f-comment" }),
         el(
           "td",
@@ -1060,17 +1090,29 @@ function renderFollowups() {
         ),
       ),
     (tr, c) => {
-      const level = c.rating ? String(c.rating.level) : "";
+      const level = c.rating ? String(c.rating) : "";
+      const overdue = Boolean(c.overdue);
       setData(tr, "case", c.case_id);
       setData(tr, "rating", level);
+      setData(tr, "state", String(c.state));
+      setData(tr, "overdue", String(overdue));
+      tr.classList.toggle("overdue", overdue);
       setText(tr.querySelector(".f-case"), c.case_id);
-      setText(tr.querySelector(".f-at"), chinaDateTime(c.requested_at));
+      setText(tr.querySelector(".f-at"), chinaDateTime(c.opened_at));
       setText(tr.querySelector(".f-region"), regionName(c.target_region));
       setText(tr.querySelector(".f-matter"), matterName(c.matter_code));
       setText(tr.querySelector(".rating-words"), ratingWords(c.rating));
       setText(tr.querySelector(".rating-level"), level ? `${level}/5` : "");
+      // The state in words, and "overdue" in words too (the row's colour only adds to them).
+      setText(tr.querySelector(".state-words"), followupStateWords(c.state));
+      setText(tr.querySelector(".overdue-mark"), overdue ? t("sup.followupOverdue") : "");
+      // Which deadline ran out: the contact's while nobody was contacted, else the fix's.
+      const contactLate = overdue && c.state === "open";
+      const fixLate = overdue && (c.state !== "open" || (readAt !== null && Date.parse(c.fix_due) <= readAt * 1000));
+      setDue(tr.querySelector(".f-contact-due"), c.contact_due, contactLate);
+      setDue(tr.querySelector(".f-fix-due"), c.fix_due, fixLate);
       // The citizen's own words: text only (setText writes textContent), never markup.
-      const comment = c.rating?.comment || "";
+      const comment = c.comment || "";
       const cell = tr.querySelector(".f-comment");
       setText(cell, comment || t("sup.followupNoComment"));
       cell.classList.toggle("muted", !comment);
@@ -1122,11 +1164,11 @@ function renderFollowupForm() {
   setText(
     closing.about,
     t("sup.followupAbout", {
-      time: chinaDateTime(c.requested_at),
+      time: chinaDateTime(c.opened_at),
       region: regionName(c.target_region),
       matter: matterName(c.matter_code),
       rating: ratingWords(c.rating),
-      comment: c.rating?.comment || t("sup.followupNoComment"),
+      comment: c.comment || t("sup.followupNoComment"),
     }),
   );
   if (closing.note.value !== m.note) closing.note.value = m.note;
@@ -1170,7 +1212,8 @@ closing.form.addEventListener("submit", async (event) => {
   const { caseId } = m;
   if (answer.ok) {
     if (state.followups) {
-      state.followups = { ...state.followups, cases: state.followups.cases.filter((c) => c.case_id !== caseId) };
+      const cases = state.followups.cases.filter((c) => c.case_id !== caseId);
+      state.followups = { ...state.followups, cases, overdue: cases.filter((c) => c.overdue).length };
     }
     notify("ok", () => t("sup.followupDone", { case: caseId }));
     if (state.followup === m) closeFollowupForm();
