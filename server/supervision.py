@@ -129,20 +129,8 @@ async def clerk_status(request: web.Request) -> web.Response:
     user = await require_user(request, "supervisor", "auditor")
     svc: Services = request.app[SERVICES]
     query = request.query
-    unknown = sorted(set(query) - {"from", "to", "clerk_id", "after", "limit"})
     try:
-        if unknown:
-            raise ValueError(f"unknown parameter {unknown[0]!r}")
-        if any(len(query.getall(k)) > 1 for k in query):
-            raise ValueError("give each parameter once")
-        start = parse_time("from", query["from"]) if "from" in query else start_of_day(svc.clock.now())
-        end = parse_time("to", query["to"]) if "to" in query else start + 86400
-        if not (math.isfinite(start) and math.isfinite(end)) or start < 0 or end > LATEST or end <= start:
-            raise ValueError("from and to must be times between 1970 and 3000, to after from")
-        if end - start > MAX_SPAN_S:
-            raise ValueError("ask for at most 366 days at once")
-        after = _whole("after", query.get("after", "0"), 0, 2**62)
-        limit = _whole("limit", query.get("limit", str(STATUS_PAGE)), 1, STATUS_PAGE_MAX)
+        start, end, after, limit = _paged_window(query, svc.clock.now(), {"clerk_id"}, STATUS_PAGE, STATUS_PAGE_MAX)
         clerk_id = query.get("clerk_id")
         if clerk_id is not None and not (0 < len(clerk_id) <= 32 and clerk_id.isascii() and clerk_id.isprintable()):
             raise ValueError("clerk_id must be a user id")
@@ -162,6 +150,25 @@ async def clerk_status(request: web.Request) -> web.Response:
     return json_response({"statuses": rows, "next_after": rows[-1]["id"] if len(rows) == limit else None})
 
 
+def _paged_window(query: Any, now: float, extra: set[str], page: int, page_max: int) -> tuple[float, float, int, int]:
+    """``from``, ``to`` (default today, China time; at most 366 days), ``after`` and ``limit`` of a paged
+    listing, besides the ``extra`` parameters it takes; ``ValueError`` naming what is wrong."""
+    unknown = sorted(set(query) - {"from", "to", "after", "limit"} - extra)
+    if unknown:
+        raise ValueError(f"unknown parameter {unknown[0]!r}")
+    if any(len(query.getall(k)) > 1 for k in query):
+        raise ValueError("give each parameter once")
+    start = parse_time("from", query["from"]) if "from" in query else start_of_day(now)
+    end = parse_time("to", query["to"]) if "to" in query else start + 86400
+    if not (math.isfinite(start) and math.isfinite(end)) or start < 0 or end > LATEST or end <= start:
+        raise ValueError("from and to must be times between 1970 and 3000, to after from")
+    if end - start > MAX_SPAN_S:
+        raise ValueError("ask for at most 366 days at once")
+    after = _whole("after", query.get("after", "0"), 0, 2**62)
+    limit = _whole("limit", query.get("limit", str(page)), 1, page_max)
+    return start, end, after, limit
+
+
 def _whole(name: str, raw: str, lowest: int, highest: int) -> int:
     if not (raw.isascii() and raw.isdigit() and len(raw) <= 19 and lowest <= int(raw) <= highest):
         raise ValueError(f"{name} must be a whole number from {lowest} to {highest}")
@@ -178,20 +185,8 @@ async def audit_log(request: web.Request) -> web.Response:
     user = await require_user(request, "auditor")
     svc: Services = request.app[SERVICES]
     query = request.query
-    unknown = sorted(set(query) - {"from", "to", "user", "action", "after", "limit"})
     try:
-        if unknown:
-            raise ValueError(f"unknown parameter {unknown[0]!r}")
-        if any(len(query.getall(k)) > 1 for k in query):
-            raise ValueError("give each parameter once")
-        start = parse_time("from", query["from"]) if "from" in query else start_of_day(svc.clock.now())
-        end = parse_time("to", query["to"]) if "to" in query else start + 86400
-        if not (math.isfinite(start) and math.isfinite(end)) or start < 0 or end > LATEST or end <= start:
-            raise ValueError("from and to must be times between 1970 and 3000, to after from")
-        if end - start > MAX_SPAN_S:
-            raise ValueError("ask for at most 366 days at once")
-        after = _whole("after", query.get("after", "0"), 0, 2**62)
-        limit = _whole("limit", query.get("limit", str(AUDIT_PAGE)), 1, AUDIT_PAGE_MAX)
+        start, end, after, limit = _paged_window(query, svc.clock.now(), {"user", "action"}, AUDIT_PAGE, AUDIT_PAGE_MAX)
         who = query.get("user")
         if who is not None and not (0 < len(who) <= 64 and who.isprintable() and "\x00" not in who):
             raise ValueError("user must be a user id (or name:<username> for failed log-ins)")
