@@ -2,6 +2,7 @@
 
 import { $, $$, ack, api, clock, el, errorText, loginPanel, say, session } from "./common.js";
 import { lang, onChange, regionName, skillName, t } from "./i18n.js";
+import { ChatPanel } from "./chat.js";
 import { caseCall, openCamera, playStream, showSharedScreen, toggleShare } from "./rtc.js";
 
 const TICK_MS = 250;
@@ -70,11 +71,15 @@ const state = {
   mediaState: "new",
   transfer: null, // {matter, province} while the transfer form is open
   ticker: null,
-  chat: [], // lines of the case's chat in time order: {from, text, at, ms}; cleared when the case leaves the desk
-  chatError: null, // {key} (checked here) or {error} (the server's answer) of the last failed send
-  chatSending: false,
-  chatEpoch: 0, // bumped on every clear, so that a late answer does not bring a line back
 };
+
+const chat = new ChatPanel({
+  ui: { list: ui.chatList, error: ui.chatError, form: ui.chatForm, input: ui.chatInput, send: ui.chatSend },
+  me: "clerk",
+  deliver: (text) => ack(state.socket, "chat", { case_id: state.case.case_id, text }),
+  canSend: () => Boolean(state.case) && state.phase === "in_call",
+  detailed: true,
+});
 
 const login = loginPanel({ role: "clerk", onReady: start });
 
@@ -182,7 +187,7 @@ function connect() {
   });
   socket.on("chat", (data) => {
     if (!state.case || data.case_id !== state.case.case_id || state.phase !== "in_call") return;
-    addChatLine(chatLine(data.from === "clerk" ? "clerk" : "citizen", String(data.text ?? ""), data.at));
+    chat.receive(data);
   });
   socket.on("citizen_resumed", (data) => {
     // The citizen's page came back mid-call: offer again now rather than wait for ICE to time out.
@@ -204,7 +209,7 @@ function stop() {
   }
   closeCall();
   closeTransfer();
-  clearChat();
+  chat.clear();
   clearInterval(state.ticker);
   state.ticker = null;
   state.offers.clear();
@@ -387,7 +392,7 @@ function startCase(data) {
   say(ui.error, "");
   say(ui.statusNotice, "");
   const offer = state.offerOfCase.get(data.case_id);
-  if (!state.case || state.case.case_id !== data.case_id) clearChat();
+  if (!state.case || state.case.case_id !== data.case_id) chat.clear();
   state.case = {
     case_id: data.case_id,
     ticket_id: data.ticket_id,
@@ -517,7 +522,7 @@ ui.endForm.addEventListener("submit", async (event) => {
 function finishCase(item) {
   closeCall();
   closeTransfer();
-  clearChat();
+  chat.clear();
   addHistory(item);
   state.case = null;
   state.phase = "idle";
@@ -525,118 +530,6 @@ function finishCase(item) {
   say(ui.error, "");
   renderStatus();
 }
-
-// ---- chat in the call -----------------------------------------------------------------------------------
-
-/** A chat line; `at` is the server's ISO 8601 time (the list keeps the server's order by it). */
-function chatLine(from, text, at) {
-  const ms = Date.parse(at);
-  return { from, text, at: at || "", ms: Number.isNaN(ms) ? Date.now() : ms };
-}
-
-function chatItem(line) {
-  const mine = line.from === "clerk";
-  return el(
-    "li",
-    { class: mine ? "chat-line mine" : "chat-line", dataset: { from: line.from } },
-    el(
-      "span",
-      { class: "chat-meta" },
-      el("span", { class: "chat-who" }, t(mine ? "chat.me" : "chat.citizen")),
-      " ",
-      el("time", { class: "chat-time", datetime: line.at || null }, clock(line.ms / 1000)),
-    ),
-    el("p", { class: "chat-text" }, line.text), // a text node: never parsed as HTML
-  );
-}
-
-function addChatLine(line) {
-  let i = state.chat.length;
-  while (i > 0 && state.chat[i - 1].ms > line.ms) i -= 1;
-  state.chat.splice(i, 0, line);
-  ui.chatList.insertBefore(chatItem(line), ui.chatList.children[i] || null);
-  ui.chatList.scrollTop = ui.chatList.scrollHeight;
-}
-
-function renderChat() {
-  ui.chatList.replaceChildren(...state.chat.map(chatItem));
-  ui.chatList.scrollTop = ui.chatList.scrollHeight;
-  renderChatError();
-}
-
-function renderChatError() {
-  const problem = state.chatError;
-  if (!problem) {
-    say(ui.chatError, "");
-    return;
-  }
-  let text = problem.key ? t(problem.key) : "";
-  if (!problem.key) {
-    const key = `chat.err.${problem.error && problem.error.code}`;
-    text = t("chat.notSent", { why: t(key) !== key ? t(key) : errorText(problem.error, true) });
-  }
-  say(ui.chatError, text, "error");
-}
-
-function clearChat() {
-  state.chat = [];
-  state.chatError = null;
-  state.chatSending = false;
-  state.chatEpoch += 1;
-  ui.chatInput.value = "";
-  ui.chatInput.readOnly = false;
-  ui.chatSend.disabled = false;
-  renderChat();
-}
-
-async function sendChat() {
-  const c = state.case;
-  if (state.chatSending || !c || state.phase !== "in_call") return;
-  const text = ui.chatInput.value.trim();
-  if (!text) {
-    state.chatError = { key: "chat.empty" };
-    renderChatError();
-    ui.chatInput.focus();
-    return;
-  }
-  const epoch = state.chatEpoch;
-  state.chatSending = true;
-  ui.chatInput.readOnly = true; // kept as typed until the server has it
-  ui.chatSend.disabled = true;
-  const answer = await ack(state.socket, "chat", { case_id: c.case_id, text });
-  if (epoch !== state.chatEpoch) return; // the case left the desk meanwhile and took its chat with it
-  state.chatSending = false;
-  ui.chatInput.readOnly = false;
-  ui.chatSend.disabled = false;
-  if (answer.ok) {
-    ui.chatInput.value = "";
-    state.chatError = null;
-    addChatLine(chatLine("clerk", text, answer.at));
-  } else {
-    state.chatError = { error: answer.error }; // the text stays in the box to send again
-  }
-  renderChatError();
-  ui.chatInput.focus();
-}
-
-ui.chatForm.addEventListener("submit", (event) => {
-  event.preventDefault();
-  sendChat();
-});
-
-ui.chatInput.addEventListener("keydown", (event) => {
-  // Enter sends, Shift+Enter is a new line; an Enter that ends an IME composition (pinyin) is not a send.
-  if (event.key !== "Enter" || event.shiftKey || event.isComposing || event.keyCode === 229) return;
-  event.preventDefault();
-  sendChat();
-});
-
-ui.chatInput.addEventListener("input", () => {
-  if (state.chatError && state.chatError.key) {
-    state.chatError = null;
-    renderChatError();
-  }
-});
 
 // ---- transfer to another province or matter -------------------------------------------------------------
 
@@ -814,7 +707,7 @@ onChange(() => {
   renderCase();
   renderTransfer();
   renderHistory();
-  renderChat();
+  chat.render();
   if (state.case) setMediaState(state.mediaState);
   const key = ui.conn.dataset.key;
   if (key && key !== "conn.refused") ui.conn.textContent = t(key);

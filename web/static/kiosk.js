@@ -2,6 +2,7 @@
 
 import { $, $$, ack, api, clock, duration, el, errorText, say, session, showScreen } from "./common.js";
 import { lang, localName, onChange, regionName, skillName, t } from "./i18n.js";
+import { ChatPanel } from "./chat.js";
 import { caseCall, openCamera, playStream, showSharedScreen, toggleShare } from "./rtc.js";
 
 const RESUME_KEY = "rvw.resume";
@@ -93,11 +94,14 @@ const state = {
   level: null,
   heardSince: 0, // queue_update / matched seen since the last (re)connect
   doneTimer: null,
-  chat: [], // lines of the call's chat in time order: {from, text, at, ms}; cleared when the call closes
-  chatError: null, // {key} (checked here) or {error} (the server's answer) of the last failed send
-  chatSending: false,
-  chatEpoch: 0, // bumped on every clear, so that a late answer does not bring a line back
 };
+
+const chat = new ChatPanel({
+  ui: { list: ui.chatList, error: ui.chatError, form: ui.chatForm, input: ui.chatInput, send: ui.chatSend },
+  me: "citizen",
+  deliver: (text) => ack(socket, "chat", { case_id: state.caseId, text }),
+  canSend: () => Boolean(state.call && state.caseId),
+});
 
 // ---- the connection ------------------------------------------------------------
 
@@ -251,7 +255,7 @@ socket.on("requeued", (data) => backInQueue(data, { key: "kiosk.requeued" }));
 
 socket.on("chat", (data) => {
   if (state.screen !== "in_call" || !state.call || data.case_id !== state.caseId) return;
-  addChatLine(chatLine(data.from === "citizen" ? "citizen" : "clerk", String(data.text ?? ""), data.at));
+  chat.receive(data);
 });
 
 socket.on("clerk_away", (data) => {
@@ -301,7 +305,7 @@ function renderMatters() {
 
 function goMatter() {
   clearTimeout(state.doneTimer);
-  clearChat(); // privacy: the next citizen at the kiosk sees nothing of this one's call
+  chat.clear(); // privacy: the next citizen at the kiosk sees nothing of this one's call
   state.notice = null;
   state.screen = "matter";
   state.matter = null;
@@ -482,7 +486,7 @@ function requestExpired() {
 
 function startCall(data) {
   if (state.call) state.call.close();
-  clearChat();
+  chat.clear();
   tell("");
   state.caseId = data.case_id;
   state.ticket = null;
@@ -578,7 +582,7 @@ function renderClerkAway() {
 function closeCall() {
   if (state.call) state.call.close();
   state.call = null;
-  clearChat(); // the call is over (ended, transferred, re-queued): its lines leave the page
+  chat.clear(); // the call is over (ended, transferred, re-queued): its lines leave the page
   state.clerkAway = null;
   renderClerkAway();
   ui.localVideo.srcObject = null;
@@ -596,117 +600,6 @@ function callEnded(outcome) {
   renderRating();
   showScreen("screen-rate");
 }
-
-// ---- chat in the call ------------------------------------------------------------------------
-
-/** A chat line; `at` is the server's ISO 8601 time (the list keeps the server's order by it). */
-function chatLine(from, text, at) {
-  const ms = Date.parse(at);
-  return { from, text, at: at || "", ms: Number.isNaN(ms) ? Date.now() : ms };
-}
-
-function chatItem(line) {
-  const mine = line.from === "citizen";
-  return el(
-    "li",
-    { class: mine ? "chat-line mine" : "chat-line", dataset: { from: line.from } },
-    el(
-      "span",
-      { class: "chat-meta" },
-      el("span", { class: "chat-who" }, t(mine ? "chat.me" : "chat.clerk")),
-      " ",
-      el("time", { class: "chat-time", datetime: line.at || null }, clock(line.ms / 1000)),
-    ),
-    el("p", { class: "chat-text" }, line.text), // a text node: never parsed as HTML
-  );
-}
-
-function addChatLine(line) {
-  let i = state.chat.length;
-  while (i > 0 && state.chat[i - 1].ms > line.ms) i -= 1;
-  state.chat.splice(i, 0, line);
-  ui.chatList.insertBefore(chatItem(line), ui.chatList.children[i] || null);
-  ui.chatList.scrollTop = ui.chatList.scrollHeight;
-}
-
-function renderChat() {
-  ui.chatList.replaceChildren(...state.chat.map(chatItem));
-  ui.chatList.scrollTop = ui.chatList.scrollHeight;
-  renderChatError();
-}
-
-function renderChatError() {
-  const problem = state.chatError;
-  if (!problem) {
-    say(ui.chatError, "");
-    return;
-  }
-  let text = problem.key ? t(problem.key) : "";
-  if (!problem.key) {
-    const key = `chat.err.${problem.error && problem.error.code}`;
-    text = t("chat.notSent", { why: t(key) !== key ? t(key) : errorText(problem.error) });
-  }
-  say(ui.chatError, text, "error");
-}
-
-function clearChat() {
-  state.chat = [];
-  state.chatError = null;
-  state.chatSending = false;
-  state.chatEpoch += 1;
-  ui.chatInput.value = ""; // an unsent draft goes too
-  ui.chatInput.readOnly = false;
-  ui.chatSend.disabled = false;
-  renderChat();
-}
-
-async function sendChat() {
-  if (state.chatSending || !state.call || !state.caseId) return;
-  const text = ui.chatInput.value.trim();
-  if (!text) {
-    state.chatError = { key: "chat.empty" };
-    renderChatError();
-    ui.chatInput.focus();
-    return;
-  }
-  const epoch = state.chatEpoch;
-  state.chatSending = true;
-  ui.chatInput.readOnly = true; // kept as typed until the server has it
-  ui.chatSend.disabled = true;
-  const answer = await ack(socket, "chat", { case_id: state.caseId, text });
-  if (epoch !== state.chatEpoch) return; // the call closed meanwhile and took its chat with it
-  state.chatSending = false;
-  ui.chatInput.readOnly = false;
-  ui.chatSend.disabled = false;
-  if (answer.ok) {
-    ui.chatInput.value = "";
-    state.chatError = null;
-    addChatLine(chatLine("citizen", text, answer.at));
-  } else {
-    state.chatError = { error: answer.error }; // the text stays in the box to send again
-  }
-  renderChatError();
-  ui.chatInput.focus();
-}
-
-ui.chatForm.addEventListener("submit", (event) => {
-  event.preventDefault();
-  sendChat();
-});
-
-ui.chatInput.addEventListener("keydown", (event) => {
-  // Enter sends, Shift+Enter is a new line; an Enter that ends an IME composition (pinyin) is not a send.
-  if (event.key !== "Enter" || event.shiftKey || event.isComposing || event.keyCode === 229) return;
-  event.preventDefault();
-  sendChat();
-});
-
-ui.chatInput.addEventListener("input", () => {
-  if (state.chatError && state.chatError.key) {
-    state.chatError = null;
-    renderChatError();
-  }
-});
 
 // ---- rating -------------------------------------------------------------------------------------
 
@@ -788,7 +681,7 @@ onChange(() => {
     renderCallTitle();
     setMediaState(state.mediaState);
     renderClerkAway();
-    renderChat();
+    chat.render();
   }
   if (state.screen === "rating") renderRating();
   if (state.screen === "done") renderDone();
