@@ -36,6 +36,8 @@ ACTIONS = (
     "close_followup",
     "attachment_upload",
     "attachment_view",
+    "recording_list",
+    "recording_view",
     "followup_list",
     "followup_action",
     "retention_run",

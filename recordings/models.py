@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .db import Base, UTCDateTime
@@ -71,6 +71,7 @@ class Case(Base):
     answers: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     transfers: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     followup_closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    recording_consent: Mapped[bool | None] = mapped_column(Boolean, nullable=True)  # the citizen's answer
     wrapped_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)  # the last `wrapped_up`
 
 
@@ -174,3 +175,27 @@ class Followup(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     appealed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     history: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
+
+
+class Recording(Base):
+    """One recorded file: one track (audio, camera or screen) of one side of a case, from one peer
+    connection to the recorder. ``state`` is recording (being written), complete (closed cleanly)
+    or interrupted (its recorder process died; the file holds what reached the disk)."""
+
+    __tablename__ = "recordings"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    case_id: Mapped[str] = mapped_column(String(32), ForeignKey("cases.case_id"), index=True)
+    side: Mapped[str] = mapped_column(String(8))  # citizen | clerk
+    kind: Mapped[str] = mapped_column(String(8))  # audio | video | screen
+    codec: Mapped[str] = mapped_column(String(16))  # vp8 | opus
+    container: Mapped[str] = mapped_column(String(16))  # webm
+    path: Mapped[str] = mapped_column(String(255))  # under RVW_RECORDINGS_DIR
+    state: Mapped[str] = mapped_column(String(12))
+    node: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    duration_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    frames: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)

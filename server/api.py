@@ -307,6 +307,8 @@ async def get_case(request: web.Request) -> web.Response:
         return json_error(404, "not_found", "no such case")  # another province's case: as an unknown one
     await audited(request, user, "case_view", case_id, True)
     record["attachments"] = await svc.attachments.of_case(case_id) if svc.attachments is not None else []
+    record["recording_consent"] = await svc.media.consent_of(case_id) if svc.media is not None else None
+    record["recordings"] = await svc.media.of_case(case_id) if svc.media is not None else []
     return json_response(record)
 
 

@@ -6,6 +6,7 @@ import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp_jinja2
@@ -20,6 +21,8 @@ from queueing.local import LocalQueue
 from recordings.attachments import Attachments
 from recordings.audit import AuditLog
 from recordings.db import make_engine, make_sessionmaker
+from recordings.media_index import MediaIndex
+from recordings.media_pool import RecorderPool
 from recordings.migrate import upgrade
 from recordings.recorder import Recorder, StreamRecorder, position_name
 from recordings.store import CaseStore, Directory
@@ -31,7 +34,7 @@ from signaling.namespaces import CitizenNamespace, ClerkNamespace, SupervisorNam
 from signaling.transport import refuse_binary
 from signaling.wall import Wall
 
-from . import api, attachments, demo, followups, metrics, staffing, supervision
+from . import api, attachments, demo, followups, metrics, playback, staffing, supervision
 from .alerts import AlertWebhook
 from .catalog import Catalog
 from .config import Settings
@@ -99,6 +102,7 @@ def create_app(
     app.add_routes(supervision.routes)
     app.add_routes(record_routes)
     app.add_routes(attachments.routes)
+    app.add_routes(playback.routes)
     app.add_routes(followups.routes)
     app.add_routes(pages)
     app.add_routes(metrics.routes)
@@ -199,6 +203,12 @@ def create_app(
         hub.wall = wall
         if not isinstance(queue, LocalQueue):
             queue.while_leading.append(wall.lead)  # the writer's node judges service levels
+        media = MediaIndex(sessions, settings.recordings_dir)
+        pool = None
+        if settings.recording != "off":
+            pool = RecorderPool(media, Path(settings.recordings_dir), settings.recorder_workers, queue.node)
+            queue.subscribe(pool.accept)
+        hub.media, hub.recorder_pool = media, pool
         app[SERVICES] = Services(
             settings=settings,
             clock=clock,
@@ -218,6 +228,8 @@ def create_app(
             audit=audit,
             attachments=Attachments(sessions, settings.recordings_dir),
             calendar=WorkCalendar.load(settings.holidays_path),
+            media=media,
+            recorder_pool=pool,
         )
         hub.audit = audit
         for ns in namespaces:
@@ -248,6 +260,10 @@ def create_app(
         stack.push_async_callback(hub.close)
         wall.start()
         stack.push_async_callback(wall.close)
+        if pool is not None:
+            # Closed first: the recorders finish their files while the database is still open.
+            await pool.start()
+            stack.push_async_callback(pool.close)
 
     app.cleanup_ctx.append(lifespan)
     return app

@@ -39,6 +39,16 @@ def _audit_days(env: Mapping[str, str]) -> float:
     return days
 
 
+RECORDING_POLICIES = ("off", "optional", "required")
+
+
+def _recording(env: Mapping[str, str]) -> str:
+    policy = (env.get("RVW_RECORDING") or "optional").strip().lower()
+    if policy not in RECORDING_POLICIES:
+        raise ConfigError(f"RVW_RECORDING must be one of {', '.join(RECORDING_POLICIES)}, got {policy!r}")
+    return policy
+
+
 def _goal(env: Mapping[str, str]) -> float:
     goal = _float(env, "RVW_SLA_GOAL", 0.9)
     if not 0.0 < goal < 1.0:
@@ -163,6 +173,10 @@ class Settings:
     # minutes under the goal, once at least this many requests there count for the service level.
     sla_goal: float = 0.9
     sla_alert_min_requests: int = 5
+    # Recording of the media (issue 8): off | optional (the citizen may refuse) | required (a refusal
+    # is told to the clerk, who decides); recorder processes per node.
+    recording: str = "optional"
+    recorder_workers: int = 2
     # Retention per kind, in days (`rvw retention run`); the audit log at least 180.
     retention_media_days: float = 180.0
     retention_attachment_days: float = 365.0
@@ -228,6 +242,8 @@ class Settings:
             alert_webhook_secret=env.get("RVW_ALERT_WEBHOOK_SECRET") or "",
             sla_goal=_goal(env),
             sla_alert_min_requests=_int(env, "RVW_SLA_ALERT_MIN_REQUESTS", 5),
+            recording=_recording(env),
+            recorder_workers=_int(env, "RVW_RECORDER_WORKERS", 2),
             retention_media_days=_float(env, "RVW_RETENTION_MEDIA_DAYS", 180.0),
             retention_attachment_days=_float(env, "RVW_RETENTION_ATTACHMENT_DAYS", 365.0),
             retention_audit_days=_audit_days(env),

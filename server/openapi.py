@@ -233,6 +233,8 @@ SCHEMAS: dict[str, Any] = {
             "transfers",
             "followup_closed_at",
             "attachments",
+            "recording_consent",
+            "recordings",
             "timeline",
         ],
         "properties": {
@@ -274,6 +276,11 @@ SCHEMAS: dict[str, Any] = {
                 {"type": "string", "format": "date-time", "description": "When a supervisor closed its 差评 follow-up."}
             ),
             "attachments": {"type": "array", "items": _ref("AttachmentInfo")},
+            "recording_consent": {
+                "type": ["boolean", "null"],
+                "description": "The citizen's answer to recording (null: not asked or not answered).",
+            },
+            "recordings": {"type": "array", "items": _ref("RecordingInfo")},
             "timeline": {"type": "array", "items": _ref("TimelineEntry")},
         },
     },
@@ -332,6 +339,44 @@ SCHEMAS: dict[str, Any] = {
             "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
             "uploaded_by": {"type": "string", "description": "`citizen:<id>` or `clerk:<id>`."},
             "uploaded_at": {"type": "string", "format": "date-time"},
+        },
+    },
+    "RecordingInfo": {
+        "type": "object",
+        "description": "One recorded file: one track of one side, from one connection to the recorder.",
+        "required": [
+            "recording_id",
+            "case_id",
+            "side",
+            "kind",
+            "state",
+            "started_at",
+            "ended_at",
+            "duration_s",
+            "frames",
+            "bytes",
+            "sha256",
+            "container",
+            "codec",
+        ],
+        "properties": {
+            "recording_id": {"type": "string"},
+            "case_id": {"type": "string"},
+            "side": {"type": "string", "enum": ["citizen", "clerk"]},
+            "kind": {"type": "string", "enum": ["audio", "video", "screen"]},
+            "state": {
+                "type": "string",
+                "enum": ["recording", "complete", "interrupted"],
+                "description": "interrupted: its recorder process died; the file holds what reached the disk.",
+            },
+            "started_at": {"type": "string", "format": "date-time"},
+            "ended_at": {"type": ["string", "null"], "format": "date-time"},
+            "duration_s": {"type": ["number", "null"]},
+            "frames": {"type": ["integer", "null"]},
+            "bytes": {"type": ["integer", "null"]},
+            "sha256": {"type": ["string", "null"]},
+            "container": {"type": "string", "enum": ["webm"]},
+            "codec": {"type": "string", "enum": ["vp8", "opus"]},
         },
     },
     "CaseList": {
@@ -530,8 +575,16 @@ SCHEMAS: dict[str, Any] = {
 # A case record as GET /api/cases lists it: the record without its timeline.
 SCHEMAS["CaseSummary"] = {
     **SCHEMAS["CaseRecord"],
-    "required": [f for f in SCHEMAS["CaseRecord"]["required"] if f not in ("timeline", "attachments")],
-    "properties": {k: v for k, v in SCHEMAS["CaseRecord"]["properties"].items() if k != "timeline"},
+    "required": [
+        f
+        for f in SCHEMAS["CaseRecord"]["required"]
+        if f not in ("timeline", "attachments", "recordings", "recording_consent")
+    ],
+    "properties": {
+        k: v
+        for k, v in SCHEMAS["CaseRecord"]["properties"].items()
+        if k not in ("timeline", "recordings", "recording_consent")
+    },
 }
 
 
@@ -881,6 +934,50 @@ PATHS: dict[str, Any] = {
                 "401": _UNAUTHORIZED,
                 "403": _error("Not allowed to read this case's documents.", "forbidden"),
                 "404": _error("No such document.", "not_found"),
+                "500": _FAILED,
+            },
+        }
+    },
+    "/api/cases/{case_id}/recordings": {
+        "get": {
+            "operationId": "listCaseRecordings",
+            "summary": "The recorded files of a case",
+            "description": "For supervisors of the case's province and auditors (clerks: 403); audited. One file per "
+            "track and connection to the recorder, in the order they started.",
+            "security": _LOGGED_IN,
+            "parameters": [{"name": "case_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {
+                "200": {
+                    "description": "The files.",
+                    "content": {"application/json": {"schema": {"type": "array", "items": _ref("RecordingInfo")}}},
+                },
+                "401": _UNAUTHORIZED,
+                "403": _error("Only supervisors and auditors.", "forbidden"),
+                "404": _error("No such case (or another province's).", "not_found"),
+                "500": _FAILED,
+            },
+        }
+    },
+    "/api/recordings/{recording_id}": {
+        "get": {
+            "operationId": "getRecording",
+            "summary": "One recorded file (WebM), with range requests",
+            "description": "For supervisors of the case's province and auditors (clerks: 403); every fetch is in "
+            "the audit log. Answers `Range` with 206 and `Content-Range`.",
+            "security": _LOGGED_IN,
+            "parameters": [{"name": "recording_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {
+                "200": {
+                    "description": "The file.",
+                    "content": {"video/webm": {"schema": {"type": "string", "format": "binary"}}},
+                },
+                "206": {
+                    "description": "The range asked for.",
+                    "content": {"video/webm": {"schema": {"type": "string", "format": "binary"}}},
+                },
+                "401": _UNAUTHORIZED,
+                "403": _error("Only supervisors and auditors.", "forbidden"),
+                "404": _error("No such recording, or its file was removed.", "not_found"),
                 "500": _FAILED,
             },
         }

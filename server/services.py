@@ -13,6 +13,8 @@ from queueing.backend import QueueService
 from queueing.clock import Clock
 from recordings.attachments import Attachments
 from recordings.audit import AuditLog
+from recordings.media_index import MediaIndex
+from recordings.media_pool import RecorderPool
 from recordings.store import CaseStore, Directory
 from recordings.workdays import WorkCalendar
 
@@ -49,6 +51,8 @@ class Services:
     alert_webhook: AlertWebhook | None = None  # set when RVW_ALERT_WEBHOOK_URL is
     audit: AuditLog | None = None  # the audit log of people's actions (set by the app)
     attachments: Attachments | None = None  # documents shown in cases (set by the app)
+    media: MediaIndex | None = None  # recorded media's rows and consent (set by the app)
+    recorder_pool: RecorderPool | None = None  # this node's recorder processes (None with RVW_RECORDING=off)
     calendar: WorkCalendar | None = None  # working days, for 差评 follow-up deadlines (RVW_HOLIDAYS)
 
 

@@ -45,8 +45,12 @@ from .schemas import parse
 
 log = logging.getLogger(__name__)
 
-CITIZEN_EVENTS = frozenset({"request_help", "cancel", "signal", "media_state", "hang_up", "rate", "chat"})
-CLERK_EVENTS = frozenset({"set_status", "accept", "decline", "signal", "media_state", "end_case", "transfer", "chat"})
+CITIZEN_EVENTS = frozenset(
+    {"request_help", "cancel", "signal", "media_state", "hang_up", "rate", "chat", "consent", "record_offer"}
+)
+CLERK_EVENTS = frozenset(
+    {"set_status", "accept", "decline", "signal", "media_state", "end_case", "transfer", "chat", "record_offer"}
+)
 SUPERVISOR_EVENTS = frozenset({"set_clerk_status", "move_request", "close_followup"})
 SESSION_COOKIE = "rvw_session"
 

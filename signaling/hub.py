@@ -70,6 +70,8 @@ class Hub:
         self.supervisors: dict[str, Any] = {}  # this node's supervisor connections
         self.wall: Any = None  # signaling.wall.Wall, set by the app: the board and live figures
         self.audit: Any = None  # recordings.audit.AuditLog, set by the app: supervisors' actions are audited
+        self.media: Any = None  # recordings.media_index.MediaIndex, set by the app: consent and recorded files
+        self.recorder_pool: Any = None  # recordings.media_pool.RecorderPool (None with RVW_RECORDING=off)
         # (case, side) -> (last media state put on the timeline, lines so far): bounds timeline flooding.
         self.media_lines: OrderedDict[tuple[str, str], tuple[str, int]] = OrderedDict()
         self.chat_lines: OrderedDict[tuple[str, str], int] = OrderedDict()  # (case, side) -> chat lines so far

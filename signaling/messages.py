@@ -104,6 +104,17 @@ def chat(case_id: str, text: str, sender: str, at: float) -> dict[str, Any]:
     return {"case_id": case_id, "text": text, "from": sender, "at": iso(at)}
 
 
+def consent(case_id: str, recording: bool, policy: str, at: float) -> dict[str, Any]:
+    """The citizen's answer about recording, as the clerk hears it. With the ``required`` policy a
+    refusal leaves the decision to the clerk (serve without recording, or end the case)."""
+    return {"case_id": case_id, "recording": recording, "policy": policy, "at": iso(at)}
+
+
+def recording_terms(policy: str, keep_days: float) -> dict[str, Any]:
+    """What the citizen's page tells before media starts: whether sessions are recorded, and for how long kept."""
+    return {"policy": policy, "keep_days": int(keep_days)}
+
+
 def attachment(stored: dict[str, Any], sender: str) -> dict[str, Any]:
     """A document the other side showed: fetch it with GET /api/attachments/{attachment_id}."""
     return {
@@ -127,8 +138,10 @@ def session_citizen(
     channel: str,
     ice_servers: list[dict[str, Any]],
     api_token: str = "",
+    recording: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {
+        "recording": recording or recording_terms("off", 0),
         "citizen_id": citizen_id,
         "resume_token": resume_token,
         "api_token": api_token,
@@ -139,11 +152,18 @@ def session_citizen(
 
 
 def session_clerk(
-    *, clerk_id: str, display_name: str, region: str, skills: list[str], ice_servers: list[dict[str, Any]]
+    *,
+    clerk_id: str,
+    display_name: str,
+    region: str,
+    skills: list[str],
+    ice_servers: list[dict[str, Any]],
+    recording: str = "off",
 ) -> dict[str, Any]:
     return {
         "clerk": {"id": clerk_id, "display_name": display_name, "region": region, "skills": skills},
         "ice_servers": ice_servers,
+        "recording": recording,
     }
 
 

@@ -33,6 +33,7 @@ from queueing.commands import (
     Transfer,
 )
 from queueing.routing import RoutingError, province_of
+from recordings.media_pool import RecorderUnavailable
 from recordings.store import CaseStoreError
 from server.auth import kiosk_token_hash, make_token, read_token
 from server.catalog import PROVINCES, scope_of
@@ -52,11 +53,13 @@ from .const import (
     BAD_REQUEST,
     CITIZEN_NS,
     CLERK_NS,
+    CONFLICT,
     FORBIDDEN,
     NOT_FOUND,
     RATE_LIMITED,
     SUPERVISOR_NS,
     UNAUTHORIZED,
+    UNAVAILABLE,
     ProtocolError,
 )
 from .gateway import citizen_room, clerk_room
@@ -64,9 +67,11 @@ from .hub import CHINA_UTC_OFFSET_S, Hub
 from .schemas import (
     CaseRef,
     CloseFollowup,
+    Consent,
     MediaState,
     MoveRequestMsg,
     Rate,
+    RecordOffer,
     RequestHelp,
     SetStatus,
     Signal,
@@ -151,6 +156,27 @@ class CallSide(BaseNamespace):
         await record_media_state(self.hub, msg, f"{self.role}:{conn.subject}")
         return {}
 
+    async def record_offer(self, conn: Conn, msg: RecordOffer) -> dict[str, Any]:
+        """This side's camera, microphone and screen to the recorder peer (after the citizen's consent)."""
+        hub = self.hub
+        if hub.recorder_pool is None:
+            raise ProtocolError(FORBIDDEN, "this server does not record sessions (RVW_RECORDING=off)")
+        await self._peer(conn, msg.case_id)
+        await hub.records_settled()
+        consent = await hub.media.consent_of(msg.case_id)
+        if consent is None:
+            raise ProtocolError(CONFLICT, "the citizen has not answered whether the session may be recorded")
+        if not consent:
+            raise ProtocolError(FORBIDDEN, "the citizen did not agree to recording: nothing is recorded")
+        description = {"type": msg.description.type, "sdp": msg.description.sdp}
+        try:
+            answer = await hub.recorder_pool.offer(msg.case_id, self.role, description, list(msg.screens))
+        except ValueError as exc:
+            raise ProtocolError(BAD_REQUEST, f"the recorder could not use this offer: {exc}"[:300]) from None
+        except RecorderUnavailable as exc:
+            raise ProtocolError(UNAVAILABLE, f"the recorder is not available: {exc}; offer again") from None
+        return {"case_id": msg.case_id, "description": answer}
+
 
 class CitizenNamespace(CallSide):
     role = "citizen"
@@ -164,6 +190,8 @@ class CitizenNamespace(CallSide):
             "signal": (Signal, self.signal),
             "media_state": (MediaState, self.media_state),
             "chat": (ChatMsg, self.chat),
+            "consent": (Consent, self.consent),
+            "record_offer": (RecordOffer, self.record_offer),
             "hang_up": (CaseRef, self.hang_up),
             "rate": (Rate, self.rate),
         }
@@ -242,6 +270,7 @@ class CitizenNamespace(CallSide):
                 origin_region=conn.region,
                 channel=conn.channel,
                 ice_servers=hub.ice(f"citizen-{conn.subject}"),
+                recording=messages.recording_terms(hub.settings.recording, hub.settings.retention_media_days),
             ),
             to=conn.sid,
             ignore_queue=True,
@@ -356,6 +385,24 @@ class CitizenNamespace(CallSide):
         result = await self.hub.submit(Cancel(conn.subject, msg.ticket_id))
         return dict(result.reply)
 
+    async def consent(self, conn: Conn, msg: Consent) -> dict[str, Any]:
+        """The citizen's answer about recording: kept in the case and on its timeline, told to the clerk."""
+        hub = self.hub
+        policy = hub.settings.recording
+        if policy == "off":
+            raise ProtocolError(FORBIDDEN, "this server does not record sessions (RVW_RECORDING=off)")
+        room, namespace = await self._peer(conn, msg.case_id)
+        await hub.records_settled()
+        at = hub.clock.now()
+        changed = await hub.media.consent(
+            msg.case_id, recording=msg.recording, at=at, actor=f"citizen:{conn.subject}", policy=policy
+        )
+        if changed:
+            await hub.sio.emit(
+                "consent", messages.consent(msg.case_id, msg.recording, policy, at), room=room, namespace=namespace
+            )
+        return {"case_id": msg.case_id, "recording": msg.recording, "policy": policy}
+
     async def hang_up(self, conn: Conn, msg: CaseRef) -> dict[str, Any]:
         await self.hub.submit(HangUp(conn.subject, msg.case_id))
         return {"case_id": msg.case_id, "outcome": CITIZEN_ENDED}
@@ -435,6 +482,7 @@ class ClerkNamespace(CallSide):
             "signal": (Signal, self.signal),
             "media_state": (MediaState, self.media_state),
             "chat": (ChatMsg, self.chat),
+            "record_offer": (RecordOffer, self.record_offer),
             "end_case": (EndCaseMsg, self.end_case),
             "transfer": (TransferCase, self.transfer),
         }
@@ -476,6 +524,7 @@ class ClerkNamespace(CallSide):
                 region=conn.region,
                 skills=conn.skills,
                 ice_servers=hub.ice(f"clerk-{conn.subject}"),
+                recording=hub.settings.recording,
             ),
             to=conn.sid,
             ignore_queue=True,

@@ -66,6 +66,31 @@ class IceCandidate(BaseModel):
         return self
 
 
+class Consent(Wire):
+    """The citizen's answer to "this session is recorded" (PIPL Art. 17)."""
+
+    case_id: Id
+    recording: bool
+
+
+Mid = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")]
+
+
+class RecordOffer(Wire):
+    """A side's offer to the server's recorder peer; ``screens`` names the media sections (mids)
+    that carry a shared screen (otherwise the first video section is the camera, later ones screens)."""
+
+    case_id: Id
+    description: SessionDescription
+    screens: Annotated[list[Mid], Field(max_length=8)] = []
+
+    @model_validator(mode="after")
+    def an_offer(self) -> RecordOffer:
+        if self.description.type != "offer" or not self.description.sdp:
+            raise ValueError("description must be an offer with its SDP")
+        return self
+
+
 class Signal(Wire):
     case_id: Id
     description: SessionDescription | None = None

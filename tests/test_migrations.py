@@ -25,7 +25,7 @@ async def check(url: str) -> None:
             diff = await conn.run_sync(lambda c: compare_metadata(MigrationContext.configure(c), Base.metadata))
             assert diff == []
             version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar_one()
-            assert version == "0009"
+            assert version == "0010"
         async with engine.begin() as conn:
             await conn.run_sync(lambda c: command.downgrade(alembic_config(c), "base"))
         async with engine.connect() as conn:

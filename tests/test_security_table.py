@@ -114,6 +114,8 @@ async def test_every_rest_row_holds(server: Server, manual_clock: ManualClock) -
         "`GET /api/audit`": get("/api/audit"),
         "`POST /api/cases/{id}/attachments` (no open case of theirs)": post(f"/api/cases/{own}/attachments"),
         "`GET /api/attachments/{id}` (unknown)": get("/api/attachments/A0000"),
+        "`GET /api/cases/{id}/recordings` (own)": get(f"/api/cases/{own}/recordings"),
+        "`GET /api/recordings/{id}` (unknown)": get("/api/recordings/M0000"),
         "`GET /api/followups`": get("/api/followups"),
         "`POST /api/followups/{id}` (unknown case)": post_json(
             "/api/followups/RVW-NOPE", {"action": "contacted", "note": "打过电话"}
@@ -135,7 +137,7 @@ async def test_every_rest_row_holds(server: Server, manual_clock: ManualClock) -
         info = route.resource.get_info() if route.resource is not None else {}
         path = info.get("path") or info.get("formatter") or ""
         if (path.startswith("/api/") or path in ("/healthz", "/readyz")) and route.method != "HEAD":
-            served.add(f"{route.method} {path.replace('{case_id}', '{id}').replace('{attachment_id}', '{id}')}")
+            served.add(f"{route.method} {path.replace('{case_id}', '{id}').replace('{attachment_id}', '{id}').replace('{recording_id}', '{id}')}")
     assert served == documented
 
 
@@ -187,6 +189,11 @@ PAYLOADS: dict[str, dict[str, Any]] = {
     "end_case": {"case_id": "RVW20260101000000000000", "outcome": "resolved", "notes": ""},
     "transfer": {"case_id": "RVW20260101000000000000", "target_region": "320000", "matter_code": "SB-ZY-001"},
     "chat": {"case_id": "RVW20260101000000000000", "text": "你好"},
+    "consent": {"case_id": "RVW20260101000000000000", "recording": True},
+    "record_offer": {
+        "case_id": "RVW20260101000000000000",
+        "description": {"type": "offer", "sdp": "v=0\r\n"},
+    },
     "set_clerk_status": {"clerk_id": "unobody", "status": "break"},
     "move_request": {"ticket_id": "T00000000", "target_region": "320000", "matter_code": "GJJ-TQ-001"},
     "close_followup": {"case_id": "RVW20260101000000000000", "note": "done"},
@@ -249,6 +256,12 @@ async def test_every_attempt_on_someone_elses_case_is_answered_as_documented(ser
         "a citizen rates another citizen's case": await prober.call(
             "rate", {"case_id": case_id, "level": 1, "comment": ""}
         ),
+        "a citizen answers about recording in another citizen's case": await prober.call(
+            "consent", {"case_id": case_id, "recording": True}
+        ),
+        "a citizen sends media to the recorder in another citizen's case": await prober.call(
+            "record_offer", {"case_id": case_id, "description": {"type": "offer", "sdp": "v=0\r\n"}}
+        ),
         "a clerk accepts an offer made to another clerk": steal,
         "a clerk ends another clerk's case": await bystander.call(
             "end_case", {"case_id": case_id, "outcome": "unresolved", "notes": ""}
@@ -258,6 +271,9 @@ async def test_every_attempt_on_someone_elses_case_is_answered_as_documented(ser
         ),
         "a clerk signals into another clerk's case": await bystander.call(
             "signal", {"case_id": case_id, "candidate": None}
+        ),
+        "a clerk sends media to the recorder in another clerk's case": await bystander.call(
+            "record_offer", {"case_id": case_id, "description": {"type": "offer", "sdp": "v=0\r\n"}}
         ),
     }
     assert (await prober.call("cancel", {"ticket_id": ended_elsewhere["ticket_id"]}))["ok"] is True
