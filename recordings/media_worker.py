@@ -40,6 +40,8 @@ import aiortc.rtcrtpreceiver
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from server.privacy import mask_logs
+
 from .media_files import CONTAINER, MediaFileError, TrackFile
 
 log = logging.getLogger("rvw.recorder")
@@ -376,6 +378,7 @@ async def serve(root: Path) -> None:
 def main() -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aioice").setLevel(logging.WARNING)
+    mask_logs()  # identity and phone numbers masked in this process's log lines too
     root = Path(sys.argv[1] if len(sys.argv) > 1 else os.environ.get("RVW_RECORDINGS_DIR", "var/recordings"))
     asyncio.run(serve(root))
 

@@ -2,13 +2,17 @@
 
 A kiosk's token, a resume token or anything else a client puts in a URL must
 not end up in log files, where whoever reads the logs could use it: the line
-keeps the method, the path, the status, the size and the time taken.
+keeps the method, the path, the status, the size and the time taken. A path is
+whatever the client sent, so an identity or phone number in it is masked
+(``server.privacy``) even where the log handlers do not mask.
 """
 
 from __future__ import annotations
 
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
+
+from .privacy import mask
 
 
 class PathOnlyAccessLogger(AbstractAccessLogger):
@@ -17,7 +21,7 @@ class PathOnlyAccessLogger(AbstractAccessLogger):
             '%s "%s %s" %s %s %.1fms',
             request.remote,
             request.method,
-            request.path,  # the path only: never the query string
+            mask(request.path),  # the path only: never the query string
             response.status,
             response.body_length,
             time * 1000,

@@ -17,6 +17,7 @@ from signaling.wall import scope_name
 from .auth import make_token, new_session_id, read_token
 from .catalog import scope_of
 from .openapi import DOCUMENT, OPENAPI_PATH
+from .privacy import mask_case
 from .services import SERVICES, Services
 
 log = logging.getLogger(__name__)
@@ -309,7 +310,7 @@ async def get_case(request: web.Request) -> web.Response:
     record["attachments"] = await svc.attachments.of_case(case_id) if svc.attachments is not None else []
     record["recording_consent"] = await svc.media.consent_of(case_id) if svc.media is not None else None
     record["recordings"] = await svc.media.of_case(case_id) if svc.media is not None else []
-    return json_response(record)
+    return json_response(mask_case(record))
 
 
 @routes.get("/api/dashboard")

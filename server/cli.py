@@ -19,6 +19,7 @@ from recordings.store import CaseStoreError, Directory
 from .auth import hash_password, kiosk_token_hash, new_id, new_kiosk_token
 from .catalog import DELTA, PROVINCES
 from .config import ConfigError, Settings
+from .privacy import mask_logs
 
 REGION_RE = re.compile(r"^[1-9][0-9]{5}$")
 
@@ -278,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "simulate":
         return _simulate(args)  # needs no configuration or database
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    mask_logs()  # identity and phone numbers masked in every logger's lines (GB/T 35273 §7.2)
     try:
         settings = Settings.from_env()
     except ConfigError as exc:

@@ -11,6 +11,7 @@ from queueing.commands import NoteCase
 from recordings.store import CaseStoreError
 
 from .api import ApiError, audited, json_response, require_user
+from .privacy import mask
 from .services import SERVICES, Services
 from .supervision import china_iso, supervised
 
@@ -50,7 +51,8 @@ async def list_followups(request: web.Request) -> web.Response:
 
 def _shown(svc: Services, row: dict[str, Any], now: float) -> dict[str, Any]:
     """A follow-up as the list gives it: due dates from the calendar, its state, whether it is overdue.
-    Who rated is not in it (only in the case's own record)."""
+    Who rated is not in it (only in the case's own record). Identity and phone numbers in the comment and the
+    steps' notes are masked (``server.privacy``); the stored ones are kept whole."""
     calendar = svc.calendar
     assert calendar is not None
     opened = row["opened_at"]
@@ -70,7 +72,7 @@ def _shown(svc: Services, row: dict[str, Any], now: float) -> dict[str, Any]:
     return {
         "case_id": row["case_id"],
         "rating": row["rating"],
-        "comment": row["comment"],
+        "comment": mask(row["comment"]) if row["comment"] is not None else None,
         "target_region": row["target_region"],
         "matter_code": row["matter_code"],
         "opened_at": china_iso(opened),
@@ -79,8 +81,15 @@ def _shown(svc: Services, row: dict[str, Any], now: float) -> dict[str, Any]:
         "fix_due": china_iso(fix_due),
         "state": state,
         "overdue": overdue,
-        "history": row["history"],
+        "history": [_step(step) for step in row["history"]],
     }
+
+
+def _step(step: Any) -> Any:
+    """A step of the history as shown: its note masked; who took it and when as stored."""
+    if isinstance(step, dict) and isinstance(step.get("note"), str):
+        return {**step, "note": mask(step["note"])}
+    return step
 
 
 @routes.post("/api/followups/{case_id}")

@@ -4,6 +4,9 @@ Paging is by the key (requested_at, case_id): a page is one range scan after the
 deep page costs what the first does and a case recorded meanwhile is neither skipped nor repeated. The cursor
 carries that key, signed with the server's secret key: it is opaque to clients, and one changed by hand is refused
 (400) rather than read as some other position.
+
+Identity and phone numbers in the free text (the notes, the rating's comment) are shown masked, in the list and
+in the export (``server.privacy``); the stored record keeps them.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from recordings.models import Case, User
 from recordings.store import CaseQuery, case_json
 
 from .api import ApiError, audited, json_response, require_user
+from .privacy import mask, mask_case
 from .services import SERVICES, Services
 from .supervision import supervised
 
@@ -251,7 +255,10 @@ async def list_cases(request: web.Request) -> web.StreamResponse:
     more = len(rows) > limit
     rows = rows[:limit]
     return json_response(
-        {"cases": [case_json(c) for c in rows], "next_cursor": make_cursor(secret, rows[-1]) if more else None}
+        {
+            "cases": [mask_case(case_json(c)) for c in rows],
+            "next_cursor": make_cursor(secret, rows[-1]) if more else None,
+        }
     )
 
 
@@ -262,6 +269,10 @@ def _china(value: datetime | None) -> str:
 def _cell(value: object) -> str:
     text = "" if value is None else str(value)
     return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def _masked(text: str | None) -> str | None:
+    return mask(text) if text is not None else None
 
 
 def _csv_rows(svc: Services, cases: Iterable[Case]) -> str:
@@ -288,9 +299,9 @@ def _csv_rows(svc: Services, cases: Iterable[Case]) -> str:
             _china(c.connected_at),
             _china(c.ended_at),
             c.outcome,
-            c.notes,
+            _masked(c.notes),
             c.rating_level,
-            c.rating_comment,
+            _masked(c.rating_comment),
             _china(c.wrapped_at),
             c.offers,
             c.answers,

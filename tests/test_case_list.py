@@ -140,6 +140,7 @@ async def test_paging_filters_roles_and_the_export(any_db: Server, manual_clock:
     assert status == 200
     del record["timeline"]
     assert record.pop("attachments") == []
+    assert record.pop("recordings") == [] and record.pop("recording_consent") is None
     assert everything[0] == record  # the record of GET /api/cases/{id}, without its timeline and documents
     assert record["rating"] == {"level": 5, "comment": "很耐心"}
 
