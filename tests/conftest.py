@@ -153,6 +153,8 @@ async def start_server(tmp_path: Path, clock: Clock | None = None, **overrides: 
         dashboard_interval_s=overrides.pop("dashboard_interval_s", 0.2),
         # Positions at once: these tests follow each change (the coalescing is a core test).
         position_interval_s=overrides.pop("position_interval_s", 0.0),
+        # Recording asks the citizen first and starts recorder processes: only the tests of it turn it on.
+        recording=overrides.pop("recording", "off"),
         **overrides,
     )
     app = create_app(settings, clock=clock)

@@ -81,7 +81,7 @@ class Side:
 
 @pytest.fixture
 async def rec_server(tmp_path: Path) -> AsyncIterator[Server]:
-    runner, srv = await start_server(tmp_path, ManualClock(), recorder_workers=1)
+    runner, srv = await start_server(tmp_path, ManualClock(), recording="optional", recorder_workers=1)
     try:
         yield srv
     finally:

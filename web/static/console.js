@@ -3,6 +3,7 @@
 import { $, $$, ack, api, clock, el, errorText, loginPanel, say, session } from "./common.js";
 import { lang, onChange, regionName, skillName, t } from "./i18n.js";
 import { ChatPanel } from "./chat.js";
+import { RecorderLink } from "./recording.js";
 import { caseCall, openCamera, playStream, showSharedScreen, toggleShare } from "./rtc.js";
 
 const TICK_MS = 250;
@@ -24,6 +25,8 @@ const ui = {
   caseMatter: $("#case-matter"),
   caseCitizen: $("#case-citizen"),
   mediaState: $("#case-media-state"),
+  consent: $("#case-consent"),
+  recBadge: $("#rec-badge"),
   citizenEnded: $("#citizen-ended"),
   stage: $("#stage"),
   remoteVideo: $("#remote-video"),
@@ -68,6 +71,10 @@ const state = {
   matters: new Map(), // code -> {name, skill}
   case: null, // {case_id, ticket_id, citizen, matter_code}
   call: null,
+  recordingPolicy: "off", // the server's RVW_RECORDING (the `session` event)
+  consent: null, // the citizen's answer about recording in this case: {recording, policy} or null
+  recorder: null, // RecorderLink: our media to the server's recorder, once the citizen agreed
+  localMedia: null, // the call's camera promise (the recorder sends the same stream)
   mediaState: "new",
   transfer: null, // {matter, province} while the transfer form is open
   ticker: null,
@@ -153,6 +160,7 @@ function connect() {
   });
   socket.on("session", (data) => {
     state.clerk = data.clerk;
+    state.recordingPolicy = data.recording || "off";
     renderMe();
   });
   socket.on("status", (data) => {
@@ -184,6 +192,12 @@ function connect() {
       renderCase();
       citizenHungUp();
     }
+  });
+  socket.on("consent", (data) => {
+    if (!state.case || data.case_id !== state.case.case_id || state.phase !== "in_call") return;
+    state.consent = { recording: data.recording, policy: data.policy };
+    renderConsent();
+    if (data.recording) startRecorder(data.case_id);
   });
   socket.on("chat", (data) => {
     if (!state.case || data.case_id !== state.case.case_id || state.phase !== "in_call") return;
@@ -417,6 +431,9 @@ function startCase(data) {
     if (stream) ui.localVideo.srcObject = stream;
     return stream;
   });
+  state.localMedia = localMedia;
+  state.iceServers = data.ice_servers;
+  state.consent = null;
   const caseId = data.case_id;
   state.call = caseCall({
     caseId,
@@ -429,6 +446,9 @@ function startCase(data) {
     onScreen: showRemoteScreen,
     onScreenEnded: renderShareButton,
   });
+  renderConsent();
+  // After a reload mid-case the answer was given already: offer, and the server records only if it was yes.
+  if (data.resumed && state.recordingPolicy !== "off") startRecorder(caseId);
   ui.casePanel.scrollIntoView({ block: "start", behavior: "smooth" });
 }
 
@@ -476,9 +496,56 @@ ui.reconnect.addEventListener("click", () => {
   if (state.call) state.call.restart();
 });
 
+// ---- recording -------------------------------------------------------------------------------
+
+function startRecorder(caseId) {
+  const call = state.call;
+  if (!call || state.recorder) return;
+  const recorder = new RecorderLink({
+    caseId,
+    iceServers: state.iceServers,
+    emit: (event, payload) => ack(state.socket, event, payload),
+  });
+  state.recorder = recorder;
+  recorder.addEventListener("state", renderRecording);
+  recorder.addEventListener("refused", renderRecording);
+  call.addEventListener("localscreen", (e) => recorder.setScreen(e.detail));
+  if (call.screen) recorder.screen = call.screen.stream; // already sharing
+  state.localMedia.then((stream) => {
+    if (state.recorder === recorder) recorder.start(stream);
+  });
+}
+
+function renderConsent() {
+  const answer = state.consent;
+  let key = null;
+  if (state.call && state.recordingPolicy !== "off") {
+    if (!answer) key = "console.consent.waiting";
+    else if (answer.recording) key = "console.consent.yes";
+    else key = answer.policy === "required" ? "console.consent.requiredNo" : "console.consent.no";
+  }
+  ui.consent.hidden = !key;
+  ui.consent.textContent = key ? t(key) : "";
+  ui.consent.dataset.key = key || "";
+  ui.consent.dataset.kind = key === "console.consent.requiredNo" ? "error" : "info";
+  renderRecording();
+}
+
+function renderRecording() {
+  const recorder = state.recorder;
+  const key = !recorder ? null : recorder.state === "connected" ? "rec.on" : recorder.state === "failed" ? "rec.retry" : null;
+  ui.recBadge.hidden = !key;
+  ui.recBadge.textContent = key ? t(key) : "";
+  ui.recBadge.dataset.state = recorder ? recorder.state : "none";
+}
+
 function closeCall() {
   if (state.call) state.call.close();
   state.call = null;
+  if (state.recorder) state.recorder.close();
+  state.recorder = null;
+  state.consent = null;
+  renderConsent();
   ui.localVideo.srcObject = null;
   ui.remoteVideo.srcObject = null;
   showRemoteScreen(null);
@@ -706,6 +773,7 @@ onChange(() => {
   renderOffers();
   renderCase();
   renderTransfer();
+  renderConsent();
   renderHistory();
   chat.render();
   if (state.case) setMediaState(state.mediaState);
@@ -721,4 +789,5 @@ window.rvwDebug = {
   caseId: () => (state.case ? state.case.case_id : null),
   status: () => state.status,
   call: () => state.call,
+  recorder: () => (state.recorder ? state.recorder.state : null),
 };

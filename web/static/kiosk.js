@@ -3,6 +3,7 @@
 import { $, $$, ack, api, clock, duration, el, errorText, say, session, showScreen } from "./common.js";
 import { lang, localName, onChange, regionName, skillName, t } from "./i18n.js";
 import { ChatPanel } from "./chat.js";
+import { RecorderLink } from "./recording.js";
 import { caseCall, openCamera, playStream, showSharedScreen, toggleShare } from "./rtc.js";
 
 const RESUME_KEY = "rvw.resume";
@@ -75,6 +76,12 @@ const ui = {
   chatForm: $("#chat-form"),
   chatInput: $("#chat-input"),
   chatSend: $("#chat-send"),
+  consent: $("#consent"),
+  consentText: $("#consent-text"),
+  consentChoice: $("#consent-choice"),
+  consentYes: $("#consent-yes"),
+  consentNo: $("#consent-no"),
+  recBadge: $("#rec-badge"),
 };
 
 const state = {
@@ -94,6 +101,10 @@ const state = {
   level: null,
   heardSince: 0, // queue_update / matched seen since the last (re)connect
   doneTimer: null,
+  recording: { policy: "off", keep_days: 0 }, // the server's recording terms (the `session` event)
+  consentAsk: null, // {caseId, settle(agreed)} while the citizen is asked about recording
+  recorder: null, // RecorderLink: our media to the server's recorder, after the citizen agreed
+  callToken: null, // changes with every call: late promises of an older call do nothing
 };
 
 const chat = new ChatPanel({
@@ -144,6 +155,7 @@ socket.on("session", (data) => {
   // Socket.IO's own reconnection will use this.
   socket.auth = { resume_token: data.resume_token };
   state.origin = data.origin_region || state.origin;
+  if (data.recording) state.recording = data.recording;
   renderWhere();
   const resumed = usingResume;
   usingResume = true;
@@ -486,6 +498,10 @@ function requestExpired() {
 
 function startCall(data) {
   if (state.call) state.call.close();
+  if (state.recorder) state.recorder.close();
+  state.recorder = null;
+  if (state.consentAsk) state.consentAsk.settle(false);
+  state.consentAsk = null;
   chat.clear();
   tell("");
   state.caseId = data.case_id;
@@ -503,15 +519,25 @@ function startCall(data) {
   ui.hangUp.disabled = false;
   ui.cameraNote.hidden = true;
 
-  const localMedia = openCamera().then((stream) => {
-    if (stream) {
-      ui.localVideo.srcObject = stream;
-    } else {
-      ui.cameraNote.hidden = false;
-    }
-    return stream;
-  });
+  const token = {};
+  state.callToken = token;
   const caseId = data.case_id;
+  // Recorded sessions: the citizen is told and answers before any media starts (PIPL Art. 17).
+  const consent = state.recording.policy === "off" ? Promise.resolve(false) : askConsent(caseId);
+  const localMedia = consent
+    .then(() => (state.callToken === token ? openCamera() : null))
+    .then((stream) => {
+      if (state.callToken !== token) {
+        if (stream) for (const track of stream.getTracks()) track.stop();
+        return null;
+      }
+      if (stream) {
+        ui.localVideo.srcObject = stream;
+      } else {
+        ui.cameraNote.hidden = false;
+      }
+      return stream;
+    });
   state.call = caseCall({
     caseId,
     polite: true,
@@ -523,6 +549,68 @@ function startCall(data) {
     onScreen: showRemoteScreen,
     onScreenEnded: renderShareButton,
   });
+  const call = state.call;
+  consent.then((agreed) => {
+    if (agreed && state.call === call) startRecorder(call, caseId, data.ice_servers, localMedia);
+  });
+}
+
+// ---- recording -------------------------------------------------------------------------------
+
+/** Show the recording notice and wait for the citizen's answer; resolves true if they agreed. */
+function askConsent(caseId) {
+  return new Promise((resolve) => {
+    state.consentAsk = { caseId, settle: resolve };
+    renderConsent();
+    ui.consent.hidden = false;
+    ui.consentYes.focus();
+  });
+}
+
+async function answerConsent(agreed) {
+  const asked = state.consentAsk;
+  if (!asked) return;
+  ui.consentYes.disabled = ui.consentNo.disabled = true;
+  ui.consentChoice.textContent = t("consent.sending");
+  const answer = await ack(socket, "consent", { case_id: asked.caseId, recording: agreed });
+  ui.consentYes.disabled = ui.consentNo.disabled = false;
+  if (state.consentAsk !== asked) return; // the call ended meanwhile
+  // `conflict`: answered before this page was reloaded; the server keeps that answer and decides.
+  if (!answer.ok && !(answer.error && answer.error.code === "conflict")) {
+    tell(errorText(answer.error), "error");
+    renderConsent();
+    return;
+  }
+  state.consentAsk = null;
+  ui.consent.hidden = true;
+  asked.settle(agreed || !answer.ok);
+}
+
+ui.consentYes.addEventListener("click", () => answerConsent(true));
+ui.consentNo.addEventListener("click", () => answerConsent(false));
+
+function renderConsent() {
+  ui.consentText.textContent = t("consent.text", { days: state.recording.keep_days });
+  ui.consentChoice.textContent = t(state.recording.policy === "required" ? "consent.required" : "consent.optional");
+}
+
+function startRecorder(call, caseId, iceServers, localMedia) {
+  const recorder = new RecorderLink({ caseId, iceServers, emit: (event, payload) => ack(socket, event, payload) });
+  state.recorder = recorder;
+  recorder.addEventListener("state", renderRecording);
+  recorder.addEventListener("refused", renderRecording);
+  call.addEventListener("localscreen", (e) => recorder.setScreen(e.detail));
+  localMedia.then((stream) => {
+    if (state.recorder === recorder) recorder.start(stream);
+  });
+}
+
+function renderRecording() {
+  const recorder = state.recorder;
+  const key = !recorder ? null : recorder.state === "connected" ? "rec.on" : recorder.state === "failed" ? "rec.retry" : null;
+  ui.recBadge.hidden = !key;
+  ui.recBadge.textContent = key ? t(key) : "";
+  ui.recBadge.dataset.state = recorder ? recorder.state : "none";
 }
 
 function renderCallTitle() {
@@ -582,6 +670,13 @@ function renderClerkAway() {
 function closeCall() {
   if (state.call) state.call.close();
   state.call = null;
+  state.callToken = null;
+  if (state.recorder) state.recorder.close();
+  state.recorder = null;
+  renderRecording();
+  if (state.consentAsk) state.consentAsk.settle(false);
+  state.consentAsk = null;
+  ui.consent.hidden = true;
   chat.clear(); // the call is over (ended, transferred, re-queued): its lines leave the page
   state.clerkAway = null;
   renderClerkAway();
@@ -682,6 +777,8 @@ onChange(() => {
     setMediaState(state.mediaState);
     renderClerkAway();
     chat.render();
+    if (state.consentAsk) renderConsent();
+    renderRecording();
   }
   if (state.screen === "rating") renderRating();
   if (state.screen === "done") renderDone();
@@ -696,6 +793,7 @@ window.rvwDebug = {
   caseId: () => state.caseId || (state.ended && state.ended.case_id) || null,
   ticketId: () => (state.ticket ? state.ticket.ticket_id : null),
   call: () => state.call,
+  recorder: () => (state.recorder ? state.recorder.state : null),
 };
 
 renderWhere();

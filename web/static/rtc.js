@@ -12,6 +12,7 @@
 //   remotecamera  the remote camera/microphone MediaStream
 //   remotescreen  the remote screen-share MediaStream, or null when it stops
 //   screenended   our own screen share stopped (e.g. from the browser's "stop sharing")
+//   localscreen   our own screen share's stream when it starts, null when it stops (for the recorder)
 //   error         an Error worth logging
 
 const RESTART_AFTER_MS = 4000;
@@ -290,6 +291,7 @@ export class Call extends EventTarget {
     const sender = this.pc.addTrack(track, stream);
     this.screen = { stream, sender };
     track.addEventListener("ended", () => this.stopScreen());
+    this._fire("localscreen", stream);
   }
 
   stopScreen() {
@@ -307,6 +309,7 @@ export class Call extends EventTarget {
     for (const track of this.screen.stream.getTracks()) track.stop();
     this.screen = null;
     this._fire("screenended", null);
+    this._fire("localscreen", null);
   }
 
   // ---- the rest --------------------------------------------------------------
