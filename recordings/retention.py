@@ -1,7 +1,7 @@
 """Retention: what has been kept longer than its kind allows is deleted (PIPL: no longer than needed).
 
-Per kind, in days: media recordings (``RVW_RETENTION_MEDIA_DAYS``; none are recorded yet, so there is
-nothing of that kind to delete), documents (``RVW_RETENTION_ATTACHMENT_DAYS``) and the audit log
+Per kind, in days: recorded media (``RVW_RETENTION_MEDIA_DAYS``, by when a file started; a file still
+being written is left for the next run), documents (``RVW_RETENTION_ATTACHMENT_DAYS``) and the audit log
 (``RVW_RETENTION_AUDIT_DAYS``, at least 180: 等保 2.0 keeps audit records six months). A run deletes the
 expired rows, then the files no remaining row names (off the event loop), and puts itself in the audit
 log with what it did. The case records and their timelines stay: they are the file of the case.
@@ -20,7 +20,7 @@ from sqlalchemy import delete, func, select
 from queueing.clock import to_datetime
 
 from .audit import AuditLog
-from .models import Attachment, AuditEntry
+from .models import Attachment, AuditEntry, Recording
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,18 @@ async def run(
             rows = await session.execute(select(Attachment.sha256).where(Attachment.sha256.in_(hashes)))
             still = {r[0] for r in rows}
         doomed = [files / h[:2] / h[2:4] / h for h in hashes if h not in still]
+        media_cut = to_datetime(now - media_days * DAY_S)
+        media = (
+            await session.execute(
+                select(Recording.id, Recording.path).where(
+                    Recording.started_at < media_cut, Recording.state != "recording"
+                )
+            )
+        ).all()
+        if media:
+            await session.execute(delete(Recording).where(Recording.id.in_([r.id for r in media])))
+        report.media_deleted = len(media)
+        doomed += [Path(root) / r.path for r in media]
         audit_cut = to_datetime(now - audit_days * DAY_S)
         counted = await session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.at < audit_cut))
         await session.execute(delete(AuditEntry).where(AuditEntry.at < audit_cut))

@@ -9,6 +9,7 @@ import os
 import signal
 import time
 from collections.abc import AsyncIterator
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
 from queueing.clock import ManualClock
+from recordings.media_files import MediaFileError, TrackFile, vp8_keyframe_size
+from server.config import ConfigError, Settings
 from tests.conftest import Client, Server, start_server, stop_server
 from tests.helpers import matched_case
 
@@ -349,3 +352,72 @@ async def test_a_killed_recorder_leaves_readable_segments(rec_server: Server) ->
         await side.close()
         if again is not None:
             await again.close()
+
+
+def test_a_video_file_starts_on_a_keyframe(tmp_path: Path) -> None:
+    """Frames before the first keyframe are dropped (a file must start clean) and the peer is asked for one."""
+    encoder = av.CodecContext.create("libvpx", "w")
+    assert isinstance(encoder, av.VideoCodecContext)
+    encoder.width, encoder.height, encoder.pix_fmt = 320, 240, "yuv420p"
+    encoder.time_base = Fraction(1, 30)
+    encoder.open()
+    packets: list[bytes] = []
+    for i in range(40):
+        frame = av.VideoFrame(320, 240, "yuv420p")
+        for plane in frame.planes:
+            plane.update(bytes([i * 6 % 256]) * plane.buffer_size)
+        frame.pts = i
+        packets += [bytes(p) for p in encoder.encode(frame)]
+    packets += [bytes(p) for p in encoder.encode(None)]
+    assert vp8_keyframe_size(packets[0]) == (320, 240) and vp8_keyframe_size(packets[1]) is None
+    file = TrackFile(tmp_path / "v.webm", "vp8")
+    # Joined mid-stream: delta frames first.
+    assert file.add(packets[1], 3000, 1.0) is False and file.wants_keyframe
+    assert file.add(packets[2], 6000, 1.1) is False and file.wants_keyframe
+    assert file.add(packets[0], 9000, 1.2) is True and not file.wants_keyframe
+    for i, packet in enumerate(packets[1:], start=4):
+        assert file.add(packet, i * 3000, 1.2 + i / 30)
+    done = file.close()
+    assert done is not None and done.frames == len(packets)
+    frames, _, size, digest = decoded(tmp_path / "v.webm")
+    assert frames == len(packets) and size == (320, 240)
+    assert digest == (done.bytes, done.sha256)
+    assert file.close() is done  # twice is safe
+    with pytest.raises(MediaFileError):
+        TrackFile(tmp_path / "h.mkv", "h264")
+
+
+def test_an_unknown_recording_policy_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigError, match="RVW_RECORDING"):
+        Settings.from_env({"RVW_RECORDING": "sometimes", "RVW_SECRET_KEY": "k"})
+    assert Settings.from_env({"RVW_RECORDING": "Required", "RVW_SECRET_KEY": "k"}).recording == "required"
+
+
+async def test_shutdown_closes_the_files_cleanly(tmp_path: Path) -> None:
+    runner, server = await start_server(tmp_path, ManualClock(), recording="optional", recorder_workers=1)
+    side: Side | None = None
+    try:
+        clerk, citizen, case_id = await matched_case(server)
+        assert (await citizen.call("consent", {"case_id": case_id, "recording": True}))["ok"] is True
+        side = Side(clerk, case_id)
+        assert (await side.offer())["ok"] is True
+        await side.connected()
+        await asyncio.sleep(2.0)
+    finally:
+        # The node stops while the clerk is still sending: the recorder finishes its files first.
+        await stop_server(runner, server)
+        if side is not None:
+            await side.close()
+    runner, server = await start_server(tmp_path, ManualClock(), recording="optional", recorder_workers=1)
+    try:
+        media = server.services.media
+        assert media is not None
+        rows = await media.of_case(case_id)
+        assert sorted((r["kind"], r["state"]) for r in rows) == [("audio", "complete"), ("video", "complete")]
+        for row in rows:
+            found = await media.get(row["recording_id"])
+            assert found is not None
+            frames, _, _, digest = await asyncio.to_thread(decoded, Path(found["path"]))
+            assert frames == row["frames"] > 0 and digest == (row["bytes"], row["sha256"])
+    finally:
+        await stop_server(runner, server)

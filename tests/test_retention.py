@@ -94,3 +94,40 @@ def test_the_command_says_what_it_did(tmp_path: Path) -> None:
         "audit_entries_deleted": 0,
         "media_deleted": 0,
     }
+
+
+async def test_recorded_media_expires_by_its_own_days(server: Server, tmp_path: Path) -> None:
+    _clerk, _citizen, case_id = await matched_case(server)
+    svc = server.services
+    assert svc.media is not None
+    t0 = server.clock.now()
+    root = tmp_path / "recordings"
+    kinds = {"old": t0, "new": t0 + 100 * DAY, "open": t0}  # "open": an old file still being written
+    for name, started in kinds.items():
+        relative = f"media/{case_id}/citizen-video-1-M{name.upper()}.webm"
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_bytes(b"\x1a\x45\xdf\xa3" + name.encode())
+        row = {
+            "recording_id": f"M{name.upper()}",
+            "case_id": case_id,
+            "side": "citizen",
+            "kind": "video",
+            "codec": "vp8",
+            "container": "webm",
+            "path": relative,
+            "started_at": started,
+        }
+        await svc.media.opened(row, "node-a")
+        if name != "open":
+            facts = {"ended_at": started + 60, "duration_s": 60.0, "frames": 1800, "bytes": 9, "sha256": "0" * 64}
+            await svc.media.finished(row["recording_id"], "complete", facts)
+    report = await retention.run(
+        svc.store.sessions, root, now=t0 + 181 * DAY, attachment_days=365, audit_days=365, media_days=180
+    )
+    assert report.media_deleted == 1 and report.files_deleted == 1
+    left = {r["recording_id"]: r["state"] for r in await svc.media.of_case(case_id)}
+    assert left == {"MNEW": "complete", "MOPEN": "recording"}
+    assert sorted(p.name for p in (root / "media" / case_id).iterdir()) == [
+        "citizen-video-1-MNEW.webm",
+        "citizen-video-1-MOPEN.webm",
+    ]
