@@ -149,7 +149,7 @@ async def start_server(tmp_path: Path, clock: Clock | None = None, **overrides: 
     settings = Settings(
         database_url=overrides.pop("database_url", f"sqlite+aiosqlite:///{tmp_path / 'test.sqlite3'}"),
         secret_key="test-secret",
-        recordings_dir=str(tmp_path / "recordings"),
+        recordings_dir=overrides.pop("recordings_dir", str(tmp_path / "recordings")),
         dashboard_interval_s=overrides.pop("dashboard_interval_s", 0.2),
         # Positions at once: these tests follow each change (the coalescing is a core test).
         position_interval_s=overrides.pop("position_interval_s", 0.0),

@@ -22,8 +22,8 @@ from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 from queueing.clock import ManualClock
 from recordings.media_files import MediaFileError, TrackFile, vp8_keyframe_size
 from server.config import ConfigError, Settings
-from tests.conftest import Client, Server, start_server, stop_server
-from tests.helpers import matched_case
+from tests.conftest import KIOSK_TOKEN, Client, Server, redis_nodes, start_server, stop_server
+from tests.helpers import ask, clerk_on_duty, matched_case
 
 
 class CountingVideo(VideoStreamTrack):
@@ -421,3 +421,56 @@ async def test_shutdown_closes_the_files_cleanly(tmp_path: Path) -> None:
             assert frames == row["frames"] > 0 and digest == (row["bytes"], row["sha256"])
     finally:
         await stop_server(runner, server)
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+async def test_two_nodes_record_the_sides_they_serve(tmp_path: Path, manual_clock: ManualClock) -> None:
+    """Citizen on node a, clerk on node b: the answer reaches the clerk across nodes, each node records the side
+    connected to it, and the rows (in the shared database) and files (in the shared directory) serve from either."""
+    shared = str(tmp_path / "shared-recordings")
+    async with redis_nodes(tmp_path, manual_clock, recording="optional", recorder_workers=1, recordings_dir=shared) as (
+        a,
+        b,
+    ):
+        clerk = await clerk_on_duty(b, "clerk_b")
+        citizen = Client(a, "/citizen")
+        await citizen.connect({"kiosk_token": KIOSK_TOKEN})
+        await citizen.wait_for("session")
+        case_id = (await ask(citizen))["case_id"]
+        offer = await clerk.wait_for("offer")
+        assert (await clerk.call("accept", {"ticket_id": offer["ticket_id"]}))["ok"] is True
+        await citizen.wait_for("matched")
+        assert (await citizen.call("consent", {"case_id": case_id, "recording": True}))["ok"] is True
+        assert (await clerk.wait_for("consent"))["recording"] is True
+        sides = [Side(citizen, case_id), Side(clerk, case_id)]
+        try:
+            for side in sides:
+                ack = await side.offer()
+                assert ack["ok"] is True, ack
+            for side in sides:
+                await side.connected()
+            await asyncio.sleep(2.0)
+            assert (await clerk.call("end_case", {"case_id": case_id, "outcome": "resolved", "notes": ""}))["ok"]
+            await a.add_user("audit", "auditor", "delta", [])
+            token = await a.login("audit")
+            rows = await rows_of(a, case_id, token, settled(4))
+            assert sorted((r["side"], r["kind"], r["state"]) for r in rows) == [
+                ("citizen", "audio", "complete"),
+                ("citizen", "video", "complete"),
+                ("clerk", "audio", "complete"),
+                ("clerk", "video", "complete"),
+            ]
+            media = a.services.media
+            assert media is not None
+            nodes = {r["side"]: (await media.get(r["recording_id"]) or {})["node"] for r in rows}
+            assert nodes == {"citizen": a.services.queue.node, "clerk": b.services.queue.node}
+            clerk_video = next(r for r in rows if r["side"] == "clerk" and r["kind"] == "video")
+            async with aiohttp.ClientSession() as http:
+                url = f"{a.base_url}/api/recordings/{clerk_video['recording_id']}"
+                async with http.get(url, headers={"Authorization": f"Bearer {token}"}) as resp:
+                    assert resp.status == 200
+                    assert hashlib.sha256(await resp.read()).hexdigest() == clerk_video["sha256"]
+        finally:
+            for side in sides:
+                await side.close()
