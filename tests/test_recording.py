@@ -474,3 +474,45 @@ async def test_two_nodes_record_the_sides_they_serve(tmp_path: Path, manual_cloc
         finally:
             for side in sides:
                 await side.close()
+
+
+async def test_a_dropped_connection_starts_a_new_segment(rec_server: Server) -> None:
+    server = rec_server
+    clerk, citizen, case_id = await matched_case(server)
+    _, audit = await staff(server)
+    assert (await citizen.call("consent", {"case_id": case_id, "recording": True}))["ok"] is True
+    first = Side(citizen, case_id)
+    second: Side | None = None
+    try:
+        assert (await first.offer())["ok"] is True
+        await first.connected()
+        await asyncio.sleep(2.0)
+        await first.close()  # the page's recorder connection is gone (a reload, a network change)
+        rows = await rows_of(server, case_id, audit, settled(2))
+        assert sorted((r["kind"], r["state"]) for r in rows) == [("audio", "complete"), ("video", "complete")]
+        second = Side(citizen, case_id)
+        assert (await second.offer())["ok"] is True
+        await second.connected()
+        await asyncio.sleep(2.0)
+        assert (await clerk.call("end_case", {"case_id": case_id, "outcome": "resolved", "notes": ""}))["ok"]
+        rows = await rows_of(server, case_id, audit, settled(4))
+        assert sorted((r["kind"], r["state"]) for r in rows) == [
+            ("audio", "complete"),
+            ("audio", "complete"),
+            ("video", "complete"),
+            ("video", "complete"),
+        ]
+        # In order, the second segment after the first; both play.
+        videos = [r for r in rows if r["kind"] == "video"]
+        assert videos[0]["ended_at"] <= videos[1]["started_at"]
+        media = server.services.media
+        assert media is not None
+        for row in videos:
+            found = await media.get(row["recording_id"])
+            assert found is not None
+            frames, _, _, _ = await asyncio.to_thread(decoded, Path(found["path"]))
+            assert frames == row["frames"] > 30
+    finally:
+        await first.close()
+        if second is not None:
+            await second.close()
