@@ -299,6 +299,7 @@ async def kiosk(request: web.Request) -> web.StreamResponse:
 pages.get("/console")(_page("console.html"))
 pages.get("/supervisor")(_page("supervisor.html"))
 pages.get("/reports")(_page("reports.html"))
+pages.get("/cases/{case_id}")(_page("case.html"))
 
 
 @pages.get("/static/vendor/socket.io.min.js")

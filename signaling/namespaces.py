@@ -159,9 +159,9 @@ class CallSide(BaseNamespace):
     async def record_offer(self, conn: Conn, msg: RecordOffer) -> dict[str, Any]:
         """This side's camera, microphone and screen to the recorder peer (after the citizen's consent)."""
         hub = self.hub
+        await self._peer(conn, msg.case_id)  # someone else's case first: answered like an unknown one
         if hub.recorder_pool is None:
             raise ProtocolError(FORBIDDEN, "this server does not record sessions (RVW_RECORDING=off)")
-        await self._peer(conn, msg.case_id)
         await hub.records_settled()
         consent = await hub.media.consent_of(msg.case_id)
         if consent is None:
@@ -389,9 +389,9 @@ class CitizenNamespace(CallSide):
         """The citizen's answer about recording: kept in the case and on its timeline, told to the clerk."""
         hub = self.hub
         policy = hub.settings.recording
+        room, namespace = await self._peer(conn, msg.case_id)  # someone else's case: as an unknown one
         if policy == "off":
             raise ProtocolError(FORBIDDEN, "this server does not record sessions (RVW_RECORDING=off)")
-        room, namespace = await self._peer(conn, msg.case_id)
         await hub.records_settled()
         at = hub.clock.now()
         changed = await hub.media.consent(

@@ -416,6 +416,8 @@ class Spec:
     ge: int | None = None
     le: int | None = None
     model: type[BaseModel] | None = None
+    item: Spec | None = None  # a list's items
+    max_items: int | None = None
 
 
 def spec_of(name: str, info: FieldInfo) -> Spec:
@@ -448,6 +450,13 @@ def spec_of(name: str, info: FieldInfo) -> Spec:
         return Spec(kind="literal", choices=get_args(ann), **spec)
     if isinstance(ann, type) and issubclass(ann, BaseModel):
         return Spec(kind="model", model=ann, **spec)
+    if get_origin(ann) is list:
+        (item_type,) = get_args(ann)
+        item = spec_of(f"{name}[]", FieldInfo.from_annotation(item_type))
+        longest = next((m.max_length for m in meta if isinstance(m, annotated_types.MaxLen)), None)
+        return Spec(kind="list", item=item, max_items=longest, name=name, required=spec["required"], nullable=nullable)
+    if ann is bool:
+        return Spec(kind="bool", **spec)
     assert ann in (str, int), f"{name}: a type this fuzzer does not know: {ann!r}"
     return Spec(kind=ann.__name__, **spec)
 
@@ -511,6 +520,11 @@ def valid_strategy(world: World, who: str, spec: Spec) -> st.SearchStrategy[Any]
         return st.sampled_from(REGIONS)
     if spec.kind == "literal":
         return st.sampled_from(spec.choices)
+    if spec.kind == "bool":
+        return st.booleans()
+    if spec.kind == "list":
+        assert spec.item is not None
+        return st.lists(valid_strategy(world, who, spec.item), max_size=spec.max_items or 4)
     if spec.kind == "int":
         return st.integers(spec.ge if spec.ge is not None else -(2**31), spec.le if spec.le is not None else 2**31)
     if spec.pattern:
@@ -525,6 +539,8 @@ def wrong_type(spec: Spec) -> st.SearchStrategy[Any]:
         "int": st.one_of(st.booleans(), floats, texts, st.lists(ints, max_size=2)),
         "literal": st.one_of(st.booleans(), ints, floats, st.lists(texts, max_size=2)),
         "model": st.one_of(st.booleans(), ints, texts, st.lists(json_values, max_size=2)),
+        "bool": st.one_of(ints, floats, st.sampled_from(["true", "false", "1", ""]), st.lists(ints, max_size=2)),
+        "list": st.one_of(st.booleans(), ints, texts, st.dictionaries(texts, texts), st.lists(ints, min_size=1)),
     }
     return others[spec.kind]
 
@@ -538,6 +554,11 @@ def boundary(spec: Spec) -> st.SearchStrategy[Any]:
         return st.sampled_from(variants)
     if spec.kind == "model":
         return st.just({})
+    if spec.kind == "bool":
+        return st.sampled_from([0, 1, "True", None])
+    if spec.kind == "list":
+        too_many = (spec.max_items or 8) + 1
+        return st.sampled_from([[""], ["a" * 33], ["../x"], ["m"] * too_many])
     lengths = [n for n in (spec.min_len - 1, spec.min_len, spec.max_len, (spec.max_len or 0) + 1) if n and n > 0]
     unit = st.sampled_from(["A", "7"]) if spec.pattern else st.sampled_from(["a", "字", "\x00", "\ud800", "😀"])
     return st.one_of(st.just(""), st.builds(repeat, unit, st.sampled_from(lengths or [1, 65])))

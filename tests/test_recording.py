@@ -130,7 +130,7 @@ def decoded(path: Path) -> tuple[int, float, tuple[int, int] | None, tuple[int, 
         stream = container.streams[0]
         for frame in container.decode(stream):
             frames += 1
-            at = float(frame.time or 0.0)
+            at = float(getattr(frame, "time", None) or 0.0)
             first = at if first is None else first
             last = at
             if isinstance(frame, av.VideoFrame):

@@ -1059,7 +1059,8 @@ function renderFollowups() {
       el(
         "tr",
         { class: "followup-row" },
-        el("td", {}, el("code", { class: "f-case" })),
+        // The case number opens the case's page (its record, documents and recordings).
+        el("td", {}, el("a", { href: `/cases/${encodeURIComponent(c.case_id)}` }, el("code", { class: "f-case" }))),
         el("td", { class: "f-at" }),
         el("td", { class: "f-region" }),
         el("td", { class: "f-matter" }),
