@@ -71,6 +71,14 @@ class Side:
         self.pc.addTrack(self.screen)
         return await self.offer()
 
+    async def stop_screen(self) -> dict[str, Any]:
+        # aiortc has no removeTrack: the same as a browser's, by hand.
+        for transceiver in self.pc.getTransceivers():
+            if self.screen is not None and transceiver.sender.track is self.screen:
+                transceiver.sender.replaceTrack(None)
+                transceiver.direction = "inactive"
+        return await self.offer()
+
     async def connected(self) -> None:
         for _ in range(200):
             if self.pc.connectionState == "connected":
@@ -234,6 +242,15 @@ async def test_both_sides_recorded_with_a_screen_added(rec_server: Server) -> No
         ack = await sides["clerk"].share_screen()
         assert ack["ok"] is True, ack
         await asyncio.sleep(3.0)
+        # The share stops: renegotiated again, the screen's file is finished while the cameras go on.
+        screen_ended = time.monotonic()
+        ack = await sides["clerk"].stop_screen()
+        assert ack["ok"] is True, ack
+        screen_rows = await rows_of(
+            server, case_id, audit, lambda rs: any(r["kind"] == "screen" and r["state"] == "complete" for r in rs)
+        )
+        assert [r["state"] for r in screen_rows if r["kind"] == "video"] == ["recording", "recording"]
+        await asyncio.sleep(1.0)
         ended = time.monotonic()
         assert (await clerk.call("end_case", {"case_id": case_id, "outcome": "resolved", "notes": ""}))["ok"]
         want = {("citizen", "audio"), ("citizen", "video"), ("clerk", "audio"), ("clerk", "video"), ("clerk", "screen")}
@@ -264,7 +281,7 @@ async def test_both_sides_recorded_with_a_screen_added(rec_server: Server) -> No
             assert digest == (row["bytes"], row["sha256"])
             assert frames == row["frames"], (row, frames)
             # As long as the session: from its start (or the screen's) to the end of the case.
-            length = ended - (screen_began if row["kind"] == "screen" else began)
+            length = (screen_ended - screen_began) if row["kind"] == "screen" else (ended - began)
             assert length - 1.5 <= row["duration_s"] <= length + 0.5, (row, length)
             assert abs(span - row["duration_s"]) < 0.2, (row, span)
             if row["kind"] == "audio":
