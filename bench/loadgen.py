@@ -9,7 +9,8 @@ The parent (bench.signaling) starts it with ``multiprocessing`` (spawn) and talk
 Two modes:
 
 * ``concurrent``: both ends of every pair send ``signal`` events back to back, each waiting for the
-  acknowledgement of its previous one (one event in flight per sender). Counted: events received by the peer
+  acknowledgement of its previous one (one event in flight per sender); or, with ``interval_s``, one event every
+  ``interval_s`` per sender (a paced load, still one in flight). Counted: events received by the peer
   inside the measurement window, and the latency from send to receipt of each.
 * ``sequential``: one pair, one event in flight in the whole system: the clerk sends, the citizen echoes the
   description back as an answer when it arrives, the clerk sends the next one when the echo arrives. Counted:
@@ -19,6 +20,7 @@ Two modes:
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 import traceback
 from array import array
@@ -49,6 +51,11 @@ class GenConfig:
     citizen_region: str = "320500"
     target_region: str = "310000"
     matter_code: str = "SB-ZY-001"
+    # concurrent: seconds from one send of a client to its next (0: back to back, as soon as acknowledged). Each
+    # client starts at a random point of its first interval, so the load is spread rather than in bursts.
+    interval_s: float = 0.0
+    # concurrent: also report when each timed signal was sent (``send_times_ns``, in the order of ``latencies_ns``)
+    keep_send_times: bool = False
 
 
 @dataclass
@@ -123,10 +130,11 @@ def error_code(ack: Any) -> str:
 class Tally:
     """What one generator saw."""
 
-    def __init__(self, window_start: int, window_end: int) -> None:
+    def __init__(self, window_start: int, window_end: int, keep_send_times: bool = False) -> None:
         self.window_start = window_start
         self.window_end = window_end
         self.latencies = array("q")  # ns, messages received inside the window
+        self.send_times: array[int] | None = array("q") if keep_send_times else None  # their send times
         self.received = 0  # inside the window
         self.received_total = 0
         self.sent = 0  # sends started inside the window
@@ -166,6 +174,8 @@ class Tally:
             if self.window_start <= now < self.window_end:
                 self.received += 1
                 self.latencies.append(now - t0)
+                if self.send_times is not None:
+                    self.send_times.append(t0)
 
         return on_signal
 
@@ -272,9 +282,17 @@ class Generator:
 
     # ---- measurement ----------------------------------------------------
 
-    async def _send_loop(self, client: Client, case_id: str, sdp_type: str, tally: Tally, end_ns: int) -> None:
+    async def _send_loop(
+        self, client: Client, case_id: str, sdp_type: str, tally: Tally, end_ns: int, first_ns: int = 0
+    ) -> None:
         seq = 0
+        step_ns = int(self.cfg.interval_s * 1e9)
+        next_ns = first_ns
         while True:
+            if step_ns:
+                await sleep_until(next_ns)
+                # A client that fell behind sends at once, without a burst to catch up.
+                next_ns = max(next_ns + step_ns, time.monotonic_ns())
             t0 = time.monotonic_ns()
             if t0 >= end_ns:
                 return
@@ -300,10 +318,16 @@ class Generator:
             pair.clerk.on("signal", tally.receiver(pair.case_id))
             pair.citizen.on("signal", tally.receiver(pair.case_id))
         await sleep_until(start_ns)
+        spread = random.Random(self.cfg.index)
+        step_ns = int(self.cfg.interval_s * 1e9)
+
+        def first() -> int:
+            return start_ns + spread.randrange(step_ns) if step_ns else 0
+
         senders = []
         for pair in self.pairs:
-            senders.append(self._send_loop(pair.clerk, pair.case_id, "offer", tally, tally.window_end))
-            senders.append(self._send_loop(pair.citizen, pair.case_id, "answer", tally, tally.window_end))
+            senders.append(self._send_loop(pair.clerk, pair.case_id, "offer", tally, tally.window_end, first()))
+            senders.append(self._send_loop(pair.citizen, pair.case_id, "answer", tally, tally.window_end, first()))
         await asyncio.gather(*senders)
         await asyncio.sleep(0.2)  # let the last relays arrive (they fall outside the window anyway)
 
@@ -381,7 +405,7 @@ class Generator:
                 await self.teardown()
                 return
             _, start_ns, window_start, window_end = order
-            tally = Tally(window_start, window_end)
+            tally = Tally(window_start, window_end, self.cfg.keep_send_times)
             cpu: list[float] = []
 
             async def sample_cpu() -> None:
@@ -408,6 +432,7 @@ class Generator:
                         "sent": tally.sent,
                         "sent_total": tally.sent_total,
                         "latencies_ns": tally.latencies.tobytes(),
+                        "send_times_ns": tally.send_times.tobytes() if tally.send_times is not None else None,
                         "misrouted": tally.misrouted,
                         "malformed": tally.malformed,
                         "ack_failures": tally.ack_failures,

@@ -57,8 +57,9 @@ class _Process:
 
 
 class RecorderPool:
-    def __init__(self, index: MediaIndex, root: Path, workers: int, node: str) -> None:
+    def __init__(self, index: MediaIndex, root: Path, workers: int, node: str, nice: int = 0) -> None:
         self.index = index
+        self.nice = nice
         self.root = root
         self.node = node
         self.processes = [_Process(i) for i in range(max(1, workers))]
@@ -124,7 +125,7 @@ class RecorderPool:
             await asyncio.sleep(pause)
 
     async def _run(self, process: _Process) -> None:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "RVW_RECORDER_NICE": str(self.nice)}
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",

@@ -380,7 +380,22 @@ def main() -> None:
     logging.getLogger("aioice").setLevel(logging.WARNING)
     mask_logs()  # identity and phone numbers masked in this process's log lines too
     root = Path(sys.argv[1] if len(sys.argv) > 1 else os.environ.get("RVW_RECORDINGS_DIR", "var/recordings"))
-    asyncio.run(serve(root))
+    # Below the signaling process in the scheduler's eyes: a late signal is felt at once, while the
+    # recorder's jitter buffer absorbs being a few milliseconds late (docs/benchmarks.md).
+    nice = int(os.environ.get("RVW_RECORDER_NICE", "0") or 0)
+    if nice > 0:
+        os.nice(nice)
+    # uvloop when installed: about a fifth less CPU per recorded stream than asyncio's own loop here.
+    loop_factory = None
+    if os.environ.get("RVW_RECORDER_LOOP", "uvloop") == "uvloop":
+        try:
+            import uvloop
+
+            loop_factory = uvloop.new_event_loop
+        except ImportError:
+            pass
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(serve(root))
 
 
 if __name__ == "__main__":

@@ -206,7 +206,9 @@ def create_app(
         media = MediaIndex(sessions, settings.recordings_dir)
         pool = None
         if settings.recording != "off":
-            pool = RecorderPool(media, Path(settings.recordings_dir), settings.recorder_workers, queue.node)
+            pool = RecorderPool(
+                media, Path(settings.recordings_dir), settings.recorder_workers, queue.node, settings.recorder_nice
+            )
             queue.subscribe(pool.accept)
         hub.media, hub.recorder_pool = media, pool
         app[SERVICES] = Services(

@@ -177,6 +177,7 @@ class Settings:
     # is told to the clerk, who decides); recorder processes per node.
     recording: str = "optional"
     recorder_workers: int = 2
+    recorder_nice: int = 5  # the recorders yield the CPU to signaling when both want it
     # Retention per kind, in days (`rvw retention run`); the audit log at least 180.
     retention_media_days: float = 180.0
     retention_attachment_days: float = 365.0
@@ -244,6 +245,7 @@ class Settings:
             sla_alert_min_requests=_int(env, "RVW_SLA_ALERT_MIN_REQUESTS", 5),
             recording=_recording(env),
             recorder_workers=_int(env, "RVW_RECORDER_WORKERS", 2),
+            recorder_nice=_int(env, "RVW_RECORDER_NICE", 5, minimum=0),
             retention_media_days=_float(env, "RVW_RETENTION_MEDIA_DAYS", 180.0),
             retention_attachment_days=_float(env, "RVW_RETENTION_ATTACHMENT_DAYS", 365.0),
             retention_audit_days=_audit_days(env),
