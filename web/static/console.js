@@ -3,7 +3,7 @@
 import { $, $$, ack, api, clock, el, errorText, loginPanel, say, session } from "./common.js";
 import { lang, onChange, regionName, skillName, t } from "./i18n.js";
 import { ChatPanel } from "./chat.js";
-import { RecorderLink } from "./recording.js";
+import { recordCall, renderRecordingBadge } from "./recording.js";
 import { caseCall, openCamera, playStream, showSharedScreen, toggleShare } from "./rtc.js";
 
 const TICK_MS = 250;
@@ -501,18 +501,14 @@ ui.reconnect.addEventListener("click", () => {
 function startRecorder(caseId) {
   const call = state.call;
   if (!call || state.recorder) return;
-  const recorder = new RecorderLink({
+  state.recorder = recordCall({
+    call,
     caseId,
     iceServers: state.iceServers,
+    localMedia: state.localMedia,
     emit: (event, payload) => ack(state.socket, event, payload),
-  });
-  state.recorder = recorder;
-  recorder.addEventListener("state", renderRecording);
-  recorder.addEventListener("refused", renderRecording);
-  call.addEventListener("localscreen", (e) => recorder.setScreen(e.detail));
-  if (call.screen) recorder.screen = call.screen.stream; // already sharing
-  state.localMedia.then((stream) => {
-    if (state.recorder === recorder) recorder.start(stream);
+    onChange: renderRecording,
+    current: (recorder) => state.recorder === recorder,
   });
 }
 
@@ -532,11 +528,7 @@ function renderConsent() {
 }
 
 function renderRecording() {
-  const recorder = state.recorder;
-  const key = !recorder ? null : recorder.state === "connected" ? "rec.on" : recorder.state === "failed" ? "rec.retry" : null;
-  ui.recBadge.hidden = !key;
-  ui.recBadge.textContent = key ? t(key) : "";
-  ui.recBadge.dataset.state = recorder ? recorder.state : "none";
+  renderRecordingBadge(ui.recBadge, state.recorder);
 }
 
 function closeCall() {

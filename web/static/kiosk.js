@@ -3,7 +3,7 @@
 import { $, $$, ack, api, clock, duration, el, errorText, say, session, showScreen } from "./common.js";
 import { lang, localName, onChange, regionName, skillName, t } from "./i18n.js";
 import { ChatPanel } from "./chat.js";
-import { RecorderLink } from "./recording.js";
+import { recordCall, renderRecordingBadge } from "./recording.js";
 import { caseCall, openCamera, playStream, showSharedScreen, toggleShare } from "./rtc.js";
 
 const RESUME_KEY = "rvw.resume";
@@ -595,22 +595,19 @@ function renderConsent() {
 }
 
 function startRecorder(call, caseId, iceServers, localMedia) {
-  const recorder = new RecorderLink({ caseId, iceServers, emit: (event, payload) => ack(socket, event, payload) });
-  state.recorder = recorder;
-  recorder.addEventListener("state", renderRecording);
-  recorder.addEventListener("refused", renderRecording);
-  call.addEventListener("localscreen", (e) => recorder.setScreen(e.detail));
-  localMedia.then((stream) => {
-    if (state.recorder === recorder) recorder.start(stream);
+  state.recorder = recordCall({
+    call,
+    caseId,
+    iceServers,
+    localMedia,
+    emit: (event, payload) => ack(socket, event, payload),
+    onChange: renderRecording,
+    current: (recorder) => state.recorder === recorder,
   });
 }
 
 function renderRecording() {
-  const recorder = state.recorder;
-  const key = !recorder ? null : recorder.state === "connected" ? "rec.on" : recorder.state === "failed" ? "rec.retry" : null;
-  ui.recBadge.hidden = !key;
-  ui.recBadge.textContent = key ? t(key) : "";
-  ui.recBadge.dataset.state = recorder ? recorder.state : "none";
+  renderRecordingBadge(ui.recBadge, state.recorder);
 }
 
 function renderCallTitle() {

@@ -11,6 +11,8 @@
 // Events (CustomEvent, `detail`): state (the connection's state), refused ({code, message}: the
 // server will not record, e.g. the citizen said no).
 
+import { t } from "./i18n.js";
+
 const GATHER_TIMEOUT_MS = 3000;
 const RETRY_MS = [1000, 2000, 4000, 8000, 15000];
 
@@ -201,4 +203,30 @@ export class RecorderLink extends EventTarget {
     this.pc = null;
     this._setState("closed");
   }
+}
+
+/**
+ * Start recording a call's side: a RecorderLink that sends the call's camera (once `localMedia`
+ * resolves) and follows its screen share. `onChange` is called on every change of the link's state.
+ * `current()` tells whether this link is still the page's (a late camera must not start an old one).
+ */
+export function recordCall({ call, caseId, iceServers, emit, localMedia, onChange, current }) {
+  const recorder = new RecorderLink({ caseId, iceServers, emit });
+  recorder.addEventListener("state", onChange);
+  recorder.addEventListener("refused", onChange);
+  call.addEventListener("localscreen", (e) => recorder.setScreen(e.detail));
+  if (call.screen) recorder.screen = call.screen.stream; // sharing already
+  localMedia.then((stream) => {
+    if (current(recorder)) recorder.start(stream);
+  });
+  return recorder;
+}
+
+/** The "recording" badge of a page: shown while the link is connected, or reconnecting after a failure. */
+export function renderRecordingBadge(badge, recorder) {
+  const state = recorder ? recorder.state : "none";
+  const key = state === "connected" ? "rec.on" : state === "failed" ? "rec.retry" : null;
+  badge.hidden = !key;
+  badge.textContent = key ? t(key) : "";
+  badge.dataset.state = state;
 }
