@@ -77,16 +77,19 @@ async def test_offer_time_out_applied_once_by_two_tickers(
     assert len(first.seen("offer")) == 0 and len(second.seen("offer")) == 0
 
 
-@pytest.mark.timeout(240)  # about a minute on this 2-core machine: the default 90 s is too close
-async def test_fifty_clerks_five_hundred_requests_on_two_nodes(
+CLERKS, REQUESTS = 30, 300  # at once, on two nodes (bench/queue.py measures far larger bursts)
+
+
+@pytest.mark.timeout(240)  # about 40 s on this 2-core machine: the default 90 s is too close
+async def test_thirty_clerks_three_hundred_requests_on_two_nodes(
     two_nodes: tuple[Server, Server], manual_clock: ManualClock
 ) -> None:
-    """500 requests at once on two nodes, 50 clerks accepting and declining at random: no request
+    """300 requests at once on two nodes, 30 clerks accepting and declining at random: no request
     is offered to two clerks at once, no clerk holds two offers, and every request ends once."""
     a, b = two_nodes
     rng = random.Random(5)
     await a.add_user("boss", "supervisor", "310000", [])
-    for i in range(50):
+    for i in range(CLERKS):
         await a.add_user(f"k{i}", "clerk", "310000", ["social_insurance"])
     problems: list[str] = []
     accepted: dict[str, str] = {}  # ticket -> clerk
@@ -120,9 +123,9 @@ async def test_fifty_clerks_five_hundred_requests_on_two_nodes(
         assert (await c.call("set_status", {"status": "available"}))["ok"]
         return c
 
-    clerks = list(await asyncio.gather(*(log_in(i) for i in range(50))))
+    clerks = list(await asyncio.gather(*(log_in(i) for i in range(CLERKS))))
     citizens: list[Client] = []
-    for batch in range(10):
+    for batch in range(REQUESTS // 50):
         group = [Client(a if (batch * 50 + j) % 2 else b, "/citizen") for j in range(50)]
         await asyncio.gather(*(c.connect({"channel": "web", "region": "320500"}) for c in group))
         citizens += group
@@ -138,10 +141,10 @@ async def test_fifty_clerks_five_hundred_requests_on_two_nodes(
                 if (await c.call("cancel", {"ticket_id": ack["ticket_id"]}))["ok"]:
                     cancelled.add(ack["ticket_id"])
         for _ in range(3000):  # up to 150 s under load
-            if len(accepted) + len(cancelled) >= 500:
+            if len(accepted) + len(cancelled) >= REQUESTS:
                 break
             await asyncio.sleep(0.05)
-        assert len(accepted) + len(cancelled) == 500, (len(accepted), len(cancelled))
+        assert len(accepted) + len(cancelled) == REQUESTS, (len(accepted), len(cancelled))
     finally:
         for w in workers:
             w.cancel()

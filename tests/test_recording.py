@@ -236,12 +236,12 @@ async def test_both_sides_recorded_with_a_screen_added(rec_server: Server) -> No
             assert "a=candidate:" in ack["description"]["sdp"]  # complete: no trickle needed
         for side in sides.values():
             await side.connected()
-        await asyncio.sleep(3.0)
+        await asyncio.sleep(2.0)
         # The clerk starts sharing a screen: the same connection renegotiates and a file is added.
         screen_began = time.monotonic()
         ack = await sides["clerk"].share_screen()
         assert ack["ok"] is True, ack
-        await asyncio.sleep(3.0)
+        await asyncio.sleep(2.0)
         # The share stops: renegotiated again, the screen's file is finished while the cameras go on.
         screen_ended = time.monotonic()
         ack = await sides["clerk"].stop_screen()
@@ -250,7 +250,7 @@ async def test_both_sides_recorded_with_a_screen_added(rec_server: Server) -> No
             server, case_id, audit, lambda rs: any(r["kind"] == "screen" and r["state"] == "complete" for r in rs)
         )
         assert [r["state"] for r in screen_rows if r["kind"] == "video"] == ["recording", "recording"]
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(0.5)
         ended = time.monotonic()
         assert (await clerk.call("end_case", {"case_id": case_id, "outcome": "resolved", "notes": ""}))["ok"]
         want = {("citizen", "audio"), ("citizen", "video"), ("clerk", "audio"), ("clerk", "video"), ("clerk", "screen")}
