@@ -19,7 +19,10 @@ the ``get_decoder`` name of ``aiortc.rtcrtpreceiver``, in its own thread; this p
 a decoder that returns the encoded frame unchanged, so each track yields the sender's VP8 or Opus
 frames with their unwrapped RTP timestamps, and :class:`recordings.media_files.TrackFile` muxes
 them. (aiortc's ``MediaRecorder`` decodes and re-encodes: about 0.4 of a core per 640x480
-stream.) Only this process is patched, and it does nothing else.
+stream.) The thread that would run the decoder (``decoder_worker`` of the same module) is replaced
+too, by one that hands each frame to the track with a single call on the loop (about a tenth less
+CPU per stream than scheduling a coroutine per frame; docs/benchmarks.md). aiortc offers no public
+hook for either; only this process is patched, and it does nothing else.
 """
 
 from __future__ import annotations
@@ -71,11 +74,26 @@ class PassThrough:
         return [EncodedFrame(self.codec, bytes(encoded_frame.data), int(encoded_frame.timestamp))]
 
 
+def hand_over(loop: asyncio.AbstractEventLoop, input_q: Any, output_q: asyncio.Queue[Any], decode_error: Any) -> None:
+    """Stands in for aiortc's decoder thread: each encoded frame goes to the track with one call on
+    the loop (aiortc's own schedules a coroutine per frame, to wrap a decoder this process does not run)."""
+    while True:
+        task = input_q.get()
+        if task is None:
+            loop.call_soon_threadsafe(output_q.put_nowait, None)  # the track has ended
+            return
+        codec, encoded = task
+        frame = EncodedFrame(codec.name.lower(), bytes(encoded.data), int(encoded.timestamp))
+        loop.call_soon_threadsafe(output_q.put_nowait, frame)
+
+
 def install_pass_through() -> None:
     def pass_through(codec: Any) -> Any:
         return PassThrough(codec.name)
 
     aiortc.rtcrtpreceiver.get_decoder = pass_through
+    if os.environ.get("RVW_RECORDER_HANDOVER", "1") == "1":
+        aiortc.rtcrtpreceiver.decoder_worker = hand_over
 
 
 def prefer_stored_codecs(sdp: str) -> str:
