@@ -9,7 +9,9 @@ hides their middle: enough stays to recognise a number the reader already knows,
     021-12345678          -> 021-****5678          (the area code and the last 4)
 
 A number is one only where it stands alone: a digit (or a decimal point and a digit) right before or after it means
-it is part of something longer (a case or ticket number, a time stamp, an amount) and it is left as it is. Digits
+it is part of something longer (a case or ticket number, a time stamp, an amount) and it is left as it is.
+Our own identifiers (case numbers, attachment and recording ids) are read whole first and kept, whatever digits
+their random hex part happens to hold. Digits
 typed full width (１３８…, common with Chinese input methods) are found too.
 
 Where it applies: the case list and its CSV export and the 差评 follow-ups (``server.records``,
@@ -29,9 +31,11 @@ from typing import Any
 _NARROW = str.maketrans("０１２３４５６７８９Ｘｘ＋－（）　", "0123456789Xx+-() ")
 
 _NUMBER = re.compile(
-    # Not the tail of a longer number or of a decimal, nor the hex part of one of our case numbers
-    # (RVW + the date + 12 hex digits, which may hold 11 digits after a letter).
-    r"(?<![0-9])(?<![0-9]\.)(?<!RVW[0-9]{8}[A-F])"
+    # Our own identifiers are read whole and kept: a case number (RVW + the date + 12 hex digits, whose digits
+    # may run on for 15 or 18 from the date), an attachment's (A + 20 hex) and a recording's (M + 16 hex).
+    r"(?P<code>(?<![0-9A-Za-z])(?:RVW[0-9]{8}[0-9A-F]{12}|A[0-9A-F]{20}|M[0-9A-F]{16})(?![0-9A-Za-z]))"
+    # Otherwise: not the tail of a longer number or of a decimal.
+    r"|(?<![0-9])(?<![0-9]\.)"
     r"(?:"
     r"(?P<id>[1-9][0-9]{16}[0-9Xx]|[1-9][0-9]{14})"
     r"|(?P<cc>(?:\+|00)?86[- ]?)?(?P<mobile>1[3-9][0-9][- ]?[0-9]{4}[- ]?[0-9]{4})"
@@ -60,7 +64,9 @@ def mask(text: str) -> str:
     done = 0
     for m in _NUMBER.finditer(narrow):
         out.append(text[done : m.start()])
-        if m.group("id") is not None:
+        if m.group("code") is not None:
+            out.append(text[m.start() : m.end()])
+        elif m.group("id") is not None:
             out.append(_hide(text, narrow, m.start(), m.end(), 6, 4))
         elif m.group("mobile") is not None:
             out.append(text[m.start() : m.start("mobile")])  # +86, 0086 or 86, as written

@@ -71,6 +71,11 @@ def test_numbers_are_masked(text: str, shown: str) -> None:
         "我的社保卡丢了，怎么办？",
         "RVW20261128ABCDEF012345",  # a case number
         "RVW20261128A13812345678",  # a case number whose hex part holds eleven digits after a letter
+        "RVW202609217513655EE35C",  # the date and the hex part run on for 15 digits (CI found this one)
+        "办件号RVW202611281381234567EF，请核对",  # 18 digits from the date, inside Chinese text
+        "RVW202611285A0211234567",  # a landline's shape after a letter in the hex part
+        "A13812345678901234567F",  # an attachment id: 18 digits after its letter
+        "M3101011990010112",  # a recording id
         "T1A2B3C4D",  # a ticket id
         "2026-11-28T09:00:00.123+08:00",  # an ISO time
         "2026-11-28 13:00",
