@@ -816,11 +816,25 @@ def renice(pids: list[int], niceness: int) -> None:
                 os.setpriority(os.PRIO_PROCESS, int(task.name), niceness)
 
 
+def set_sched(pids: list[int], policy: str) -> None:
+    """Put every thread of these processes under Linux's SCHED_IDLE ("idle") or the normal policy ("normal");
+    a thread's niceness stays."""
+    number = os.SCHED_IDLE if policy == "idle" else os.SCHED_OTHER
+    for pid in pids:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(ProcessLookupError):
+                os.sched_setscheduler(int(task.name), number, os.sched_param(0))
+
+
+def other_sched(args: argparse.Namespace) -> str:
+    return "normal" if args.recorder_sched == "idle" else "idle"
+
+
 def condition_label(condition: str, args: argparse.Namespace) -> str:
     return {
         "none": "nothing recorded",
-        "recording": f"{args.streams} streams recorded",
-        "niced": f"{args.streams} streams recorded, recorders at nice {args.recorder_nice}",
+        "recording": f"{args.streams} streams recorded (recorders {args.recorder_sched})",
+        "other": f"{args.streams} streams recorded (recorders {other_sched(args)})",
     }[condition]
 
 
@@ -828,9 +842,9 @@ def toggled_signals(
     server: ServerProcess, tokens: list[str], media: Child, plan: list[str], args: argparse.Namespace
 ) -> dict[str, Any]:
     """One paced signal load over the whole plan (bench.loadgen generators). The media is paused in the
-    blocks marked "none" and flows in the others; in "niced" ones the server's recorder processes run at
-    ``--recorder-nice``. Latencies are split by the block each signal was sent in, leaving out the first
-    ``--settle`` seconds of every block (the switch)."""
+    blocks marked "none" and flows in the others; in "other" ones the server's recorder processes run under the
+    other scheduling policy than ``--recorder-sched``. Latencies are split by the block each signal was sent in,
+    leaving out the first ``--settle`` seconds of every block (the switch)."""
     lock = multiprocessing.get_context("spawn").Lock()
     gens = []
     for i in range(args.procs):
@@ -855,7 +869,7 @@ def toggled_signals(
         return {k: cpu_of(v) for k, v in groups.items()}, machine_busy(), time.monotonic_ns(), stolen()
 
     began = time.monotonic()
-    flowing, niced = False, False
+    flowing, switched = False, False
     try:
         for gen in gens:
             gen.expect("ready", timeout=90.0)
@@ -874,9 +888,9 @@ def toggled_signals(
         snaps = []
         for k, condition in enumerate(plan):
             sleep_until_ns(window_start + k * block_ns)
-            if (condition == "niced") != niced:
-                niced = not niced
-                renice(recorders, args.recorder_nice if niced else 0)
+            if (condition == "other") != switched:
+                switched = not switched
+                set_sched(recorders, other_sched(args) if switched else args.recorder_sched)
             if (condition != "none") != flowing:
                 flowing = not flowing
                 media.ask(("resume" if flowing else "pause",), "ok")
@@ -885,8 +899,8 @@ def toggled_signals(
         snaps.append(snapshot())
         results = [gen.expect("result", timeout=60.0) for gen in gens]
     finally:
-        if niced:
-            renice(recorders, 0)
+        if switched:
+            set_sched(recorders, args.recorder_sched)
         if flowing:
             media.ask(("pause",), "ok")
         for gen in gens:
@@ -951,7 +965,11 @@ def latency_part(work: Path, log_dir: Path, clip_path: Path, args: argparse.Name
     log(f"2. creating {clerks} clerks and an auditor with `rvw user add`")
     created_s = create_clerks(var_dir, clerks, parallel=os.cpu_count() or 2)
     add_auditor(var_dir)
-    extra = {"RVW_RECORDING": "optional", "RVW_RECORDER_WORKERS": str(args.recorder_workers)}
+    extra = {
+        "RVW_RECORDING": "optional",
+        "RVW_RECORDER_WORKERS": str(args.recorder_workers),
+        "RVW_RECORDER_SCHED": args.recorder_sched,
+    }
     server = ServerProcess("ours", var_dir, log_dir, tag="latency", extra_env=extra)
     out: dict[str, Any] = {"clerk_setup_s": round(created_s, 1)}
     media: Child | None = None
@@ -965,7 +983,7 @@ def latency_part(work: Path, log_dir: Path, clip_path: Path, args: argparse.Name
         out["cases"] = media.expect("ready", timeout=120.0)["cases"]
         time.sleep(args.warmup)  # every file has had its first keyframe
         media.ask(("pause",), "ok")
-        group = ["none", "recording"] + (["niced"] if args.recorder_nice else [])
+        group = ["none", "recording"] + (["other"] if args.compare_sched else [])
         plan = group * args.blocks
         log(
             f"2. {args.rate:g} signals/s from {args.procs * args.pairs} pairs for {len(plan) * args.block:g} s,"
@@ -1131,10 +1149,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="part 2: niceness of the signal load generators, which time the signals (-5: ahead of the rest)",
     )
     p.add_argument(
-        "--recorder-nice",
-        type=int,
-        default=0,
-        help="part 2: add blocks with the server's recorder processes at this niceness (0: none)",
+        "--recorder-sched",
+        choices=("idle", "normal"),
+        default="idle",
+        help="part 2: RVW_RECORDER_SCHED of the server's recorder processes (idle, as deployed by default)",
+    )
+    p.add_argument(
+        "--compare-sched",
+        action="store_true",
+        help="part 2: add blocks with the recorder processes under the other policy (normal, at their niceness)",
     )
     p.add_argument("--out", type=Path, help="write the results as JSON to this file")
     p.add_argument("--keep", type=Path, help="copy the logs and the recordings into this directory")

@@ -57,9 +57,12 @@ class _Process:
 
 
 class RecorderPool:
-    def __init__(self, index: MediaIndex, root: Path, workers: int, node: str, nice: int = 0) -> None:
+    def __init__(
+        self, index: MediaIndex, root: Path, workers: int, node: str, nice: int = 0, sched: str = "normal"
+    ) -> None:
         self.index = index
         self.nice = nice
+        self.sched = sched
         self.root = root
         self.node = node
         self.processes = [_Process(i) for i in range(max(1, workers))]
@@ -125,7 +128,12 @@ class RecorderPool:
             await asyncio.sleep(pause)
 
     async def _run(self, process: _Process) -> None:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "RVW_RECORDER_NICE": str(self.nice)}
+        env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "RVW_RECORDER_NICE": str(self.nice),
+            "RVW_RECORDER_SCHED": self.sched,
+        }
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",

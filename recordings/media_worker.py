@@ -393,16 +393,33 @@ async def serve(root: Path) -> None:
     worker.out.send({"ev": "bye"})
 
 
+def yield_to_signaling(policy: str, nice: int) -> None:
+    """Put this process below the signaling process in the scheduler's eyes, before any thread is started (the
+    threads aiortc and the loop start later inherit it): a late signal is felt at once, while a recorder's jitter
+    buffer absorbs being a few milliseconds late (docs/benchmarks.md, "Recording").
+
+    ``idle`` (Linux's SCHED_IDLE): whenever a normal process wakes up wanting a core, a recorder running on it
+    gives it up at once; niceness alone only shares a core in proportion, so the signaling process still waits
+    for a recorder's slice to end. The recorders then run on whatever CPU is left over: enough while the machine is
+    not saturated, and a saturated machine loses frames (the files show it) rather than signals. ``normal``: the
+    ordinary policy at niceness ``nice``."""
+    if nice > 0:
+        os.nice(nice)
+    if policy == "idle" and hasattr(os, "SCHED_IDLE"):
+        try:
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        except OSError as exc:  # a container may refuse it: the niceness stays
+            log.warning("could not run the recorder at SCHED_IDLE (%s); it runs at niceness %d", exc, nice)
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aioice").setLevel(logging.WARNING)
     mask_logs()  # identity and phone numbers masked in this process's log lines too
     root = Path(sys.argv[1] if len(sys.argv) > 1 else os.environ.get("RVW_RECORDINGS_DIR", "var/recordings"))
-    # Below the signaling process in the scheduler's eyes: a late signal is felt at once, while the
-    # recorder's jitter buffer absorbs being a few milliseconds late (docs/benchmarks.md).
-    nice = int(os.environ.get("RVW_RECORDER_NICE", "0") or 0)
-    if nice > 0:
-        os.nice(nice)
+    yield_to_signaling(
+        os.environ.get("RVW_RECORDER_SCHED", "normal"), int(os.environ.get("RVW_RECORDER_NICE", "0") or 0)
+    )
     # uvloop when installed: about a fifth less CPU per recorded stream than asyncio's own loop here.
     loop_factory = None
     if os.environ.get("RVW_RECORDER_LOOP", "uvloop") == "uvloop":

@@ -207,7 +207,12 @@ def create_app(
         pool = None
         if settings.recording != "off":
             pool = RecorderPool(
-                media, Path(settings.recordings_dir), settings.recorder_workers, queue.node, settings.recorder_nice
+                media,
+                Path(settings.recordings_dir),
+                settings.recorder_workers,
+                queue.node,
+                nice=settings.recorder_nice,
+                sched=settings.recorder_sched,
             )
             queue.subscribe(pool.accept)
         hub.media, hub.recorder_pool = media, pool

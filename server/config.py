@@ -49,6 +49,16 @@ def _recording(env: Mapping[str, str]) -> str:
     return policy
 
 
+RECORDER_SCHEDULING = ("idle", "normal")
+
+
+def _recorder_sched(env: Mapping[str, str]) -> str:
+    policy = (env.get("RVW_RECORDER_SCHED") or "idle").strip().lower()
+    if policy not in RECORDER_SCHEDULING:
+        raise ConfigError(f"RVW_RECORDER_SCHED must be one of {', '.join(RECORDER_SCHEDULING)}, got {policy!r}")
+    return policy
+
+
 def _goal(env: Mapping[str, str]) -> float:
     goal = _float(env, "RVW_SLA_GOAL", 0.9)
     if not 0.0 < goal < 1.0:
@@ -177,7 +187,10 @@ class Settings:
     # is told to the clerk, who decides); recorder processes per node.
     recording: str = "optional"
     recorder_workers: int = 2
-    recorder_nice: int = 5  # the recorders yield the CPU to signaling when both want it
+    # The recorders yield the CPU to signaling when both want it: Linux's SCHED_IDLE ("idle"), or the
+    # normal policy ("normal"); and a niceness, which orders them among themselves and counts under "normal".
+    recorder_sched: str = "idle"
+    recorder_nice: int = 5
     # Retention per kind, in days (`rvw retention run`); the audit log at least 180.
     retention_media_days: float = 180.0
     retention_attachment_days: float = 365.0
@@ -245,6 +258,7 @@ class Settings:
             sla_alert_min_requests=_int(env, "RVW_SLA_ALERT_MIN_REQUESTS", 5),
             recording=_recording(env),
             recorder_workers=_int(env, "RVW_RECORDER_WORKERS", 2),
+            recorder_sched=_recorder_sched(env),
             recorder_nice=_int(env, "RVW_RECORDER_NICE", 5, minimum=0),
             retention_media_days=_float(env, "RVW_RETENTION_MEDIA_DAYS", 180.0),
             retention_attachment_days=_float(env, "RVW_RETENTION_ATTACHMENT_DAYS", 365.0),

@@ -11,7 +11,8 @@ hides their middle: enough stays to recognise a number the reader already knows,
 A number is one only where it stands alone: a digit (or a decimal point and a digit) right before or after it means
 it is part of something longer (a case or ticket number, a time stamp, an amount) and it is left as it is.
 Our own identifiers (case numbers, attachment and recording ids) are read whole first and kept, whatever digits
-their random hex part happens to hold. Digits typed full width (１３８…, common with Chinese input methods) are found too.
+their random hex part happens to hold. Digits typed full width (１３８…, common with Chinese input methods) are
+found too.
 
 Where it applies: the case list and its CSV export and the 差评 follow-ups (``server.records``,
 ``server.followups``), the case record (``mask_case``), and every log line once ``mask_logs()`` has run. What is

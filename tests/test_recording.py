@@ -332,6 +332,10 @@ async def test_a_killed_recorder_leaves_readable_segments(rec_server: Server) ->
         assert pool is not None
         pids = pool.worker_pids()
         assert len(pids) == 1
+        # Every thread of the worker (the loop's, aiortc's decoder threads) yields to signaling: SCHED_IDLE, nice 5.
+        threads = [int(name) for name in os.listdir(f"/proc/{pids[0]}/task")]
+        assert len(threads) > 1 and {os.sched_getscheduler(t) for t in threads} == {os.SCHED_IDLE}
+        assert {os.getpriority(os.PRIO_PROCESS, t) for t in threads} == {5}
         os.kill(pids[0], signal.SIGKILL)
         rows = await rows_of(
             server, case_id, audit, lambda rs: len(rs) == 2 and all(r["state"] != "recording" for r in rs)
@@ -408,6 +412,10 @@ def test_an_unknown_recording_policy_is_a_configuration_error() -> None:
     with pytest.raises(ConfigError, match="RVW_RECORDING"):
         Settings.from_env({"RVW_RECORDING": "sometimes", "RVW_SECRET_KEY": "k"})
     assert Settings.from_env({"RVW_RECORDING": "Required", "RVW_SECRET_KEY": "k"}).recording == "required"
+    with pytest.raises(ConfigError, match="RVW_RECORDER_SCHED"):
+        Settings.from_env({"RVW_RECORDER_SCHED": "fifo", "RVW_SECRET_KEY": "k"})
+    assert Settings.from_env({"RVW_SECRET_KEY": "k"}).recorder_sched == "idle"
+    assert Settings.from_env({"RVW_RECORDER_SCHED": "Normal", "RVW_SECRET_KEY": "k"}).recorder_sched == "normal"
 
 
 async def test_shutdown_closes_the_files_cleanly(tmp_path: Path) -> None:
