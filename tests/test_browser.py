@@ -5,7 +5,7 @@ pages' RTCPeerConnections must decode video; then the kiosk shares its screen, t
 case, the kiosk rates it, and the case record shows it all. Another case is transferred from the
 console to another province, and the kiosk waits for that province's clerk with the same case number.
 
-Set RVW_SCREENSHOTS=/some/dir to keep a screenshot of every page.
+Screenshots of every page are kept in test-artifacts/screenshots (RVW_SCREENSHOTS=/some/dir to put them elsewhere).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-gpu",
 ]
+SCREENSHOTS = "test-artifacts/screenshots"
 MATTER = "SB-ZY-001"  # skill social_insurance
 TARGET = "310000"
 
@@ -90,9 +91,9 @@ async def chromium() -> AsyncIterator[Any]:
 
 
 def screenshot_path(label: str) -> str | None:
-    folder = os.environ.get("RVW_SCREENSHOTS")
-    if not folder:
-        return None
+    """Where a page's screenshot is kept: RVW_SCREENSHOTS, else test-artifacts/screenshots in the project (a test
+    artifact for people to look at; CI keeps the folder)."""
+    folder = os.environ.get("RVW_SCREENSHOTS") or str(Path(__file__).resolve().parent.parent / SCREENSHOTS)
     Path(folder).mkdir(parents=True, exist_ok=True)
     return str(Path(folder) / f"{label}.png")
 

@@ -1,3 +1,4 @@
+// @ts-check
 // The case page (/cases/{id}), for supervisors and auditors: one case's record (GET /api/cases/{id}) with its
 // facts, timeline, chat lines, documents, rating and 差评 follow-up, and its recordings
 // (GET /api/cases/{id}/recordings) played side by side under one play/pause and one position.
@@ -10,6 +11,18 @@
 import { $, api, clock, duration, el, errorText, loginPanel, say } from "./common.js";
 import { lang, localName, onChange, regionName, skillName, t } from "./i18n.js";
 
+/**
+ * @typedef {import("../types/api").CaseRecord} CaseRecord
+ * @typedef {import("../types/api").Followup} Followup
+ * @typedef {import("../types/api").Matter} Matter
+ * @typedef {import("../types/api").RecordingInfo} RecordingInfo
+ * @typedef {import("../types/api").AttachmentInfo} AttachmentInfo
+ * @typedef {import("../types/api").TimelineEntry} TimelineEntry
+ * @typedef {import("./common.js").ErrorInfo} ErrorInfo
+ * @typedef {"login" | "loading" | "shown" | "failed"} Phase
+ * @typedef {{key?: string, vars?: Record<string, unknown>, error?: ErrorInfo}} Failure
+ */
+
 const CHINA_MS = 8 * 3600 * 1000;
 const RECORDS = "/api/recordings/";
 const DOCUMENTS = "/api/attachments/";
@@ -21,6 +34,7 @@ const CHAT_IN_TIMELINE = 60; // characters of a chat line repeated in the timeli
 
 // login: the log-in panel (no user yet, or logged out); loading: the record is asked for;
 // shown: the record is on the page; failed: it could not be read (state.error says why).
+/** @type {Record<Phase, Phase[]>} */
 const MOVES = {
   login: ["loading"],
   loading: ["shown", "failed", "login"],
@@ -52,19 +66,36 @@ const ui = {
   timeline: $("#case-timeline"),
 };
 
+/**
+ * @typedef {object} State
+ * @property {Phase} phase
+ * @property {string} caseId
+ * @property {import("./common.js").User | null} user
+ * @property {CaseRecord | null} record  GET /api/cases/{id}
+ * @property {Failure | null} error  {key, vars} or {error} (the server's) when failed
+ * @property {{phase: string, rows: RecordingInfo[], error: ErrorInfo | null}} recordings
+ *   GET /api/cases/{id}/recordings
+ * @property {{phase: string, row: Followup | null, error: ErrorInfo | null}} followup
+ *   the case's row of GET /api/followups, for a 差评
+ * @property {number} seq  bumped on every log-in and log-out: answers to an older one are dropped
+ */
+/** @type {State} */
 const state = {
   phase: "login",
   caseId: caseIdOfAddress(),
   user: null,
-  record: null, // GET /api/cases/{id}
-  error: null, // {key, vars} or {error} (the server's) when failed
-  recordings: { phase: "idle", rows: [], error: null }, // GET /api/cases/{id}/recordings
-  followup: { phase: "idle", row: null, error: null }, // the case's row of GET /api/followups, for a 差评
-  seq: 0, // bumped on every log-in and log-out: answers to an older one are dropped
+  record: null,
+  error: null,
+  recordings: { phase: "idle", rows: [], error: null },
+  followup: { phase: "idle", row: null, error: null },
+  seq: 0,
 };
+/** @type {Map<string, Matter>} */
 const matters = new Map(); // code -> {name: {zh, en}, skill}
+/** @type {Map<string, HTMLLIElement>} */
 const docNodes = new Map(); // attachment_id -> its <li>, made once (an image is fetched once, not per render)
 
+/** @param {Phase} next */
 function go(next) {
   if (!MOVES[state.phase].includes(next)) {
     throw new Error(`case page: no move from ${state.phase} to ${next}`);
@@ -86,7 +117,12 @@ const casePath = (suffix = "") => `/api/cases/${encodeURIComponent(state.caseId)
 
 // ---- words, times and sizes ----
 
-/** The text of the first key that has one, else `fallback`. */
+/**
+ * The text of the first key that has one, else `fallback`.
+ * @param {string[]} keys
+ * @param {string} fallback
+ * @param {Record<string, unknown>} [vars]
+ */
 function words(keys, fallback, vars) {
   for (const key of keys) {
     const text = t(key, vars);
@@ -95,14 +131,20 @@ function words(keys, fallback, vars) {
   return fallback;
 }
 
-/** "2026-11-28 14:03:22" in China time for an ISO 8601 time (or epoch ms); the dash when there is none. */
+/**
+ * "2026-11-28 14:03:22" in China time for an ISO 8601 time (or epoch ms); the dash when there is none.
+ * @param {string | number | null | undefined} time
+ */
 function chinaDateTime(time) {
-  const ms = typeof time === "number" ? time : Date.parse(time);
+  const ms = typeof time === "number" ? time : Date.parse(time || "");
   if (!Number.isFinite(ms)) return t("sup.none");
   return new Date(ms + CHINA_MS).toISOString().slice(0, 19).replace("T", " ");
 }
 
-/** A due time: a deadline at midnight is the end of the day before ("2026-11-30 24:00"), as on the wall. */
+/**
+ * A due time: a deadline at midnight is the end of the day before ("2026-11-30 24:00"), as on the wall.
+ * @param {string} time
+ */
 function dueText(time) {
   const ms = Date.parse(time);
   if (!Number.isFinite(ms)) return t("sup.none");
@@ -111,24 +153,35 @@ function dueText(time) {
   return `${new Date(ms + CHINA_MS - 86400 * 1000).toISOString().slice(0, 10)} 24:00`;
 }
 
+/** @param {string} time */
 function chinaDate(time) {
   return chinaDateTime(time).slice(0, 10);
 }
 
-/** A time of the case: the time of day alone when it is on the day the case was asked for. */
+/**
+ * A time of the case: the time of day alone when it is on the day the case was asked for.
+ * @param {string} time
+ */
 function caseTime(time) {
   const full = chinaDateTime(time);
   const day = state.record ? chinaDate(state.record.requested_at) : "";
   return full.startsWith(day) && day ? full.slice(11) : full;
 }
 
+/**
+ * @param {string} from
+ * @param {string} to
+ */
 function seconds(from, to) {
   const a = Date.parse(from);
   const b = Date.parse(to);
   return Number.isFinite(a) && Number.isFinite(b) ? (b - a) / 1000 : null;
 }
 
-/** A length of media as m:ss (h:mm:ss past an hour): the same in both languages. */
+/**
+ * A length of media as m:ss (h:mm:ss past an hour): the same in both languages.
+ * @param {number | null | undefined} s
+ */
 function mediaLength(s) {
   if (s === null || s === undefined || !Number.isFinite(s)) return t("sup.none");
   const whole = Math.max(0, Math.floor(s));
@@ -138,6 +191,7 @@ function mediaLength(s) {
   return h ? `${h}:${String(m).padStart(2, "0")}:${sec}` : `${m}:${sec}`;
 }
 
+/** @param {number | null | undefined} bytes */
 function size(bytes) {
   if (bytes === null || bytes === undefined) return t("sup.none");
   if (bytes < 1024) return `${bytes} B`;
@@ -145,27 +199,34 @@ function size(bytes) {
   return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
 }
 
+/** @param {string | null | undefined} sha */
 function shortSha(sha) {
   return sha ? `${sha.slice(0, SHA_SHOWN)}…` : t("sup.none");
 }
 
+/** @param {string} code */
 function matterName(code) {
   const m = matters.get(code);
   if (!m) return code || t("sup.none");
   return lang() === "en" ? `${localName(m.name)} (${code})` : `${localName(m.name)}（${code}）`;
 }
 
+/** @param {string | null | undefined} outcome */
 function outcomeWords(outcome) {
   if (!outcome) return t("case.outcomeNone");
   return words([`outcome.${outcome}`, `case.outcome.${outcome}`], outcome);
 }
 
+/** @param {number} level */
 function ratingWords(level) {
   return t("case.ratingLevel", { words: words([`rating.${level}`], String(level)), level });
 }
 
-/** Who did something: `citizen:<id>`, `clerk:<id>`, `supervisor:<id>` or `system`. The citizen's own id is
- * not shown: it names nobody to a reader and the record is theirs. */
+/**
+ * Who did something: `citizen:<id>`, `clerk:<id>`, `supervisor:<id>` or `system`. The citizen's own id is
+ * not shown: it names nobody to a reader and the record is theirs.
+ * @param {string | null | undefined} actor
+ */
 function actorWords(actor) {
   const [role, id] = String(actor || "").split(/:(.*)/s);
   if (role === "citizen") return t("case.actor.citizen");
@@ -173,6 +234,7 @@ function actorWords(actor) {
   return words([`case.actor.${role}`], String(actor || t("sup.none")), { id: id || "" });
 }
 
+/** @param {string | null | undefined} actor */
 function sideOf(actor) {
   const role = String(actor || "").split(":")[0];
   return role === "clerk" ? "clerk" : role === "citizen" ? "citizen" : "other";
@@ -180,6 +242,7 @@ function sideOf(actor) {
 
 // ---- loading ----
 
+/** @param {import("./common.js").User} user */
 async function start(user) {
   state.user = user;
   ui.logout.hidden = false;
@@ -207,6 +270,7 @@ async function start(user) {
   go("failed");
 }
 
+/** @param {number} seq */
 async function loadMatters(seq) {
   const { status, data } = await api("GET", "/api/matters");
   if (seq !== state.seq || status !== 200 || !Array.isArray(data)) return; // codes are shown instead
@@ -214,6 +278,7 @@ async function loadMatters(seq) {
   if (state.phase === "shown") render();
 }
 
+/** @param {number} seq */
 async function loadRecordings(seq) {
   state.recordings = { phase: "loading", rows: [], error: null };
   render();
@@ -232,10 +297,13 @@ async function loadRecordings(seq) {
   render();
 }
 
-/** The 差评 follow-up's due dates and state, from the follow-up list (closed ones are listed apart). */
+/**
+ * The 差评 follow-up's due dates and state, from the follow-up list (closed ones are listed apart).
+ * @param {number} seq
+ */
 async function loadFollowup(seq) {
   state.followup = { phase: "loading", row: null, error: null };
-  const which = state.record.followup_closed_at ? "closed" : "open";
+  const which = state.record && state.record.followup_closed_at ? "closed" : "open";
   const { status, data } = await api("GET", `/api/followups?state=${which}`);
   if (seq !== state.seq) return;
   if (status === 401) {
@@ -243,7 +311,7 @@ async function loadFollowup(seq) {
     return;
   }
   if (status === 200 && Array.isArray(data)) {
-    const row = data.find((f) => f.case_id === state.caseId) || null;
+    const row = data.find((/** @type {Followup} */ f) => f.case_id === state.caseId) || null;
     state.followup = { phase: "shown", row, error: null };
   } else {
     state.followup = { phase: "failed", row: null, error: (data && data.error) || { code: "network" } };
@@ -292,18 +360,25 @@ function render() {
   renderTimeline(record);
 }
 
+/** @param {Failure | null} error */
 function failureWords(error) {
   if (!error) return "";
   if (error.key) return t(error.key, error.vars);
   return t("case.failed", { error: errorText(error.error, true) });
 }
 
-/** A label and its value, as one cell of a `dl.case-facts` grid. */
+/**
+ * A label and its value, as one cell of a `dl.case-facts` grid.
+ * @param {string} label
+ * @param {import("./common.js").Child} value
+ * @param {Record<string, unknown> & {wide?: boolean}} [attrs]  those of the <dd>, and `wide`
+ */
 function fact(label, value, attrs = {}) {
   const { wide, ...rest } = attrs;
   return el("div", { class: wide ? "fact-wide" : null }, el("dt", {}, label), el("dd", rest, value));
 }
 
+/** @param {CaseRecord} r */
 function renderFacts(r) {
   const waited = r.answered_at ? seconds(r.requested_at, r.answered_at) : null;
   const handled = r.answered_at && r.ended_at ? seconds(r.answered_at, r.ended_at) : null;
@@ -346,6 +421,7 @@ function renderFacts(r) {
   );
 }
 
+/** @param {CaseRecord} r */
 function renderRating(r) {
   const rating = r.rating;
   ui.rating.replaceChildren(
@@ -365,8 +441,12 @@ function renderRating(r) {
   ui.followup.replaceChildren(...followupNodes(r));
 }
 
-/** The follow-up of a 差评: its state, due dates and steps from the follow-up list; when that cannot be read,
- * the state as the case's timeline tells it. */
+/**
+ * The follow-up of a 差评: its state, due dates and steps from the follow-up list; when that cannot be read,
+ * the state as the case's timeline tells it.
+ * @param {CaseRecord} r
+ * @returns {HTMLElement[]}
+ */
 function followupNodes(r) {
   if (!r.rating || r.rating.level > LOW_RATING) {
     return [el("p", { class: "muted", id: "followup-state", dataset: { state: "none" } }, t("case.followupNone"))];
@@ -375,6 +455,7 @@ function followupNodes(r) {
   const row = f.row;
   const fromTimeline = timelineFollowupState(r);
   const current = row ? row.state : fromTimeline;
+  /** @type {HTMLElement[]} */
   const nodes = [
     el("h3", { class: "case-subhead" }, t("case.followup")),
     el(
@@ -426,6 +507,7 @@ function followupNodes(r) {
   return nodes;
 }
 
+/** @param {CaseRecord} r */
 function timelineFollowupState(r) {
   const seen = new Set(r.timeline.map((e) => e.event));
   if (seen.has("followup_closed") || r.followup_closed_at) return "closed";
@@ -434,6 +516,7 @@ function timelineFollowupState(r) {
   return "open";
 }
 
+/** @param {CaseRecord} r */
 function renderDocs(r) {
   const docs = Array.isArray(r.attachments) ? r.attachments : [];
   const items = docs.map((doc) => {
@@ -444,11 +527,10 @@ function renderDocs(r) {
     }
     const who = actorWords(doc.uploaded_by);
     const about = t("case.docAbout", { who, at: caseTime(doc.uploaded_at), size: size(doc.bytes) });
-    node.querySelector(".case-doc-meta").textContent = about;
+    $(".case-doc-meta", node).textContent = about;
     const img = node.querySelector("img");
     if (img) img.alt = t("case.docImage", { who, at: caseTime(doc.uploaded_at) });
-    const link = node.querySelector("a");
-    link.title = t(img ? "case.docOpenImage" : "case.docOpenPdf");
+    $("a", node).title = t(img ? "case.docOpenImage" : "case.docOpenPdf");
     const label = node.querySelector(".case-doc-label");
     if (label) label.textContent = t("case.docOpenPdf");
     return node;
@@ -457,6 +539,7 @@ function renderDocs(r) {
   ui.noDocs.hidden = docs.length > 0;
 }
 
+/** @param {AttachmentInfo} doc */
 function docNode(doc) {
   const href = DOCUMENTS + encodeURIComponent(doc.attachment_id);
   const image = doc.content_type.startsWith("image/");
@@ -481,6 +564,7 @@ function docNode(doc) {
   );
 }
 
+/** @param {CaseRecord} r */
 function renderRecordings(r) {
   const consent = r.recording_consent;
   const key = consent === true ? "case.consentYes" : consent === false ? "case.consentNo" : "case.consentNone";
@@ -506,6 +590,7 @@ function renderRecordings(r) {
   ui.filesRows.replaceChildren(...player.files.map((f) => fileRow(f)));
 }
 
+/** @param {PlayerFile} f */
 function fileRow(f) {
   const row = f.row;
   const interrupted = row.state === "interrupted";
@@ -545,6 +630,7 @@ function fileRow(f) {
   );
 }
 
+/** @param {CaseRecord} r */
 function renderChat(r) {
   const lines = r.timeline.filter((e) => e.event === "chat" && e.detail && typeof e.detail.text === "string");
   ui.chat.replaceChildren(
@@ -560,13 +646,14 @@ function renderChat(r) {
           " ",
           el("time", { class: "chat-time", datetime: e.at }, caseTime(e.at)),
         ),
-        el("p", { class: "chat-text" }, e.detail.text),
+        el("p", { class: "chat-text" }, e.detail?.text),
       );
     }),
   );
   ui.noChat.hidden = lines.length > 0;
 }
 
+/** @param {CaseRecord} r */
 function renderTimeline(r) {
   ui.timeline.replaceChildren(
     ...r.timeline.map((e) =>
@@ -584,9 +671,13 @@ function renderTimeline(r) {
   );
 }
 
-/** A line's detail in words, for the events that have something to say. */
+/**
+ * A line's detail in words, for the events that have something to say.
+ * @param {TimelineEntry} e
+ */
 function detailNodes(e) {
   const d = e.detail && typeof e.detail === "object" ? e.detail : {};
+  /** @type {string[]} */
   const parts = [];
   if (e.event === "chat" && typeof d.text === "string") {
     parts.push(d.text.length > CHAT_IN_TIMELINE ? `${d.text.slice(0, CHAT_IN_TIMELINE)}…` : d.text);
@@ -604,7 +695,7 @@ function detailNodes(e) {
   } else if (e.event === "attachment") {
     parts.push(`${d.content_type || ""} · ${size(d.bytes)}`);
   } else if (e.event === "set_clerk_status") {
-    const status = (s) => words([`status.${s}`], String(s ?? ""));
+    const status = (/** @type {unknown} */ s) => words([`status.${s}`], String(s ?? ""));
     parts.push(t("case.statusSet", { id: d.clerk_id, from: status(d.from), to: status(d.to) }));
     if (d.note) parts.push(d.note);
   } else if (e.event.startsWith("followup_") && d.note) {
@@ -617,8 +708,33 @@ function detailNodes(e) {
 
 // ---- the recordings, side by side under one clock ----
 
+/** @type {Record<RecordingInfo["kind"], number>} */
 const KIND_ORDER = { video: 0, screen: 1, audio: 2 };
+/** @type {Record<RecordingInfo["side"], number>} */
 const SIDE_ORDER = { citizen: 0, clerk: 1 };
+
+/**
+ * One recorded file in the player.
+ * @typedef {object} PlayerFile
+ * @property {RecordingInfo} row
+ * @property {Track} track
+ * @property {number} offset  seconds from the player's origin
+ * @property {number | null} length  seconds; null until known
+ * @property {HTMLVideoElement | HTMLAudioElement} el
+ * @property {boolean} active
+ * @property {boolean} failed
+ */
+/**
+ * The files of one side's camera, screen or sound, and the elements that show or switch them.
+ * @typedef {object} Track
+ * @property {string} key
+ * @property {RecordingInfo["side"]} side
+ * @property {RecordingInfo["kind"]} kind
+ * @property {PlayerFile[]} files
+ * @property {HTMLElement} [box]
+ * @property {HTMLElement} [caption]
+ * @property {HTMLElement} [idle]
+ */
 const TICK_MS = 100;
 const DRIFT_S = 0.3; // a file further than this from where the shared position puts it is moved there
 const HOLD_MAX_S = 3; // the shared clock waits at most this long for a file that is still loading
@@ -635,15 +751,17 @@ class Player {
   constructor() {
     this.ui = {
       box: $("#player"),
-      play: $("#player-play"),
-      position: $("#player-position"),
+      play: /** @type {HTMLButtonElement} */ ($("#player-play")),
+      position: /** @type {HTMLInputElement} */ ($("#player-position")),
       time: $("#player-time"),
       clock: $("#player-clock"),
       sound: $("#player-sound"),
       stage: $("#player-stage"),
     };
-    this.files = []; // {row, offset, length, el, track, active, failed}
-    this.tracks = []; // {key, side, kind, files, box, caption, idle}
+    /** @type {PlayerFile[]} */
+    this.files = [];
+    /** @type {Track[]} */
+    this.tracks = [];
     this.origin = 0; // epoch ms of the earliest start
     this.total = 0;
     this.position = 0;
@@ -652,25 +770,34 @@ class Player {
     this.held = 0; // seconds the clock has waited for a file still loading
     this.waiting = false; // the clock stands (and every file is paused) until that file can play
     this.dragging = false; // the position slider is held: ticks leave its knob where the pointer puts it
-    this.timer = null;
+    /** @type {ReturnType<typeof setInterval> | undefined} */
+    this.timer = undefined;
     this.ui.play.addEventListener("click", () => (this.playing ? this.pause() : this.play()));
     this.ui.position.addEventListener("input", () => this.seek(Number(this.ui.position.value)));
     this.ui.position.addEventListener("pointerdown", () => (this.dragging = true));
     window.addEventListener("pointerup", () => (this.dragging = false));
   }
 
-  /** Make the elements for `rows` (GET /api/cases/{id}/recordings); called once per record. */
+  /**
+   * Make the elements for `rows` (GET /api/cases/{id}/recordings); called once per record.
+   * @param {RecordingInfo[]} rows
+   */
   load(rows) {
     this.close();
     const sorted = [...rows].sort((a, b) => Date.parse(a.started_at) - Date.parse(b.started_at));
     if (!sorted.length) return;
     this.origin = Math.min(...sorted.map((r) => Date.parse(r.started_at)));
+    /** @type {Map<string, Track>} */
     const byKey = new Map();
     for (const row of sorted) {
       const key = `${row.side}-${row.kind}`;
-      if (!byKey.has(key)) byKey.set(key, { key, side: row.side, kind: row.kind, files: [] });
-      const track = byKey.get(key);
+      let track = byKey.get(key);
+      if (!track) {
+        track = { key, side: row.side, kind: row.kind, files: [] };
+        byKey.set(key, track);
+      }
       const known = row.duration_s ?? (row.ended_at ? seconds(row.started_at, row.ended_at) : null);
+      /** @type {PlayerFile} */
       const file = {
         row,
         track,
@@ -699,20 +826,23 @@ class Player {
     );
     const seen = this.tracks.filter((tr) => tr.kind !== "audio");
     for (const track of seen) {
-      track.caption = el("figcaption");
-      track.idle = el("p", { class: "player-idle" });
+      const caption = el("figcaption");
+      const idle = el("p", { class: "player-idle" });
+      track.caption = caption;
+      track.idle = idle;
       track.box = el(
         "figure",
         { class: "video-box player-box", dataset: { track: track.key, side: track.side, kind: track.kind } },
         ...track.files.map((f) => f.el),
-        track.idle,
-        track.caption,
+        idle,
+        caption,
       );
     }
     // The sound of each side: its <audio> elements, with a switch to hear or silence that side.
     const heard = this.tracks.filter((tr) => tr.kind === "audio");
     for (const track of heard) {
-      track.caption = el("span");
+      const caption = el("span");
+      track.caption = caption;
       const box = el("input", { type: "checkbox", checked: true, dataset: { side: track.side } });
       box.addEventListener("change", () => {
         for (const f of track.files) f.el.muted = !box.checked;
@@ -721,21 +851,22 @@ class Player {
         "label",
         { class: "player-sound-switch", dataset: { track: track.key, side: track.side, kind: track.kind } },
         box,
-        track.caption,
+        caption,
         ...track.files.map((f) => f.el),
       );
     }
-    this.ui.stage.replaceChildren(...seen.map((tr) => tr.box));
-    this.ui.sound.replaceChildren(...heard.map((tr) => tr.box));
+    this.ui.stage.replaceChildren(...seen.map((tr) => tr.box || ""));
+    this.ui.sound.replaceChildren(...heard.map((tr) => tr.box || ""));
     this.ui.box.hidden = false;
     this.measure();
     this.sync(true);
   }
 
+  /** @param {RecordingInfo} row */
   element(row) {
     const media = document.createElement(row.kind === "audio" ? "audio" : "video");
     media.preload = "auto";
-    media.playsInline = true;
+    if (media instanceof HTMLVideoElement) media.playsInline = true;
     media.dataset.recording = row.recording_id;
     media.dataset.side = row.side;
     media.dataset.kind = row.kind;
@@ -766,11 +897,12 @@ class Player {
     this.playing = false;
     this.waiting = false;
     clearInterval(this.timer);
-    this.timer = null;
+    this.timer = undefined;
     this.sync(false);
     this.renderText();
   }
 
+  /** @param {number} position */
   seek(position) {
     this.position = Math.min(Math.max(0, position), this.total);
     this.last = performance.now();
@@ -804,7 +936,10 @@ class Player {
     });
   }
 
-  /** Put every file where the clock says; `force` moves them even when close (after a seek or a start). */
+  /**
+   * Put every file where the clock says; `force` moves them even when close (after a seek or a start).
+   * @param {boolean} force
+   */
   sync(force) {
     const run = this.playing && !this.waiting;
     for (const f of this.files) {
@@ -837,15 +972,16 @@ class Player {
   /** Per camera or screen: the file of this moment shown; before, between or after files, a word says so. */
   renderTracks() {
     for (const track of this.tracks) {
-      if (track.kind === "audio") continue;
+      const { box, idle: idleNode } = track;
+      if (track.kind === "audio" || !box || !idleNode) continue;
       const active = track.files.find((f) => f.active);
       const before = track.files.filter((f) => f.offset <= this.position);
       const shown = active || before[before.length - 1] || track.files[0];
       for (const f of track.files) f.el.hidden = f !== shown;
-      track.box.dataset.active = String(Boolean(active));
+      box.dataset.active = String(Boolean(active));
       const idle = active ? "" : t(this.position < track.files[0].offset ? "case.trackNotYet" : "case.trackIdle");
-      if (track.idle.textContent !== idle) track.idle.textContent = idle;
-      track.idle.hidden = !idle;
+      if (idleNode.textContent !== idle) idleNode.textContent = idle;
+      idleNode.hidden = !idle;
     }
   }
 
@@ -865,7 +1001,7 @@ class Player {
     this.ui.play.setAttribute("aria-pressed", String(this.playing));
     this.ui.play.disabled = !this.files.length;
     for (const track of this.tracks) {
-      track.caption.textContent = t(`case.track.${track.side}.${track.kind}`);
+      if (track.caption) track.caption.textContent = t(`case.track.${track.side}.${track.kind}`);
     }
     this.renderTracks();
     this.renderPosition();
@@ -875,7 +1011,7 @@ class Player {
   close() {
     this.playing = false;
     clearInterval(this.timer);
-    this.timer = null;
+    this.timer = undefined;
     for (const f of this.files) {
       f.el.pause();
       f.el.removeAttribute("src");

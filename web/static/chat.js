@@ -1,3 +1,4 @@
+// @ts-check
 // The chat panel of a call, one for the citizen's page and the clerk console (docs/protocol.md, `chat`).
 // It owns the lines, the box and the send button; the page tells it when lines arrive and when the call's
 // chat leaves the page (clear), and re-renders it on a language switch.
@@ -5,13 +6,19 @@
 import { clock, el, errorText, say } from "./common.js";
 import { t } from "./i18n.js";
 
+/**
+ * @typedef {{from: string, text: string, at: string, ms: number}} Line
+ * @typedef {{key?: string, error?: import("./common.js").ErrorInfo}} Problem
+ */
+
 export class ChatPanel {
   /**
    * @param {object} o
    * @param {{list: HTMLElement, error: HTMLElement, form: HTMLFormElement, input: HTMLTextAreaElement,
    *   send: HTMLButtonElement}} o.ui the panel's elements (#chat-list, #chat-error, #chat-form, ...)
    * @param {"citizen"|"clerk"} o.me this page's side
-   * @param {(text: string) => Promise<any>} o.deliver sends one line; resolves to the server's ack
+   * @param {(text: string) => Promise<import("./common.js").Answer>} o.deliver sends one line; resolves to
+   *   the server's ack
    * @param {() => boolean} o.canSend whether a call is on to send to
    * @param {boolean} [o.detailed] show the server's own message beside a failure's words
    */
@@ -21,7 +28,9 @@ export class ChatPanel {
     this.deliver = deliver;
     this.canSend = canSend;
     this.detailed = detailed;
-    this.lines = []; // in time order: {from, text, at, ms}
+    /** @type {Line[]} */
+    this.lines = []; // in time order
+    /** @type {Problem | null} */
     this.error = null; // {key} (checked here) or {error} (the server's answer) of the last failed send
     this.sending = false;
     this.epoch = 0; // bumped on every clear, so that a late answer does not bring a line back
@@ -43,15 +52,23 @@ export class ChatPanel {
     });
   }
 
-  /** A `chat` event from the other side (the page has checked it is about its call). */
+  /**
+   * A `chat` event from the other side (the page has checked it is about its call).
+   * @param {{from?: string, text?: unknown, at?: string}} data
+   */
   receive(data) {
     const other = this.me === "clerk" ? "citizen" : "clerk";
     this.add(data.from === this.me ? this.me : other, String(data.text ?? ""), data.at);
   }
 
-  /** A line, kept in the server's time order; `at` is its ISO 8601 time. */
+  /**
+   * A line, kept in the server's time order; `at` is its ISO 8601 time.
+   * @param {string} from
+   * @param {string} text
+   * @param {string | undefined} at
+   */
   add(from, text, at) {
-    const parsed = Date.parse(at);
+    const parsed = Date.parse(at || "");
     const line = { from, text, at: at || "", ms: Number.isNaN(parsed) ? Date.now() : parsed };
     let i = this.lines.length;
     while (i > 0 && this.lines[i - 1].ms > line.ms) i -= 1;
@@ -60,6 +77,7 @@ export class ChatPanel {
     this.ui.list.scrollTop = this.ui.list.scrollHeight;
   }
 
+  /** @param {Line} line */
   item(line) {
     const mine = line.from === this.me;
     return el(

@@ -1,20 +1,48 @@
+// @ts-check
 // Small helpers shared by the pages: DOM building, acknowledged emits, REST calls,
 // plain-words errors and the log-in panel of the console and the supervisor page.
 
 import { t } from "./i18n.js";
 
-export const $ = (selector, root = document) => root.querySelector(selector);
+/**
+ * @typedef {{code: string, message?: string}} ErrorInfo  the server's error object (stable code, English message)
+ * @typedef {{ok: boolean, error?: ErrorInfo, [field: string]: any}} Answer  an acknowledgement, JSON as sent
+ * @typedef {{id: string, username: string, role: string, display_name: string, region: string,
+ *   skills: string[]}} User  /api/me
+ * @typedef {import("socket.io-client").Socket} Socket
+ * @typedef {string | number | Node | null | undefined | false} Child  what el() appends (nothing for the empty ones)
+ */
+
+/**
+ * The element that `selector` finds: typed as present, since the pages look up their own markup
+ * (a cast names the element's kind where the page needs more than an HTMLElement).
+ * @param {string} selector
+ * @param {ParentNode} [root]
+ */
+export const $ = (selector, root = document) => /** @type {HTMLElement} */ (root.querySelector(selector));
+/**
+ * @param {string} selector
+ * @param {ParentNode} [root]
+ * @returns {HTMLElement[]}
+ */
 export const $$ = (selector, root = document) => Array.from(root.querySelectorAll(selector));
 
-/** el("button", {class: "big", onclick: fn}, "text", child) */
+/**
+ * el("button", {class: "big", onclick: fn}, "text", child)
+ * @template {keyof HTMLElementTagNameMap} K
+ * @param {K} tag
+ * @param {Record<string, unknown>} [attrs]
+ * @param {...(Child | Child[])} children
+ * @returns {HTMLElementTagNameMap[K]}
+ */
 export function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs)) {
     if (value === undefined || value === null || value === false) continue;
     if (key.startsWith("on") && typeof value === "function") {
-      node.addEventListener(key.slice(2), value);
+      node.addEventListener(key.slice(2), /** @type {EventListener} */ (value));
     } else if (key === "class") {
-      node.className = value;
+      node.className = String(value);
     } else if (key === "dataset") {
       Object.assign(node.dataset, value);
     } else if (value === true) {
@@ -30,20 +58,27 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-/** Emit with an acknowledgement; resolves to the server's {"ok", ...} answer (a timeout becomes an error). */
+/**
+ * Emit with an acknowledgement; resolves to the server's {"ok", ...} answer (a timeout becomes an error).
+ * @param {Socket | null} socket
+ * @param {string} event
+ * @param {unknown} data
+ * @param {number} [timeoutMs]
+ * @returns {Promise<Answer>}
+ */
 export function ack(socket, event, data, timeoutMs = 10000) {
   return new Promise((resolve) => {
     if (!socket || !socket.connected) {
       resolve({ ok: false, error: { code: "network", message: "not connected" } });
       return;
     }
-    socket.timeout(timeoutMs).emit(event, data, (err, answer) => {
+    socket.timeout(timeoutMs).emit(event, data, (/** @type {Error | null} */ err, /** @type {unknown} */ answer) => {
       if (err) {
         resolve({ ok: false, error: { code: "timeout", message: "no answer from the server" } });
       } else if (!answer || typeof answer !== "object") {
         resolve({ ok: false, error: { code: "unavailable", message: "empty answer" } });
       } else {
-        resolve(answer);
+        resolve(/** @type {Answer} */ (answer));
       }
     });
   });
@@ -52,6 +87,8 @@ export function ack(socket, event, data, timeoutMs = 10000) {
 /**
  * An error object {code, message} in plain words. With `detail`, the server's own message
  * (English, technical) follows in brackets: useful to clerks, noise to citizens.
+ * @param {Partial<ErrorInfo> | null | undefined} error
+ * @param {boolean} [detail]
  */
 export function errorText(error, detail = false) {
   const code = error && error.code;
@@ -62,11 +99,21 @@ export function errorText(error, detail = false) {
   return text;
 }
 
-/** fetch JSON: resolves to {status, data}; a network failure is status 0. */
+/**
+ * fetch JSON: resolves to {status, data}; a network failure is status 0. `data` is the JSON as the
+ * server sent it (null when the body was not JSON).
+ * @param {string} method
+ * @param {string} path
+ * @param {unknown} [body]
+ * @returns {Promise<{status: number, data: any}>}
+ */
 export async function api(method, path, body) {
-  const init = { method, headers: { Accept: "application/json" }, credentials: "same-origin" };
+  /** @type {Record<string, string>} */
+  const headers = { Accept: "application/json" };
+  /** @type {RequestInit} */
+  const init = { method, headers, credentials: "same-origin" };
   if (body !== undefined) {
-    init.headers["Content-Type"] = "application/json";
+    headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
   try {
@@ -83,20 +130,28 @@ export async function api(method, path, body) {
   }
 }
 
-/** Show one `.screen` section of a page and hide the others. */
+/**
+ * Show one `.screen` section of a page and hide the others.
+ * @param {string} id
+ */
 export function showScreen(id) {
   for (const section of $$(".screen")) {
     section.hidden = section.id !== id;
   }
   const shown = document.getElementById(id);
   const heading = shown && shown.querySelector("h2, h1");
-  if (heading) {
+  if (heading instanceof HTMLElement) {
     heading.setAttribute("tabindex", "-1");
     heading.focus({ preventScroll: true });
   }
 }
 
-/** A message in an element with role=alert or role=status; kind "error" | "info" | "ok". */
+/**
+ * A message in an element with role=alert or role=status.
+ * @param {HTMLElement | null | undefined} node
+ * @param {string | null | undefined} text
+ * @param {"error" | "info" | "ok"} [kind]
+ */
 export function say(node, text, kind = "info") {
   if (!node) return;
   node.textContent = text || "";
@@ -104,17 +159,20 @@ export function say(node, text, kind = "info") {
   node.hidden = !text;
 }
 
+/** @param {number | string | null | undefined} seconds */
 export function duration(seconds) {
   const s = Math.max(0, Math.round(Number(seconds) || 0));
   if (s < 90) return t("unit.s", { n: s });
   return t("unit.min", { n: Math.round(s / 60) });
 }
 
+/** @param {number | null | undefined} value  a fraction (0.5 is 50.0%) */
 export function percent(value) {
   if (value === null || value === undefined || Number.isNaN(value)) return t("sup.none");
   return `${(value * 100).toFixed(1)}%`;
 }
 
+/** @param {number | null} [epochSeconds]  now when left out */
 export function clock(epochSeconds) {
   // China time whatever the browser's zone: the service, its records and its reports keep China time.
   const d = epochSeconds ? new Date(epochSeconds * 1000) : new Date();
@@ -123,6 +181,7 @@ export function clock(epochSeconds) {
 
 /** A key kept in sessionStorage (per tab); failures (private mode) are ignored. */
 export const session = {
+  /** @param {string} key */
   get(key) {
     try {
       return sessionStorage.getItem(key);
@@ -130,6 +189,10 @@ export const session = {
       return null;
     }
   },
+  /**
+   * @param {string} key
+   * @param {string | null | undefined} value  null or undefined removes the key
+   */
   set(key, value) {
     try {
       if (value === null || value === undefined) sessionStorage.removeItem(key);
@@ -146,16 +209,24 @@ export const session = {
  * log-in), and returns {logout(), expired()} for the page; another role is told `wrongRoleKey`'s text. The
  * session lives in the HttpOnly cookie only: the page keeps no token where a script could read it, and
  * sockets connect with the cookie.
+ * @param {object} o
+ * @param {string} [o.role]
+ * @param {string[]} [o.roles]  defaults to [role]
+ * @param {string} [o.wrongRoleKey]
+ * @param {(user: User) => void} o.onReady
  */
-export function loginPanel({ role, roles = [role], wrongRoleKey = `login.wrongRole.${role}`, onReady }) {
+export function loginPanel({ role, roles = role ? [role] : [], wrongRoleKey = `login.wrongRole.${role}`, onReady }) {
   const panel = $("#login-panel");
   const form = $("#login-form");
   const errorBox = $("#login-error");
+  const usernameInput = /** @type {HTMLInputElement} */ ($("#login-username"));
+  const passwordInput = /** @type {HTMLInputElement} */ ($("#login-password"));
 
+  /** @param {string} message */
   function showForm(message) {
     panel.hidden = false;
     say(errorBox, message || "", "error");
-    const user = $("#login-username");
+    const user = usernameInput;
     if (user && !user.value) user.focus();
   }
 
@@ -173,11 +244,11 @@ export function loginPanel({ role, roles = [role], wrongRoleKey = `login.wrongRo
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const button = form.querySelector("button[type=submit]");
+    const button = /** @type {HTMLButtonElement} */ (form.querySelector("button[type=submit]"));
     button.disabled = true;
     say(errorBox, "");
-    const username = $("#login-username").value.trim();
-    const password = $("#login-password").value;
+    const username = usernameInput.value.trim();
+    const password = passwordInput.value;
     const { status, data } = await api("POST", "/api/auth/login", { username, password });
     button.disabled = false;
     if (status === 200 && data && data.token) {
@@ -186,7 +257,7 @@ export function loginPanel({ role, roles = [role], wrongRoleKey = `login.wrongRo
         showForm(t(wrongRoleKey));
         return;
       }
-      $("#login-password").value = "";
+      passwordInput.value = "";
       panel.hidden = true;
       onReady(data.user);
     } else if (status === 401) {

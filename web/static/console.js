@@ -1,10 +1,27 @@
+// @ts-check
 // The clerk's console: log in, go available, answer offers, serve the citizen over video, end or transfer the case.
 
 import { $, $$, ack, api, clock, el, errorText, loginPanel, say, session } from "./common.js";
 import { lang, onChange, regionName, skillName, t } from "./i18n.js";
 import { ChatPanel } from "./chat.js";
+import { DocumentPanel, documentElements } from "./documents.js";
 import { recordCall, renderRecordingBadge } from "./recording.js";
 import { caseCall, openCamera, playStream, showSharedScreen, toggleShare } from "./rtc.js";
+
+/**
+ * @typedef {import("../types/api").Offer} Offer
+ * @typedef {import("../types/api").Matter} Matter
+ * @typedef {import("../types/api").ClerkSession} ClerkSession
+ * @typedef {import("../types/api").ClerkMatched} ClerkMatched
+ * @typedef {import("../types/api").CaseEnded} CaseEnded
+ * @typedef {import("../types/api").Consent} Consent
+ * @typedef {import("../types/api").ChatLine} ChatLine
+ * @typedef {import("./common.js").ErrorInfo} ErrorInfo
+ * @typedef {Offer & {deadline: number, since: number}} OfferEntry  an offer with its times on performance.now()
+ * @typedef {{case_id: string, ticket_id: string, citizen: {origin_region?: string | null, channel?: string | null},
+ *   matter_code: string}} CaseInfo  the case on the clerk's desk
+ * @typedef {{case_id: string, outcome: string, to?: string, at: number}} HistoryItem  a case of today's list
+ */
 
 const TICK_MS = 250;
 const RETRY_MS = 2000; // a busy server refused the connection: try again after this (plus up to as much again)
@@ -29,62 +46,85 @@ const ui = {
   recBadge: $("#rec-badge"),
   citizenEnded: $("#citizen-ended"),
   stage: $("#stage"),
-  remoteVideo: $("#remote-video"),
-  remoteScreen: $("#remote-screen"),
+  remoteVideo: /** @type {HTMLVideoElement} */ ($("#remote-video")),
+  remoteScreen: /** @type {HTMLVideoElement} */ ($("#remote-screen")),
   remoteScreenBox: $("#remote-screen-box"),
-  localVideo: $("#local-video"),
+  localVideo: /** @type {HTMLVideoElement} */ ($("#local-video")),
   sound: $("#enable-sound"),
-  share: $("#share-screen"),
-  reconnect: $("#reconnect-video"),
+  share: /** @type {HTMLButtonElement} */ ($("#share-screen")),
+  reconnect: /** @type {HTMLButtonElement} */ ($("#reconnect-video")),
   callActions: $("#call-actions"),
   transferOpen: $("#transfer-open"),
   transferForm: $("#transfer-form"),
-  transferMatter: $("#transfer-matter"),
-  transferProvince: $("#transfer-province"),
-  transferNote: $("#transfer-note"),
+  transferMatter: /** @type {HTMLSelectElement} */ ($("#transfer-matter")),
+  transferProvince: /** @type {HTMLSelectElement} */ ($("#transfer-province")),
+  transferNote: /** @type {HTMLTextAreaElement} */ ($("#transfer-note")),
   transferSummary: $("#transfer-summary"),
   transferError: $("#transfer-error"),
-  transferSubmit: $("#transfer-submit"),
+  transferSubmit: /** @type {HTMLButtonElement} */ ($("#transfer-submit")),
   transferCancel: $("#transfer-cancel"),
-  endForm: $("#end-form"),
-  notes: $("#case-notes"),
-  endButton: $("#end-case"),
+  endForm: /** @type {HTMLFormElement} */ ($("#end-form")),
+  notes: /** @type {HTMLTextAreaElement} */ ($("#case-notes")),
+  endButton: /** @type {HTMLButtonElement} */ ($("#end-case")),
   history: $("#history-list"),
   noHistory: $("#no-history"),
   chatList: $("#chat-list"),
   chatError: $("#chat-error"),
-  chatForm: $("#chat-form"),
-  chatInput: $("#chat-input"),
-  chatSend: $("#chat-send"),
+  chatForm: /** @type {HTMLFormElement} */ ($("#chat-form")),
+  chatInput: /** @type {HTMLTextAreaElement} */ ($("#chat-input")),
+  chatSend: /** @type {HTMLButtonElement} */ ($("#chat-send")),
 };
 
 const state = {
-  phase: "login", // login | idle | in_call | wrap_up
+  /** @type {"login" | "idle" | "in_call" | "wrap_up"} */
+  phase: "login",
+  /** @type {import("./common.js").User | null} */
   user: null,
+  /** @type {ClerkSession["clerk"] | null} */
   clerk: null,
+  /** @type {import("./common.js").Socket | null} */
   socket: null,
   connectedOnce: false,
   status: "offline",
   wanted: "offline", // the presence the clerk chose; restored after a reconnect or a wrap-up
+  /** @type {Map<string, OfferEntry>} */
   offers: new Map(), // ticket_id -> offer (+ deadline)
+  /** @type {Map<string, Offer>} */
   offerOfCase: new Map(), // case_id -> offer
+  /** @type {Map<string, Matter>} */
   matters: new Map(), // code -> {name, skill}
-  case: null, // {case_id, ticket_id, citizen, matter_code}
+  /** @type {CaseInfo | null} */
+  case: null,
+  /** @type {import("./rtc.js").Call | null} */
   call: null,
+  /** @type {RTCIceServer[]} */
+  iceServers: [], // the case's, from `matched` (the recorder uses them too)
   recordingPolicy: "off", // the server's RVW_RECORDING (the `session` event)
-  consent: null, // the citizen's answer about recording in this case: {recording, policy} or null
-  recorder: null, // RecorderLink: our media to the server's recorder, once the citizen agreed
+  /** @type {{recording: boolean, policy: string} | null} */
+  consent: null, // the citizen's answer about recording in this case
+  /** @type {import("./recording.js").RecorderLink | null} */
+  recorder: null, // our media to the server's recorder, once the citizen agreed
+  /** @type {Promise<MediaStream | null> | null} */
   localMedia: null, // the call's camera promise (the recorder sends the same stream)
   mediaState: "new",
-  transfer: null, // {matter, province} while the transfer form is open
-  ticker: null,
+  /** @type {{matter: string, province: string} | null} */
+  transfer: null, // while the transfer form is open
+  /** @type {ReturnType<typeof setInterval> | undefined} */
+  ticker: undefined,
 };
 
 const chat = new ChatPanel({
   ui: { list: ui.chatList, error: ui.chatError, form: ui.chatForm, input: ui.chatInput, send: ui.chatSend },
   me: "clerk",
-  deliver: (text) => ack(state.socket, "chat", { case_id: state.case.case_id, text }),
+  deliver: (text) => ack(state.socket, "chat", { case_id: state.case?.case_id, text }), // canSend: a case is on
   canSend: () => Boolean(state.case) && state.phase === "in_call",
+  detailed: true,
+});
+
+const docs = new DocumentPanel({
+  ui: documentElements(),
+  me: "clerk",
+  caseId: () => (state.case && state.phase === "in_call" ? state.case.case_id : null),
   detailed: true,
 });
 
@@ -92,6 +132,7 @@ const login = loginPanel({ role: "clerk", onReady: start });
 
 // ---- start and connection --------------------------------------------------------------------
 
+/** @param {import("./common.js").User} user */
 function start(user) {
   state.user = user;
   state.phase = "idle";
@@ -108,7 +149,7 @@ function start(user) {
 async function loadMatters() {
   const { status, data } = await api("GET", "/api/matters");
   if (status === 200 && Array.isArray(data)) {
-    for (const m of data) state.matters.set(m.code, m);
+    for (const m of /** @type {Matter[]} */ (data)) state.matters.set(m.code, m);
     renderCase();
     renderTransfer();
   }
@@ -140,7 +181,8 @@ function connect() {
       connStatus("conn.lost", "lost");
       return;
     }
-    const data = (err && err.data) || {};
+    /** @type {Partial<ErrorInfo>} */
+    const data = ("data" in err && err.data) || {};
     if (data.code === "unavailable" || data.code === "rate_limited") {
       // Busy (a server taking over from one that shut down, a Redis blip): try again.
       connStatus("conn.lost", "lost");
@@ -158,12 +200,12 @@ function connect() {
     }
     connStatus("conn.refused", "refused", { msg: errorText(data, true) });
   });
-  socket.on("session", (data) => {
+  socket.on("session", (/** @type {ClerkSession} */ data) => {
     state.clerk = data.clerk;
     state.recordingPolicy = data.recording || "off";
     renderMe();
   });
-  socket.on("status", (data) => {
+  socket.on("status", (/** @type {{status: string, reason: string}} */ data) => {
     state.status = data.status;
     if (data.reason === "missed_offer") {
       state.wanted = "break";
@@ -173,12 +215,14 @@ function connect() {
     renderStatus();
   });
   socket.on("offer", addOffer);
-  socket.on("offer_withdrawn", (data) => removeOffer(data.ticket_id, data.reason));
+  socket.on("offer_withdrawn", (/** @type {{ticket_id: string, reason: string}} */ data) =>
+    removeOffer(data.ticket_id, data.reason),
+  );
   socket.on("matched", startCase);
-  socket.on("signal", (data) => {
+  socket.on("signal", (/** @type {import("./rtc.js").Signal & {case_id: string}} */ data) => {
     if (state.call && state.case && data.case_id === state.case.case_id) state.call.handle(data);
   });
-  socket.on("case_ended", (data) => {
+  socket.on("case_ended", (/** @type {CaseEnded} */ data) => {
     if (data.outcome !== "citizen_ended") return;
     if (state.case && data.case_id === state.case.case_id && state.phase === "in_call") {
       citizenHungUp();
@@ -193,22 +237,31 @@ function connect() {
       citizenHungUp();
     }
   });
-  socket.on("consent", (data) => {
+  socket.on("consent", (/** @type {Consent} */ data) => {
     if (!state.case || data.case_id !== state.case.case_id || state.phase !== "in_call") return;
     state.consent = { recording: data.recording, policy: data.policy };
     renderConsent();
     if (data.recording) startRecorder(data.case_id);
   });
-  socket.on("chat", (data) => {
+  socket.on("chat", (/** @type {ChatLine} */ data) => {
     if (!state.case || data.case_id !== state.case.case_id || state.phase !== "in_call") return;
     chat.receive(data);
   });
-  socket.on("citizen_resumed", (data) => {
+  socket.on("attachment", (/** @type {import("./documents.js").AttachmentEvent} */ data) => {
+    if (!state.case || data.case_id !== state.case.case_id) return;
+    docs.receive(data);
+  });
+  socket.on("citizen_resumed", (/** @type {{case_id: string}} */ data) => {
     // The citizen's page came back mid-call: offer again now rather than wait for ICE to time out.
     if (state.call && state.case && data.case_id === state.case.case_id) state.call.restart();
   });
 }
 
+/**
+ * @param {string} key
+ * @param {"online" | "lost" | "refused"} kind
+ * @param {Record<string, unknown>} [vars]
+ */
 function connStatus(key, kind, vars) {
   ui.conn.dataset.state = kind;
   ui.conn.dataset.key = key;
@@ -224,8 +277,9 @@ function stop() {
   closeCall();
   closeTransfer();
   chat.clear();
+  docs.clear();
   clearInterval(state.ticker);
-  state.ticker = null;
+  state.ticker = undefined;
   state.offers.clear();
   state.case = null;
   state.phase = "login";
@@ -243,6 +297,7 @@ ui.logout.addEventListener("click", async () => {
 // ---- who and status ------------------------------------------------------------------------------------
 
 function renderMe() {
+  /** @type {{display_name?: string, username?: string, region?: string, skills?: string[]}} */
   const c = state.clerk || state.user || {};
   ui.meName.textContent = c.display_name || c.username || "";
   ui.meDetail.textContent = t("console.me", {
@@ -263,6 +318,7 @@ function renderStatus() {
   }
 }
 
+/** @param {string} status */
 async function setStatus(status) {
   const answer = await ack(state.socket, "set_status", { status });
   if (answer.ok) {
@@ -279,12 +335,13 @@ async function setStatus(status) {
 for (const button of $$("[data-set-status]")) {
   button.addEventListener("click", () => {
     say(ui.error, "");
-    setStatus(button.dataset.setStatus);
+    setStatus(button.dataset.setStatus || "");
   });
 }
 
 // ---- offers ---------------------------------------------------------------------------------------------
 
+/** @param {Offer} offer */
 function addOffer(offer) {
   const now = performance.now();
   const entry = { ...offer, deadline: now + offer.expires_in_s * 1000, since: now - offer.waited_s * 1000 };
@@ -294,6 +351,10 @@ function addOffer(offer) {
   if (!state.ticker) state.ticker = setInterval(tick, TICK_MS);
 }
 
+/**
+ * @param {string} ticketId
+ * @param {string} [reason]
+ */
 function removeOffer(ticketId, reason) {
   if (!state.offers.delete(ticketId)) return;
   renderOffers();
@@ -304,13 +365,15 @@ function removeOffer(ticketId, reason) {
   }
 }
 
+/** @param {Offer | string | null | undefined} offerOrCode */
 function matterName(offerOrCode) {
   if (offerOrCode && typeof offerOrCode === "object") {
     return lang() === "en" ? offerOrCode.matter_name_en || offerOrCode.matter_name : offerOrCode.matter_name;
   }
-  const m = state.matters.get(offerOrCode);
-  if (!m) return offerOrCode || "";
-  return (m.name && (m.name[lang()] || m.name.zh)) || offerOrCode;
+  const code = offerOrCode || "";
+  const m = state.matters.get(code);
+  if (!m) return code;
+  return (m.name && (m.name[lang() === "en" ? "en" : "zh"] || m.name.zh)) || code;
 }
 
 function renderOffers() {
@@ -353,21 +416,22 @@ function renderOffers() {
 function tick() {
   const now = performance.now();
   for (const item of $$(".offer", ui.offers)) {
-    const o = state.offers.get(item.dataset.ticket);
+    const o = state.offers.get(item.dataset.ticket || "");
     if (!o) continue;
     const left = Math.max(0, (o.deadline - now) / 1000);
-    item.querySelector(".countdown").textContent = t("console.offerExpires", { s: Math.ceil(left) });
-    item.querySelector(".waited").textContent = t("console.offerWaited", { s: Math.round((now - o.since) / 1000) });
+    $(".countdown", item).textContent = t("console.offerExpires", { s: Math.ceil(left) });
+    $(".waited", item).textContent = t("console.offerWaited", { s: Math.round((now - o.since) / 1000) });
     const total = Math.max(1, o.expires_in_s);
-    item.querySelector(".meter-fill").style.width = `${Math.min(100, (left / total) * 100)}%`;
+    $(".meter-fill", item).style.width = `${Math.min(100, (left / total) * 100)}%`;
     item.classList.toggle("urgent", left <= 5);
   }
   if (!state.offers.size) {
     clearInterval(state.ticker);
-    state.ticker = null;
+    state.ticker = undefined;
   }
 }
 
+/** @param {Offer} offer */
 async function accept(offer) {
   say(ui.error, "");
   setOfferBusy(offer.ticket_id, true);
@@ -382,6 +446,7 @@ async function accept(offer) {
   }
 }
 
+/** @param {Offer} offer */
 async function decline(offer) {
   setOfferBusy(offer.ticket_id, true);
   const answer = await ack(state.socket, "decline", { ticket_id: offer.ticket_id });
@@ -393,6 +458,10 @@ async function decline(offer) {
   }
 }
 
+/**
+ * @param {string} ticketId
+ * @param {boolean} busy
+ */
 function setOfferBusy(ticketId, busy) {
   const item = ui.offers.querySelector(`[data-ticket="${CSS.escape(ticketId)}"]`);
   if (item) for (const b of item.querySelectorAll("button")) b.disabled = busy;
@@ -400,13 +469,17 @@ function setOfferBusy(ticketId, busy) {
 
 // ---- the case -----------------------------------------------------------------------------------
 
+/** @param {ClerkMatched} data */
 function startCase(data) {
   if (state.case && state.case.case_id === data.case_id && state.call) return; // seen again after a reconnect
   if (state.call) closeCall();
   say(ui.error, "");
   say(ui.statusNotice, "");
   const offer = state.offerOfCase.get(data.case_id);
-  if (!state.case || state.case.case_id !== data.case_id) chat.clear();
+  if (!state.case || state.case.case_id !== data.case_id) {
+    chat.clear();
+    docs.clear();
+  }
   state.case = {
     case_id: data.case_id,
     ticket_id: data.ticket_id,
@@ -426,6 +499,7 @@ function startCase(data) {
   ui.endButton.disabled = false;
   renderCase();
   renderStatus();
+  docs.render(); // a case to send documents in
 
   const localMedia = openCamera().then((stream) => {
     if (stream) ui.localVideo.srcObject = stream;
@@ -465,6 +539,7 @@ function renderCase() {
     : "—";
 }
 
+/** @param {string} value */
 function setMediaState(value) {
   state.mediaState = value;
   ui.mediaState.dataset.state = value;
@@ -476,12 +551,14 @@ function renderShareButton() {
   const call = state.call;
   const sharing = Boolean(call && call.sharing);
   ui.share.disabled = !call || state.mediaState !== "connected";
-  ui.share.dataset.i18n = sharing ? "console.stopShare" : "console.shareScreen";
-  ui.share.textContent = t(ui.share.dataset.i18n);
+  const key = sharing ? "console.stopShare" : "console.shareScreen";
+  ui.share.dataset.i18n = key;
+  ui.share.textContent = t(key);
   ui.share.setAttribute("aria-pressed", String(sharing));
   ui.reconnect.disabled = !call;
 }
 
+/** @param {MediaStream | null} stream */
 function showRemoteScreen(stream) {
   showSharedScreen({ box: ui.remoteScreenBox, stage: ui.stage, video: ui.remoteScreen }, stream);
 }
@@ -498,14 +575,15 @@ ui.reconnect.addEventListener("click", () => {
 
 // ---- recording -------------------------------------------------------------------------------
 
+/** @param {string} caseId */
 function startRecorder(caseId) {
-  const call = state.call;
-  if (!call || state.recorder) return;
+  const { call, localMedia } = state;
+  if (!call || !localMedia || state.recorder) return;
   state.recorder = recordCall({
     call,
     caseId,
     iceServers: state.iceServers,
-    localMedia: state.localMedia,
+    localMedia,
     emit: (event, payload) => ack(state.socket, event, payload),
     onChange: renderRecording,
     current: (recorder) => state.recorder === recorder,
@@ -562,7 +640,8 @@ ui.endForm.addEventListener("submit", async (event) => {
   event.preventDefault();
   const c = state.case;
   if (!c) return;
-  const outcome = (ui.endForm.querySelector("input[name=outcome]:checked") || {}).value || "resolved";
+  const checked = ui.endForm.querySelector("input[name=outcome]:checked");
+  const outcome = (checked instanceof HTMLInputElement && checked.value) || "resolved";
   ui.endButton.disabled = true;
   const answer = await ack(state.socket, "end_case", {
     case_id: c.case_id,
@@ -577,11 +656,15 @@ ui.endForm.addEventListener("submit", async (event) => {
   finishCase({ case_id: c.case_id, outcome, at: Date.now() / 1000 });
 });
 
-/** The case is off this clerk's desk (ended or transferred): close it and keep it in today's list. */
+/**
+ * The case is off this clerk's desk (ended or transferred): close it and keep it in today's list.
+ * @param {HistoryItem} item
+ */
 function finishCase(item) {
   closeCall();
   closeTransfer();
   chat.clear();
+  docs.clear();
   addHistory(item);
   state.case = null;
   state.phase = "idle";
@@ -597,7 +680,7 @@ function currentQueue() {
   const c = state.case;
   const offer = c && state.offerOfCase.get(c.case_id);
   const region = (offer && offer.target_region) || (state.clerk && state.clerk.region) || "";
-  const matter = c && state.matters.get(c.matter_code);
+  const matter = c ? state.matters.get(c.matter_code) : undefined;
   return { province: region ? region.slice(0, 2) + "0000" : "", skill: matter ? matter.skill : null };
 }
 
@@ -640,7 +723,7 @@ function renderTransfer() {
     el("option", { value: "" }, t("console.transferChoose")),
     ...provinces.map((code) => {
       // The server refuses a transfer into the queue the case is already in.
-      const current = code === here.province && matter.skill === here.skill;
+      const current = code === here.province && matter?.skill === here.skill;
       const name = regionName(code);
       return el(
         "option",
@@ -689,11 +772,13 @@ ui.transferForm.addEventListener("submit", async (event) => {
   }
   say(ui.transferError, "");
   ui.transferSubmit.disabled = true;
+  /** @type {{case_id: string, target_region: string, note: string, matter_code?: string}} */
   const payload = { case_id: c.case_id, target_region: tr.province, note };
   if (tr.matter) payload.matter_code = tr.matter;
   const answer = await ack(state.socket, "transfer", payload);
   ui.transferSubmit.disabled = false;
   if (!answer.ok) {
+    /** @type {Partial<ErrorInfo>} */
     const error = answer.error || {};
     const text =
       error.code === "bad_request"
@@ -724,6 +809,7 @@ function today() {
   return `${d.getFullYear()}-${d.getMonth() + 1}-${d.getDate()}`;
 }
 
+/** @returns {HistoryItem[]} */
 function readHistory() {
   try {
     const saved = JSON.parse(session.get(historyKey()) || "null");
@@ -733,6 +819,7 @@ function readHistory() {
   }
 }
 
+/** @param {HistoryItem} item */
 function addHistory(item) {
   const items = readHistory().filter((i) => i.case_id !== item.case_id);
   items.unshift(item);
@@ -768,6 +855,7 @@ onChange(() => {
   renderConsent();
   renderHistory();
   chat.render();
+  docs.render();
   if (state.case) setMediaState(state.mediaState);
   const key = ui.conn.dataset.key;
   if (key && key !== "conn.refused") ui.conn.textContent = t(key);

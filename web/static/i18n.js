@@ -1,3 +1,4 @@
+// @ts-check
 // Chinese by default, English on request. Elements carry data-i18n="key" (text),
 // data-i18n-placeholder, data-i18n-title or data-i18n-aria-label; the choice is kept in localStorage.
 
@@ -436,6 +437,37 @@ const DICT = {
     "chat.err.bad_request": "文字不能为空，也不能超过 1000 个字。",
     "chat.err.not_found": "本次通话已经结束。",
     "chat.err.rate_limited": "本次通话的文字消息已达上限，请直接用语音交流。",
+    "doc.title": "出示材料",
+    "doc.snap": "拍照出示材料",
+    "doc.snapHint": "把证件或材料对准摄像头，拿稳后按下面的按钮，工作人员就能看到照片。",
+    "doc.pick": "选择文件发送（图片或 PDF，10 MB 以内）",
+    "doc.pickClerk": "发送文件（图片或 PDF，10 MB 以内）",
+    "doc.sending": "正在发送……",
+    "doc.listLabel": "本次通话中出示的材料",
+    "doc.label": "材料 {n}（{who}）",
+    "doc.mine": "我发的",
+    "doc.citizen": "群众",
+    "doc.clerk": "工作人员",
+    "doc.loading": "正在接收……",
+    "doc.failed": "没有收到，请对方重新发送。",
+    "doc.open": "放大查看{label}",
+    "doc.pdf": "打开 PDF 文件",
+    "doc.notSent": "材料没有发出：{why}",
+    "doc.err.camera": "摄像头还没有画面，请稍等一下再拍。",
+    "doc.err.type": "只能发送 JPEG、PNG 图片或 PDF 文件。",
+    "doc.err.size": "文件太大了，请选择 10 MB 以内的文件。",
+    "doc.viewer": "查看材料",
+    "doc.zoomIn": "放大",
+    "doc.zoomOut": "缩小",
+    "doc.close": "关闭",
+    "kiosk.largerText": "大字",
+    "kiosk.next": "下一步：",
+    "kiosk.next.matter": "点一下要办的事，再选择由哪里的工作人员为您办理。",
+    "kiosk.next.province": "按「呼叫工作人员」后开始排队，工作人员接听后会自动打开视频。",
+    "kiosk.next.waiting": "轮到您时，屏幕上会出现工作人员的视频，请对着屏幕说话。",
+    "kiosk.next.call": "办完后工作人员会结束视频，然后请您为这次服务评价。",
+    "kiosk.next.rate": "选一个评价再按「提交评价」，也可以不评价；之后回到首页。",
+    "kiosk.next.done": "一分钟后屏幕自动回到首页，不会留下您的任何信息。",
     "consent.title": "本次服务将录音录像",
     "consent.text":
       "为了核实办理过程、处理投诉和接受监督，本次视频服务将全程录音录像（包括您的画面、声音和共享的屏幕），保存 {days} 天后删除，只有监督和审计人员可以查看。",
@@ -1047,6 +1079,37 @@ const DICT = {
       "Recording is required, but the citizen did not agree. Decide: continue without recording, or end the case with a reason.",
     "console.consent.waiting": "Waiting for the citizen to answer whether the session may be recorded.",
     "chat.err.rate_limited": "This call has reached its limit of messages; please talk instead.",
+    "doc.title": "Show a document",
+    "doc.snap": "Take a photo of a document",
+    "doc.snapHint": "Hold your card or paper up to the camera, keep it still, then press the button below: the clerk sees the photo.",
+    "doc.pick": "Choose a file to send (picture or PDF, up to 10 MB)",
+    "doc.pickClerk": "Send a file (picture or PDF, up to 10 MB)",
+    "doc.sending": "Sending…",
+    "doc.listLabel": "Documents shown in this call",
+    "doc.label": "Document {n} ({who})",
+    "doc.mine": "mine",
+    "doc.citizen": "citizen",
+    "doc.clerk": "clerk",
+    "doc.loading": "Receiving…",
+    "doc.failed": "Not received; please ask for it to be sent again.",
+    "doc.open": "Enlarge {label}",
+    "doc.pdf": "Open the PDF file",
+    "doc.notSent": "The document was not sent: {why}",
+    "doc.err.camera": "The camera shows no picture yet; please wait a moment and try again.",
+    "doc.err.type": "Only JPEG or PNG pictures and PDF files can be sent.",
+    "doc.err.size": "The file is too large; please choose one of at most 10 MB.",
+    "doc.viewer": "Document",
+    "doc.zoomIn": "Zoom in",
+    "doc.zoomOut": "Zoom out",
+    "doc.close": "Close",
+    "kiosk.largerText": "Larger text",
+    "kiosk.next": "Next: ",
+    "kiosk.next.matter": "Tap what you need help with, then choose where the clerk who serves you works.",
+    "kiosk.next.province": "Press “Call a clerk” to join the queue; the video opens by itself when a clerk answers.",
+    "kiosk.next.waiting": "When it is your turn, the clerk appears on the screen: just talk to the screen.",
+    "kiosk.next.call": "When your matter is done, the clerk ends the video; then please rate the service.",
+    "kiosk.next.rate": "Choose a rating and press “Send rating”, or skip it; then the screen returns to the start.",
+    "kiosk.next.done": "In a minute the screen returns to the start and keeps nothing of yours.",
 
     // The case page for supervisors and auditors (web/static/case.js, /cases/{id}).
     "case.title": "Case record",
@@ -1226,12 +1289,21 @@ const REGIONS = {
 };
 
 export const LANGS = Object.keys(DICT);
+/** @type {((lang: string) => void)[]} */
 const listeners = [];
+
+/**
+ * The dictionaries and regions looked up by any key (unknown keys give undefined).
+ * @type {Record<string, Record<string, string | undefined>>}
+ */
+const DICTS = DICT;
+/** @type {Record<string, string[] | undefined>} */
+const REGION_NAMES = REGIONS;
 
 function stored() {
   try {
     const value = localStorage.getItem(STORAGE_KEY);
-    return LANGS.includes(value) ? value : null;
+    return value !== null && LANGS.includes(value) ? value : null;
   } catch {
     return null;
   }
@@ -1243,10 +1315,15 @@ export function lang() {
   return current;
 }
 
-/** The text for `key` in the current language, with {name} placeholders filled from `vars`. */
+/**
+ * The text for `key` in the current language, with {name} placeholders filled from `vars`.
+ * @param {string} key
+ * @param {Record<string, unknown>} [vars]
+ * @returns {string}
+ */
 export function t(key, vars) {
-  let text = DICT[current][key];
-  if (text === undefined) text = DICT.zh[key];
+  let text = DICTS[current][key];
+  if (text === undefined) text = DICTS.zh[key];
   if (text === undefined) return key;
   if (vars) {
     text = text.replace(/\{(\w+)\}/g, (whole, name) => (name in vars ? String(vars[name]) : whole));
@@ -1254,35 +1331,45 @@ export function t(key, vars) {
   return text;
 }
 
-/** "江苏 · 苏州" / "Suzhou, Jiangsu" for a region code; unknown codes fall back to the province. */
+/**
+ * "江苏 · 苏州" / "Suzhou, Jiangsu" for a region code; unknown codes fall back to the province.
+ * @param {string | number | null | undefined} code
+ */
 export function regionName(code) {
   if (!code) return "";
   code = String(code);
   const i = current === "en" ? 1 : 0;
-  const province = REGIONS[code.slice(0, 2) + "0000"];
-  const own = REGIONS[code];
+  const province = REGION_NAMES[code.slice(0, 2) + "0000"];
+  const own = REGION_NAMES[code];
   if (own && code.endsWith("0000")) return own[i];
   if (own && province) return current === "en" ? `${own[i]}, ${province[i]}` : `${province[i]} · ${own[i]}`;
   if (province) return current === "en" ? `${province[i]} (${code})` : `${province[i]}（${code}）`;
   return code;
 }
 
+/** @param {string} skill */
 export function skillName(skill) {
   const key = `skill.${skill}`;
   const text = t(key);
   return text === key ? skill : text;
 }
 
-/** The name of a matter from the catalog's {"zh", "en"} pair. */
+/**
+ * The name of a matter from the catalog's {"zh", "en"} pair.
+ * @param {string | Record<string, string | undefined> | null | undefined} name
+ * @returns {string}
+ */
 export function localName(name) {
   if (!name || typeof name === "string") return name || "";
   return name[current] || name.zh || name.en || "";
 }
 
+/** @param {ParentNode} [root] */
 export function apply(root = document) {
   document.documentElement.lang = current === "zh" ? "zh-CN" : "en";
   for (const el of root.querySelectorAll("[data-i18n]")) {
-    el.textContent = t(el.dataset.i18n, varsOf(el));
+    if (!(el instanceof HTMLElement)) continue;
+    el.textContent = t(el.dataset.i18n || "", varsOf(el));
   }
   for (const [attr, data] of [
     ["placeholder", "i18nPlaceholder"],
@@ -1290,18 +1377,24 @@ export function apply(root = document) {
     ["aria-label", "i18nAriaLabel"],
   ]) {
     for (const el of root.querySelectorAll(`[data-${attrName(data)}]`)) {
-      el.setAttribute(attr, t(el.dataset[data], varsOf(el)));
+      if (!(el instanceof HTMLElement)) continue;
+      el.setAttribute(attr, t(el.dataset[data] || "", varsOf(el)));
     }
   }
   const title = document.querySelector("meta[name=rvw-title]");
-  if (title) document.title = `${t(title.content)} · ${t("app.title")}`;
+  if (title instanceof HTMLMetaElement) document.title = `${t(title.content)} · ${t("app.title")}`;
 }
 
+/** @param {string} dataKey */
 function attrName(dataKey) {
   return dataKey.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase());
 }
 
-// data-i18n-vars='{"sla": 60}' supplies placeholder values.
+/**
+ * data-i18n-vars='{"sla": 60}' supplies placeholder values.
+ * @param {HTMLElement} el
+ * @returns {Record<string, unknown> | undefined}
+ */
 function varsOf(el) {
   const raw = el.dataset.i18nVars;
   if (!raw) return undefined;
@@ -1312,6 +1405,7 @@ function varsOf(el) {
   }
 }
 
+/** @param {string} value */
 export function setLang(value) {
   if (!LANGS.includes(value) || value === current) return;
   current = value;
@@ -1324,7 +1418,10 @@ export function setLang(value) {
   for (const fn of listeners) fn(current);
 }
 
-/** Call `fn` after every language change (pages re-render what they built themselves). */
+/**
+ * Call `fn` after every language change (pages re-render what they built themselves).
+ * @param {(lang: string) => void} fn
+ */
 export function onChange(fn) {
   listeners.push(fn);
 }

@@ -1,13 +1,59 @@
+// @ts-check
 // The citizen's page (kiosk or browser): choose a matter and a province, queue, talk to the clerk, rate.
 
-import { $, $$, ack, api, clock, duration, el, errorText, say, session, showScreen } from "./common.js";
-import { lang, localName, onChange, regionName, skillName, t } from "./i18n.js";
+import { $, $$, ack, api, duration, el, errorText, say, session, showScreen } from "./common.js";
+import { lang, localName, onChange, regionName, setLang, skillName, t } from "./i18n.js";
 import { ChatPanel } from "./chat.js";
+import { DocumentPanel, documentElements } from "./documents.js";
 import { recordCall, renderRecordingBadge } from "./recording.js";
 import { caseCall, openCamera, playStream, showSharedScreen, toggleShare } from "./rtc.js";
 
+/**
+ * @typedef {import("../types/api").Matter} Matter
+ * @typedef {import("../types/api").CitizenSession} CitizenSession
+ * @typedef {import("../types/api").QueueUpdate} QueueUpdate
+ * @typedef {import("../types/api").CitizenMatched} CitizenMatched
+ * @typedef {import("../types/api").CaseEnded} CaseEnded
+ * @typedef {import("../types/api").Transferred} Transferred
+ * @typedef {import("../types/api").ClerkAway} ClerkAway
+ * @typedef {import("../types/api").ChatLine} ChatLine
+ * @typedef {import("./documents.js").AttachmentEvent} AttachmentEvent
+ * @typedef {import("./rtc.js").Call} Call
+ * @typedef {import("./recording.js").RecorderLink} RecorderLink
+ * @typedef {{ticket_id: string, case_id: string | null, position?: number, estimated_wait_s?: number | null}} Ticket
+ *   estimated_wait_s null: nobody on shift to estimate from; undefined: not heard yet
+ * @typedef {{key: string, vars?: Record<string, string>, note?: string}} Notice  why the citizen waits again
+ * @typedef {{caseId: string, settle: (agreed: boolean) => void}} ConsentAsk  the recording question, while open
+ *
+ * @typedef {object} State
+ * @property {"matter"|"province"|"waiting"|"in_call"|"rating"|"done"} screen
+ * @property {string} origin  the citizen's region (a kiosk's comes with its `session`)
+ * @property {Matter[]} matters
+ * @property {Matter|null} matter
+ * @property {string|null} province
+ * @property {Ticket|null} ticket
+ * @property {string|null} caseId
+ * @property {Notice|null} notice  transferred or re-queued: shown while waiting again
+ * @property {number|null} clerkAway  grace_s while the clerk's console is away mid-call
+ * @property {{display_name?: string, region?: string}|null} clerk
+ * @property {Call|null} call
+ * @property {string} mediaState
+ * @property {{case_id: string|null, outcome: string}|null} ended
+ * @property {number|null} level  the rating chosen
+ * @property {boolean} rated
+ * @property {number} heardSince  queue_update / matched seen since the last (re)connect
+ * @property {number|undefined} doneTimer
+ * @property {{policy: string, keep_days: number}} recording  the server's recording terms (the `session` event)
+ * @property {ConsentAsk|null} consentAsk
+ * @property {RecorderLink|null} recorder  our media to the server's recorder, after the citizen agreed
+ * @property {object|null} callToken  changes with every call: late promises of an older call do nothing
+ * @property {string|null} apiToken  for REST as this citizen (documents), from the `session` event
+ */
+
 const RESUME_KEY = "rvw.resume";
 const DONE_RESET_MS = 60_000;
+const IDLE_RESET_MS = 60_000; // a kiosk left alone this long (not waiting, not in a call) is made ready for the next person
+const TEXT_KEY = "rvw.text";
 const RESUME_CHECK_MS = 4000;
 const RETRY_MS = 2000; // a busy server refused us: try again after this (plus up to as much again)
 
@@ -43,68 +89,72 @@ const ui = {
   matters: $("#matter-list"),
   chosenMatter: $("#chosen-matter"),
   provinces: $("#province-list"),
-  ask: $("#ask-help"),
+  ask: /** @type {HTMLButtonElement} */ ($("#ask-help")),
   ticket: $("#ticket-id"),
   position: $("#queue-position"),
   wait: $("#queue-wait"),
   waitNote: $("#queue-wait-note"),
   waitingCase: $("#waiting-case"),
   waitingNotice: $("#waiting-notice"),
-  cancel: $("#cancel-ticket"),
+  cancel: /** @type {HTMLButtonElement} */ ($("#cancel-ticket")),
   callTitle: $("#call-title"),
   mediaState: $("#media-state"),
   clerkAway: $("#clerk-away"),
   cameraNote: $("#camera-note"),
-  remoteVideo: $("#remote-video"),
-  remoteScreen: $("#remote-screen"),
+  remoteVideo: /** @type {HTMLVideoElement} */ ($("#remote-video")),
+  remoteScreen: /** @type {HTMLVideoElement} */ ($("#remote-screen")),
   remoteScreenBox: $("#remote-screen-box"),
   stage: $("#stage"),
-  localVideo: $("#local-video"),
-  share: $("#share-screen"),
-  hangUp: $("#hang-up"),
-  sound: $("#enable-sound"),
+  localVideo: /** @type {HTMLVideoElement} */ ($("#local-video")),
+  share: /** @type {HTMLButtonElement} */ ($("#share-screen")),
+  hangUp: /** @type {HTMLButtonElement} */ ($("#hang-up")),
+  sound: /** @type {HTMLButtonElement} */ ($("#enable-sound")),
   endedReason: $("#ended-reason"),
   rateCase: $("#rate-case"),
-  comment: $("#rate-comment"),
-  submitRating: $("#submit-rating"),
-  skipRating: $("#skip-rating"),
+  comment: /** @type {HTMLTextAreaElement} */ ($("#rate-comment")),
+  submitRating: /** @type {HTMLButtonElement} */ ($("#submit-rating")),
+  skipRating: /** @type {HTMLButtonElement} */ ($("#skip-rating")),
   doneTitle: $("#done-title"),
   doneText: $("#done-text"),
-  startOver: $("#start-over"),
+  startOver: /** @type {HTMLButtonElement} */ ($("#start-over")),
   chatList: $("#chat-list"),
   chatError: $("#chat-error"),
-  chatForm: $("#chat-form"),
-  chatInput: $("#chat-input"),
-  chatSend: $("#chat-send"),
+  chatForm: /** @type {HTMLFormElement} */ ($("#chat-form")),
+  chatInput: /** @type {HTMLTextAreaElement} */ ($("#chat-input")),
+  chatSend: /** @type {HTMLButtonElement} */ ($("#chat-send")),
   consent: $("#consent"),
   consentText: $("#consent-text"),
   consentChoice: $("#consent-choice"),
-  consentYes: $("#consent-yes"),
-  consentNo: $("#consent-no"),
+  consentYes: /** @type {HTMLButtonElement} */ ($("#consent-yes")),
+  consentNo: /** @type {HTMLButtonElement} */ ($("#consent-no")),
   recBadge: $("#rec-badge"),
+  back: /** @type {HTMLButtonElement} */ ($("#back-to-matter")),
 };
 
+/** @type {State} */
 const state = {
-  screen: "matter", // matter | province | waiting | in_call | rating | done
+  screen: "matter",
   origin: kioskToken ? "" : webRegion,
   matters: [],
   matter: null,
   province: null,
-  ticket: null, // {ticket_id, case_id, position, estimated_wait_s}; estimated_wait_s null: cannot be estimated
+  ticket: null,
   caseId: null,
-  notice: null, // {key, vars, note}: why the citizen is waiting again (transferred, re-queued)
-  clerkAway: null, // grace_s while the clerk's console is away mid-call
+  notice: null,
+  clerkAway: null,
   clerk: null,
   call: null,
   mediaState: "new",
-  ended: null, // {case_id, outcome}
+  ended: null,
   level: null,
-  heardSince: 0, // queue_update / matched seen since the last (re)connect
-  doneTimer: null,
-  recording: { policy: "off", keep_days: 0 }, // the server's recording terms (the `session` event)
-  consentAsk: null, // {caseId, settle(agreed)} while the citizen is asked about recording
-  recorder: null, // RecorderLink: our media to the server's recorder, after the citizen agreed
-  callToken: null, // changes with every call: late promises of an older call do nothing
+  rated: false,
+  heardSince: 0,
+  doneTimer: undefined,
+  recording: { policy: "off", keep_days: 0 },
+  consentAsk: null,
+  recorder: null,
+  callToken: null,
+  apiToken: null,
 };
 
 const chat = new ChatPanel({
@@ -113,6 +163,16 @@ const chat = new ChatPanel({
   deliver: (text) => ack(socket, "chat", { case_id: state.caseId, text }),
   canSend: () => Boolean(state.call && state.caseId),
 });
+
+const docs = new DocumentPanel({
+  ui: documentElements(),
+  me: "citizen",
+  caseId: () => (state.call && state.caseId) || null,
+  token: () => state.apiToken,
+  camera: () => ui.localVideo,
+});
+// A citizen in their own browser may also send a file; a kiosk has only its camera.
+$("#doc-pick").hidden = Boolean(kioskToken);
 
 // ---- the connection ------------------------------------------------------------
 
@@ -129,17 +189,32 @@ const resume = storedResume();
 let usingResume = Boolean(resume);
 const socket = io("/citizen", { auth: resume ? { resume_token: resume } : { ...freshAuth } });
 
-// The notice at the top of the page; one given by its i18n key follows language changes.
+/** @typedef {"error" | "info" | "ok"} Kind */
+
+/**
+ * The notice at the top of the page; one given by its i18n key (tellKey) follows language changes.
+ * @param {string} text
+ * @param {Kind} [kind]
+ */
 function tell(text, kind = "info") {
   delete ui.error.dataset.key;
   say(ui.error, text, kind);
 }
 
+/**
+ * @param {string} key
+ * @param {Kind} [kind]
+ */
 function tellKey(key, kind = "info") {
   say(ui.error, t(key), kind);
   ui.error.dataset.key = key;
 }
 
+/**
+ * @param {string} key
+ * @param {string} kind
+ * @param {Record<string, string>} [vars]
+ */
 function connStatus(key, kind, vars) {
   ui.conn.dataset.state = kind;
   ui.conn.textContent = t(key, vars);
@@ -156,6 +231,7 @@ socket.on("session", (data) => {
   socket.auth = { resume_token: data.resume_token };
   state.origin = data.origin_region || state.origin;
   if (data.recording) state.recording = data.recording;
+  state.apiToken = data.api_token || null;
   renderWhere();
   const resumed = usingResume;
   usingResume = true;
@@ -270,6 +346,11 @@ socket.on("chat", (data) => {
   chat.receive(data);
 });
 
+socket.on("attachment", (data) => {
+  if (state.screen !== "in_call" || !state.call || data.case_id !== state.caseId) return;
+  docs.receive(data);
+});
+
 socket.on("clerk_away", (data) => {
   if (!state.call || data.case_id !== state.caseId) return;
   state.clerkAway = Number(data.grace_s) || 0;
@@ -318,6 +399,7 @@ function renderMatters() {
 function goMatter() {
   clearTimeout(state.doneTimer);
   chat.clear(); // privacy: the next citizen at the kiosk sees nothing of this one's call
+  docs.clear();
   state.notice = null;
   state.screen = "matter";
   state.matter = null;
@@ -325,11 +407,13 @@ function goMatter() {
   showScreen("screen-matter");
 }
 
+/** @param {Matter} matter */
 function chooseMatter(matter) {
   tell("");
   state.matter = matter;
   const own = state.origin ? state.origin.slice(0, 2) + "0000" : null;
-  state.province = matter.provinces.length === 1 ? matter.provinces[0] : matter.provinces.includes(own) ? own : null;
+  state.province =
+    matter.provinces.length === 1 ? matter.provinces[0] : own && matter.provinces.includes(own) ? own : null;
   state.screen = "province";
   renderProvince();
   showScreen("screen-province");
@@ -360,7 +444,6 @@ function renderProvince() {
   ui.ask.disabled = !state.province;
 }
 
-ui.back = $("#back-to-matter");
 ui.back.addEventListener("click", goMatter);
 
 ui.ask.addEventListener("click", async () => {
@@ -411,7 +494,10 @@ function showWaiting() {
   }
 }
 
-/** null: nobody who serves the queue is on shift (say so, never "0"); undefined: not heard yet. */
+/**
+ * null: nobody who serves the queue is on shift (say so, never "0"); undefined: not heard yet.
+ * @param {number | null | undefined} wait
+ */
 function renderEstimate(wait) {
   ui.waitNote.hidden = wait !== null;
   ui.waitNote.textContent = wait === null ? t("kiosk.estimateUnknownHint") : "";
@@ -443,7 +529,11 @@ function renderWaitingNotice() {
   ui.waitingNotice.hidden = false;
 }
 
-/** The call ended on the clerk's side (transferred or re-queued): close it and wait first in line, same case. */
+/**
+ * The call ended on the clerk's side (transferred or re-queued): close it and wait first in line, same case.
+ * @param {Transferred} data
+ * @param {Notice} notice
+ */
 function backInQueue(data, notice) {
   state.heardSince += 1;
   if (state.caseId && data.case_id !== state.caseId) return;
@@ -469,6 +559,7 @@ ui.cancel.addEventListener("click", async () => {
   }
 });
 
+/** @param {string} outcome */
 function ticketClosed(outcome) {
   state.ticket = null;
   state.caseId = null;
@@ -496,6 +587,7 @@ function requestExpired() {
 
 // ---- the call --------------------------------------------------------------------------------
 
+/** @param {CitizenMatched} data */
 function startCall(data) {
   if (state.call) state.call.close();
   if (state.recorder) state.recorder.close();
@@ -503,6 +595,7 @@ function startCall(data) {
   if (state.consentAsk) state.consentAsk.settle(false);
   state.consentAsk = null;
   chat.clear();
+  docs.clear();
   tell("");
   state.caseId = data.case_id;
   state.ticket = null;
@@ -549,6 +642,7 @@ function startCall(data) {
     onScreen: showRemoteScreen,
     onScreenEnded: renderShareButton,
   });
+  docs.render(); // a call to send documents in
   const call = state.call;
   consent.then((agreed) => {
     if (agreed && state.call === call) startRecorder(call, caseId, data.ice_servers, localMedia);
@@ -557,7 +651,11 @@ function startCall(data) {
 
 // ---- recording -------------------------------------------------------------------------------
 
-/** Show the recording notice and wait for the citizen's answer; resolves true if they agreed. */
+/**
+ * Show the recording notice and wait for the citizen's answer; resolves true if they agreed.
+ * @param {string} caseId
+ * @returns {Promise<boolean>}
+ */
 function askConsent(caseId) {
   return new Promise((resolve) => {
     state.consentAsk = { caseId, settle: resolve };
@@ -567,6 +665,7 @@ function askConsent(caseId) {
   });
 }
 
+/** @param {boolean} agreed */
 async function answerConsent(agreed) {
   const asked = state.consentAsk;
   if (!asked) return;
@@ -594,6 +693,12 @@ function renderConsent() {
   ui.consentChoice.textContent = t(state.recording.policy === "required" ? "consent.required" : "consent.optional");
 }
 
+/**
+ * @param {Call} call
+ * @param {string} caseId
+ * @param {RTCIceServer[]} iceServers
+ * @param {Promise<MediaStream | null>} localMedia
+ */
 function startRecorder(call, caseId, iceServers, localMedia) {
   state.recorder = recordCall({
     call,
@@ -618,6 +723,7 @@ function renderCallTitle() {
   });
 }
 
+/** @param {string} value */
 function setMediaState(value) {
   state.mediaState = value;
   ui.mediaState.dataset.state = value;
@@ -633,6 +739,7 @@ function renderShareButton() {
   ui.share.setAttribute("aria-pressed", String(Boolean(call && call.sharing)));
 }
 
+/** @param {MediaStream | null} stream */
 function showRemoteScreen(stream) {
   showSharedScreen({ box: ui.remoteScreenBox, stage: ui.stage, video: ui.remoteScreen }, stream);
 }
@@ -675,6 +782,7 @@ function closeCall() {
   state.consentAsk = null;
   ui.consent.hidden = true;
   chat.clear(); // the call is over (ended, transferred, re-queued): its lines leave the page
+  docs.clear(); // and its documents
   state.clerkAway = null;
   renderClerkAway();
   ui.localVideo.srcObject = null;
@@ -683,6 +791,7 @@ function closeCall() {
   ui.sound.hidden = true;
 }
 
+/** @param {string} outcome */
 function callEnded(outcome) {
   closeCall();
   state.ended = { case_id: state.caseId, outcome };
@@ -733,6 +842,7 @@ ui.submitRating.addEventListener("click", async () => {
 
 ui.skipRating.addEventListener("click", () => showDone(false));
 
+/** @param {boolean} rated */
 function showDone(rated) {
   tell("");
   state.screen = "done";
@@ -752,15 +862,90 @@ function startOver() {
   // The next person at the kiosk starts with a new identity.
   state.ended = null;
   state.caseId = null;
+  state.ticket = null;
+  state.level = null;
+  ui.comment.value = "";
   session.set(RESUME_KEY, null);
   usingResume = false;
   socket.disconnect();
   socket.auth = { ...freshAuth };
   socket.connect();
+  tell("");
   goMatter();
+  clearScreens();
+  if (kioskToken) forgetCitizen();
+}
+
+/** The texts the screens were filled with for the last citizen (their ticket, case number, clerk). */
+function clearScreens() {
+  for (const node of [ui.ticket, ui.position, ui.wait]) node.textContent = "—";
+  for (const node of [ui.waitingCase, ui.waitNote, ui.callTitle, ui.endedReason, ui.rateCase, ui.doneTitle]) {
+    node.textContent = "";
+  }
+  ui.doneText.textContent = "";
+  ui.chosenMatter.textContent = "";
+  ui.provinces.replaceChildren();
+  delete ui.waitingCase.dataset.case;
+  ui.waitingCase.hidden = true;
+  state.notice = null;
+  renderWaitingNotice();
 }
 
 ui.startOver.addEventListener("click", startOver);
+
+// ---- larger text, and the next person at the kiosk ---------------------------------------------
+
+const textSize = $("#text-size");
+
+/** @param {boolean} on */
+function setLargeText(on) {
+  document.documentElement.classList.toggle("text-large", on);
+  textSize.setAttribute("aria-pressed", String(on));
+  session.set(TEXT_KEY, on ? "large" : null);
+}
+
+textSize.addEventListener("click", () => setLargeText(!document.documentElement.classList.contains("text-large")));
+setLargeText(session.get(TEXT_KEY) === "large");
+
+/** A kiosk keeps nothing of the person who used it: their language and text size, and every stored key but the
+ * kiosk's own provisioning token (the page's chat, documents and choices are cleared by startOver / goMatter). */
+function forgetCitizen() {
+  setLargeText(false);
+  if (lang() !== "zh") setLang("zh");
+  try {
+    sessionStorage.clear();
+    for (const key of Object.keys(localStorage)) if (key !== KIOSK_KEY) localStorage.removeItem(key);
+  } catch {
+    // storage refused (private mode): nothing was kept
+  }
+}
+
+/** @type {number | undefined} */
+let idleTimer;
+
+/** Any touch, key or typing restarts the minute. */
+function armIdle() {
+  clearTimeout(idleTimer);
+  if (kioskToken) idleTimer = setTimeout(idleReset, IDLE_RESET_MS);
+}
+
+function idleReset() {
+  // Waiting is not being idle: the citizen waits for the clerk, and the call has its own ending.
+  if (state.screen === "waiting" || state.screen === "in_call") {
+    armIdle();
+    return;
+  }
+  const pristine =
+    state.screen === "matter" && lang() === "zh" && !document.documentElement.classList.contains("text-large") &&
+    ui.error.hidden;
+  if (!pristine) startOver();
+  armIdle();
+}
+
+for (const type of ["pointerdown", "keydown", "input", "wheel"]) {
+  document.addEventListener(type, armIdle, { capture: true, passive: true });
+}
+armIdle();
 
 // ---- language --------------------------------------------------------------------------------
 
@@ -774,6 +959,7 @@ onChange(() => {
     setMediaState(state.mediaState);
     renderClerkAway();
     chat.render();
+    docs.render();
     if (state.consentAsk) renderConsent();
     renderRecording();
   }

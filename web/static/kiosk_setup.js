@@ -1,3 +1,4 @@
+// @ts-check
 // Kiosk provisioning: the attendant enters the kiosk token once; it is kept in this browser's
 // localStorage (read by kiosk.js) and never put in an address, a log or a Referer.
 
@@ -6,6 +7,7 @@ import { onChange, t } from "./i18n.js";
 
 const KIOSK_KEY = "rvw.kiosk_token";
 const stateBox = $("#setup-state");
+const tokenInput = /** @type {HTMLInputElement} */ ($("#setup-token"));
 
 function stored() {
   try {
@@ -21,7 +23,7 @@ function render() {
 
 $("#setup-form").addEventListener("submit", (event) => {
   event.preventDefault();
-  const token = $("#setup-token").value.trim();
+  const token = tokenInput.value.trim();
   if (!token) return;
   try {
     localStorage.setItem(KIOSK_KEY, token);
@@ -29,7 +31,7 @@ $("#setup-form").addEventListener("submit", (event) => {
     say(stateBox, t("setup.noStorage"), "error");
     return;
   }
-  $("#setup-token").value = "";
+  tokenInput.value = "";
   location.assign("/kiosk");
 });
 

@@ -1,3 +1,4 @@
+// @ts-check
 // This side's media to the server's recorder (issue 8), beside the call itself.
 //
 // After the citizen agreed to recording, each side opens a second RTCPeerConnection to the
@@ -16,7 +17,11 @@ import { t } from "./i18n.js";
 const GATHER_TIMEOUT_MS = 3000;
 const RETRY_MS = [1000, 2000, 4000, 8000, 15000];
 
-/** Resolve once the connection's candidates are all gathered (or after a few seconds). */
+/**
+ * Resolve once the connection's candidates are all gathered (or after a few seconds).
+ * @param {RTCPeerConnection} pc
+ * @returns {Promise<void>}
+ */
 function gathered(pc) {
   if (pc.iceGatheringState === "complete") return Promise.resolve();
   return new Promise((resolve) => {
@@ -34,7 +39,12 @@ function gathered(pc) {
   });
 }
 
-/** Put `mime` first among a transceiver's codecs, when the browser lets us choose. */
+/**
+ * Put `mime` first among a transceiver's codecs, when the browser lets us choose.
+ * @param {RTCRtpTransceiver} transceiver
+ * @param {string} kind  "audio" | "video"
+ * @param {string} mime  lower case, e.g. "video/vp8"
+ */
 function prefer(transceiver, kind, mime) {
   const caps = typeof RTCRtpSender !== "undefined" && RTCRtpSender.getCapabilities && RTCRtpSender.getCapabilities(kind);
   if (!caps || !transceiver.setCodecPreferences) return;
@@ -52,8 +62,8 @@ export class RecorderLink extends EventTarget {
   /**
    * @param {object} o
    * @param {string} o.caseId
-   * @param {Array} o.iceServers
-   * @param {(event: string, payload: object) => Promise<any>} o.emit  resolves to the ack
+   * @param {RTCIceServer[]} o.iceServers
+   * @param {(event: string, payload: object) => Promise<import("./common.js").Answer>} o.emit  resolves to the ack
    */
   constructor({ caseId, iceServers, emit }) {
     super();
@@ -66,21 +76,30 @@ export class RecorderLink extends EventTarget {
     this.screen = null;
     /** @type {RTCPeerConnection | null} */
     this.pc = null;
+    /** @type {RTCRtpSender | null} */
     this.screenSender = null;
     this.closed = false;
+    /** @type {Promise<unknown>} */
     this.chain = Promise.resolve();
     this.failures = 0;
-    this.retryTimer = null;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.retryTimer = undefined;
     this.state = "new";
   }
 
-  /** Start sending `camera` (the same stream the call sends). */
+  /**
+   * Start sending `camera` (the same stream the call sends).
+   * @param {MediaStream | null} camera
+   */
   start(camera) {
     this.camera = camera;
     this._queue(() => this._connect());
   }
 
-  /** A screen share started (a stream) or stopped (null): renegotiate. */
+  /**
+   * A screen share started (a stream) or stopped (null): renegotiate.
+   * @param {MediaStream | null} stream
+   */
   setScreen(stream) {
     if (this.closed || stream === this.screen) return;
     this.screen = stream;
@@ -104,6 +123,7 @@ export class RecorderLink extends EventTarget {
     });
   }
 
+  /** @param {() => Promise<void>} step */
   _queue(step) {
     this.chain = this.chain.then(step).catch((err) => console.warn("recorder:", err));
   }
@@ -145,6 +165,7 @@ export class RecorderLink extends EventTarget {
     await this._offer(this._build());
   }
 
+  /** @param {RTCPeerConnection} pc */
   async _offer(pc) {
     if (this.closed || pc !== this.pc) return;
     await pc.setLocalDescription();
@@ -183,11 +204,12 @@ export class RecorderLink extends EventTarget {
     const pause = RETRY_MS[Math.min(this.failures, RETRY_MS.length - 1)];
     this.failures += 1;
     this.retryTimer = setTimeout(() => {
-      this.retryTimer = null;
+      this.retryTimer = undefined;
       this._queue(() => this._connect());
     }, pause);
   }
 
+  /** @param {string} state */
   _setState(state) {
     if (state === this.state) return;
     this.state = state;
@@ -209,12 +231,20 @@ export class RecorderLink extends EventTarget {
  * Start recording a call's side: a RecorderLink that sends the call's camera (once `localMedia`
  * resolves) and follows its screen share. `onChange` is called on every change of the link's state.
  * `current()` tells whether this link is still the page's (a late camera must not start an old one).
+ * @param {object} o
+ * @param {import("./rtc.js").Call} o.call
+ * @param {string} o.caseId
+ * @param {RTCIceServer[]} o.iceServers
+ * @param {(event: string, payload: object) => Promise<import("./common.js").Answer>} o.emit
+ * @param {Promise<MediaStream | null>} o.localMedia
+ * @param {(event: Event) => void} o.onChange
+ * @param {(recorder: RecorderLink) => boolean} o.current
  */
 export function recordCall({ call, caseId, iceServers, emit, localMedia, onChange, current }) {
   const recorder = new RecorderLink({ caseId, iceServers, emit });
   recorder.addEventListener("state", onChange);
   recorder.addEventListener("refused", onChange);
-  call.addEventListener("localscreen", (e) => recorder.setScreen(e.detail));
+  call.on("localscreen", (stream) => recorder.setScreen(stream));
   if (call.screen) recorder.screen = call.screen.stream; // sharing already
   localMedia.then((stream) => {
     if (current(recorder)) recorder.start(stream);
@@ -222,7 +252,11 @@ export function recordCall({ call, caseId, iceServers, emit, localMedia, onChang
   return recorder;
 }
 
-/** The "recording" badge of a page: shown while the link is connected, or reconnecting after a failure. */
+/**
+ * The "recording" badge of a page: shown while the link is connected, or reconnecting after a failure.
+ * @param {HTMLElement} badge
+ * @param {RecorderLink | null} recorder
+ */
 export function renderRecordingBadge(badge, recorder) {
   const state = recorder ? recorder.state : "none";
   const key = state === "connected" ? "rec.on" : state === "failed" ? "rec.retry" : null;

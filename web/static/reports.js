@@ -1,3 +1,4 @@
+// @ts-check
 // The reports page, for supervisors and auditors: the service-level figures of any period
 // (GET /api/sla, docs/sla.md) in total, by group and over time buckets, two uPlot charts, the case
 // list of the same period as CSV (GET /api/cases?format=csv) and the figures as CSV.
@@ -9,12 +10,26 @@
 import { $, api, el, errorText, loginPanel, percent, say } from "./common.js";
 import { lang, localName, onChange, regionName, skillName, t } from "./i18n.js";
 
+/**
+ * @typedef {import("../types/api").SlaReport} SlaReport
+ * @typedef {import("../types/api").SlaFigures} SlaFigures
+ * @typedef {import("../types/api").Matter} Matter
+ * @typedef {import("uplot")} UPlot
+ * @typedef {import("uplot").Options} ChartOptions
+ * @typedef {import("uplot").Series} ChartSeries
+ * @typedef {"15m" | "1h" | "1d"} Bucket
+ * @typedef {{fromDate: string, toDate: string, start: number, end: number, group: string, bucket: Bucket}} Query
+ *   the form's question: dates, their epoch seconds (the end date's midnight after it), grouping and bucket
+ */
+
 const CHINA_S = 8 * 3600;
 const DAY_S = 86400;
 const GOAL = 0.9; // the service-level goal drawn on the chart (docs/sla.md)
 const GOAL_PERCENT = 90; // the same, as the chart's values (0.9 * 100 is not quite 90 in floating point)
+/** @type {Record<Bucket, number>} */
 const BUCKET_S = { "15m": 900, "1h": 3600, "1d": 86400 };
 const CHART_HEIGHT = 240;
+/** @type {(keyof SlaFigures)[]} */
 const FIGURES = [
   "requests",
   "answered",
@@ -36,6 +51,7 @@ const SECONDS = new Set(["asa_s", "aht_s"]);
 const FORMULA_STARTS = ["=", "+", "-", "@", "\t", "\r"];
 const COLOURS = { line: "#0b4ea2", goal: "#b3261e", bar: "rgba(11, 78, 162, 0.6)" };
 // The service level leads the totals, as on the wall; the table and the CSV keep the API's order.
+/** @type {(keyof SlaFigures)[]} */
 const TILES = ["service_level", ...FIGURES.filter((name) => name !== "service_level")];
 
 const ui = {
@@ -43,11 +59,11 @@ const ui = {
   logout: $("#logout"),
   wall: $("#link-wall"),
   form: $("#rep-form"),
-  from: $("#rep-from"),
-  to: $("#rep-to"),
-  group: $("#rep-group"),
-  bucket: $("#rep-bucket"),
-  submit: $("#rep-show"),
+  from: /** @type {HTMLInputElement} */ ($("#rep-from")),
+  to: /** @type {HTMLInputElement} */ ($("#rep-to")),
+  group: /** @type {HTMLSelectElement} */ ($("#rep-group")),
+  bucket: /** @type {HTMLSelectElement} */ ($("#rep-bucket")),
+  submit: /** @type {HTMLButtonElement} */ ($("#rep-show")),
   period: $("#rep-period"),
   error: $("#rep-error"),
   result: $("#rep-result"),
@@ -56,7 +72,7 @@ const ui = {
   head: $("#rep-head"),
   rows: $("#rep-rows"),
   noGroups: $("#rep-no-groups"),
-  exportCases: $("#rep-export-cases"),
+  exportCases: /** @type {HTMLAnchorElement} */ ($("#rep-export-cases")),
   exportFigures: $("#rep-export-figures"),
   slTitle: $("#chart-sl-title"),
   slChart: $("#chart-sl"),
@@ -64,9 +80,20 @@ const ui = {
   requestsChart: $("#chart-requests"),
 };
 
-// phase: "idle" (not shown yet), "loading", "shown" (answer and query set) or "failed" (error set).
+/**
+ * @typedef {object} State
+ * @property {"idle" | "loading" | "shown" | "failed"} phase
+ *   "idle" (not shown yet), "loading", "shown" (answer and query set) or "failed" (error set)
+ * @property {Query | null} query
+ * @property {SlaReport | null} answer
+ * @property {(import("./common.js").ErrorInfo & {key?: string}) | null} error
+ * @property {number} seq
+ */
+/** @type {State} */
 const state = { phase: "idle", query: null, answer: null, error: null, seq: 0 };
+/** @type {Map<string, Matter>} */
 const matters = new Map(); // code -> {name: {zh, en}, skill}
+/** @type {{sl: UPlot | null, requests: UPlot | null}} */
 const charts = { sl: null, requests: null };
 
 // ---- China dates ----
@@ -76,24 +103,34 @@ function chinaToday() {
   return new Date(Date.now() + CHINA_S * 1000).toISOString().slice(0, 10);
 }
 
-/** Epoch seconds of 00:00 China time on a "YYYY-MM-DD" date. */
+/**
+ * Epoch seconds of 00:00 China time on a "YYYY-MM-DD" date.
+ * @param {string} date
+ */
 function chinaMidnight(date) {
   const [y, m, d] = date.split("-").map(Number);
   return Date.UTC(y, m - 1, d) / 1000 - CHINA_S;
 }
 
-/** "2026-09-22T09:15:00" in China time for epoch seconds. */
+/**
+ * "2026-09-22T09:15:00" in China time for epoch seconds.
+ * @param {number} ts
+ */
 function chinaTime(ts) {
   return new Date((ts + CHINA_S) * 1000).toISOString().slice(0, 19);
 }
 
+/** @param {number} ts */
 function isoChina(ts) {
   return `${chinaTime(ts)}+08:00`;
 }
 
 // ---- the query ----
 
-/** The form's query, or {problem: i18n key} when it cannot be asked. */
+/**
+ * The form's query, or {problem: i18n key} when it cannot be asked.
+ * @returns {Query | {problem: string}}
+ */
 function readQuery() {
   const fromDate = ui.from.value;
   const toDate = ui.to.value;
@@ -105,10 +142,11 @@ function readQuery() {
     start: chinaMidnight(fromDate),
     end: chinaMidnight(toDate) + DAY_S, // the end date is included: up to its midnight
     group: ui.group.value,
-    bucket: ui.bucket.value,
+    bucket: /** @type {Bucket} */ (ui.bucket.value),
   };
 }
 
+/** @param {Query} q */
 function slaPath(q) {
   const params = new URLSearchParams({ from: isoChina(q.start), to: isoChina(q.end) });
   if (q.group) params.set("group_by", q.group);
@@ -116,6 +154,7 @@ function slaPath(q) {
   return `/api/sla?${params}`;
 }
 
+/** @param {Query} q */
 function casesPath(q) {
   return `/api/cases?${new URLSearchParams({ from: isoChina(q.start), to: isoChina(q.end), format: "csv" })}`;
 }
@@ -123,8 +162,8 @@ function casesPath(q) {
 async function show() {
   const q = readQuery();
   const seq = ++state.seq; // an answer to an older question is dropped
-  if (q.problem) {
-    Object.assign(state, { phase: "failed", query: null, answer: null, error: { key: q.problem } });
+  if ("problem" in q) {
+    Object.assign(state, { phase: "failed", query: null, answer: null, error: { code: "", key: q.problem } });
     render();
     return;
   }
@@ -147,16 +186,26 @@ async function show() {
 
 // ---- words and numbers ----
 
+/** @param {(import("./common.js").ErrorInfo & {key?: string}) | null} error */
 function errorWords(error) {
+  if (!error) return "";
   if (error.key) return t(error.key);
   if (error.code === "forbidden") return t("rep.forbidden");
   return errorText(error, true);
 }
 
+/**
+ * @param {string} name
+ * @param {number} sla
+ */
 function figureLabel(name, sla) {
   return t(`rep.fig.${name}`, { sla });
 }
 
+/**
+ * @param {string} name
+ * @param {number | null | undefined} value
+ */
 function figureText(name, value) {
   if (value === null || value === undefined) return t("sup.none");
   if (RATES.has(name)) return percent(value);
@@ -164,12 +213,17 @@ function figureText(name, value) {
   return String(value);
 }
 
+/** @param {number | null | undefined} serviceLevel */
 function level(serviceLevel) {
   if (serviceLevel === null || serviceLevel === undefined) return "none";
   return serviceLevel >= GOAL ? "good" : serviceLevel >= 0.8 ? "fair" : "poor";
 }
 
-/** A group's key in words: regions and skills by name, matters by name and code. */
+/**
+ * A group's key in words: regions and skills by name, matters by name and code.
+ * @param {string} column
+ * @param {string | null | undefined} value
+ */
 function keyName(column, value) {
   if (value === null || value === undefined || value === "") {
     return column === "clerk_id" ? t("rep.notAnswered") : t("sup.none");
@@ -196,10 +250,10 @@ function render() {
   ui.submit.disabled = phase === "loading";
   say(ui.error, phase === "failed" ? errorWords(state.error) : "", "error");
   if (phase === "loading") ui.period.textContent = t("rep.loading");
-  else if (phase === "shown") ui.period.textContent = t("rep.period", { from: q.fromDate, to: q.toDate });
+  else if (phase === "shown" && q) ui.period.textContent = t("rep.period", { from: q.fromDate, to: q.toDate });
   else ui.period.textContent = "";
   ui.result.hidden = phase !== "shown";
-  if (phase !== "shown") {
+  if (phase !== "shown" || !a || !q) {
     // Loading keeps the charts of the previous answer under the hidden panel; a failure drops them.
     if (phase === "failed") destroyCharts();
     return;
@@ -211,6 +265,7 @@ function render() {
   ui.exportCases.setAttribute("download", `cases_${q.fromDate}_${q.toDate}.csv`);
 }
 
+/** @param {SlaReport} a */
 function renderTotals(a) {
   ui.totals.replaceChildren(
     ...TILES.map((name) =>
@@ -228,6 +283,10 @@ function renderTotals(a) {
   );
 }
 
+/**
+ * @param {SlaReport} a
+ * @param {Query} q
+ */
 function renderGroups(a, q) {
   ui.groupsPanel.hidden = !q.group;
   if (!q.group) return;
@@ -235,6 +294,12 @@ function renderGroups(a, q) {
     el("th", { scope: "col" }, t(`rep.group.${q.group}`)),
     ...FIGURES.map((name) => el("th", { scope: "col", class: "num" }, figureLabel(name, a.sla_s))),
   );
+  /**
+   * @param {string} cls
+   * @param {string} key
+   * @param {string} name
+   * @param {SlaFigures} figures
+   */
   const row = (cls, key, name, figures) =>
     el(
       "tr",
@@ -254,12 +319,16 @@ function renderGroups(a, q) {
 /**
  * The buckets on a full grid over the period: empty buckets have 0 requests and no service level. One more
  * point at the period's end carries the goal line to the right edge (a bar from there would be off the chart).
+ * @param {SlaReport} a
+ * @param {Query} q
  */
 function bucketSeries(a, q) {
   const width = BUCKET_S[q.bucket];
   const n = Math.ceil((q.end - q.start) / width);
   const xs = Array.from({ length: n + 1 }, (_, i) => Math.min(q.start + i * width, q.end));
+  /** @type {(number | null)[]} */
   const sl = new Array(n + 1).fill(null);
+  /** @type {number[]} */
   const requests = new Array(n + 1).fill(0);
   for (const b of a.buckets) {
     const i = Math.round((Date.parse(b.start) / 1000 - q.start) / width);
@@ -270,6 +339,11 @@ function bucketSeries(a, q) {
   return { xs, sl, requests, goal: xs.map(() => GOAL_PERCENT) };
 }
 
+/**
+ * @param {number} ts
+ * @param {number} bucketS
+ * @param {number} span
+ */
 function axisLabel(ts, bucketS, span) {
   const time = chinaTime(ts); // "YYYY-MM-DDTHH:MM:SS"
   if (bucketS >= DAY_S) return time.slice(5, 10);
@@ -277,6 +351,12 @@ function axisLabel(ts, bucketS, span) {
   return `${time.slice(5, 10)} ${time.slice(11, 16)}`;
 }
 
+/**
+ * @param {Query} q
+ * @param {HTMLElement} node
+ * @param {{series: ChartSeries[], yRange: import("uplot").Scale.Range, yValues: (v: number) => string}} o
+ * @returns {ChartOptions}
+ */
 function chartOptions(q, node, { series, yRange, yValues }) {
   const bucketS = BUCKET_S[q.bucket];
   const span = q.end - q.start;
@@ -285,7 +365,7 @@ function chartOptions(q, node, { series, yRange, yValues }) {
     width: chartWidth(node),
     height: CHART_HEIGHT,
     // Time axes split on China-time boundaries, whatever the browser's zone.
-    tzDate: (ts) => window.uPlot.tzDate(new Date(ts * 1000), "Asia/Shanghai"),
+    tzDate: (ts) => (window.uPlot ? window.uPlot.tzDate(new Date(ts * 1000), "Asia/Shanghai") : new Date(ts * 1000)),
     scales: { x: { time: true, range: () => [q.start, q.end] }, y: { range: yRange } },
     axes: [
       { space: long ? 100 : 60, values: (u, splits) => splits.map((ts) => axisLabel(ts, bucketS, span)) },
@@ -304,17 +384,22 @@ function chartOptions(q, node, { series, yRange, yValues }) {
   };
 }
 
+/** @param {HTMLElement} node */
 function chartWidth(node) {
   return Math.max(240, Math.floor(node.clientWidth));
 }
 
 function destroyCharts() {
-  for (const key of Object.keys(charts)) {
-    if (charts[key]) charts[key].destroy();
+  for (const key of /** @type {(keyof typeof charts)[]} */ (["sl", "requests"])) {
+    charts[key]?.destroy();
     charts[key] = null;
   }
 }
 
+/**
+ * @param {SlaReport} a
+ * @param {Query} q
+ */
 function renderCharts(a, q) {
   destroyCharts();
   const uPlot = window.uPlot;
@@ -325,7 +410,8 @@ function renderCharts(a, q) {
   if (!uPlot) return; // the vendored library is missing (npm ci not run): the tables still show
   const s = bucketSeries(a, q);
   const none = t("sup.none");
-  const pct = (u, v) => (v === null || v === undefined ? none : `${v.toFixed(1)}%`);
+  const pct = (/** @type {UPlot} */ u, /** @type {number | null} */ v) =>
+    v === null || v === undefined ? none : `${v.toFixed(1)}%`;
   const slOptions = chartOptions(q, ui.slChart, {
     yRange: [0, 100],
     yValues: (v) => `${v}%`,
@@ -354,7 +440,7 @@ function renderCharts(a, q) {
         width: 0, // no outline: an empty bucket's bar of height 0 leaves no line
         value: (u, v) => (v === null || v === undefined ? none : String(v)),
         // A bar covers its bucket [start, start + width): drawn to the right of its start.
-        paths: uPlot.paths.bars({ size: [0.9, 80], align: 1 }),
+        paths: uPlot.paths.bars?.({ size: [0.9, 80], align: 1 }),
         points: { show: false },
       },
     ],
@@ -363,16 +449,19 @@ function renderCharts(a, q) {
 }
 
 new ResizeObserver(() => {
-  for (const [chart, node] of [
+  /** @type {[UPlot | null, HTMLElement][]} */
+  const shown = [
     [charts.sl, ui.slChart],
     [charts.requests, ui.requestsChart],
-  ]) {
+  ];
+  for (const [chart, node] of shown) {
     if (chart && node.clientWidth) chart.setSize({ width: chartWidth(node), height: CHART_HEIGHT });
   }
 }).observe(ui.result);
 
 // ---- the figures as CSV, made in the page ----
 
+/** @param {string | number | null | undefined} value */
 function csvCell(value) {
   if (value === null || value === undefined) return "";
   if (typeof value === "number") return String(value);
@@ -381,8 +470,13 @@ function csvCell(value) {
   return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }
 
+/**
+ * @param {SlaReport} a
+ * @param {Query} q
+ */
 function figuresCsv(a, q) {
   const column = q.group || "group";
+  /** @type {(string | number | null | undefined)[][]} */
   const lines = [[column, "name", ...FIGURES]];
   for (const g of q.group ? a.groups : []) {
     const value = g.key[q.group];
@@ -392,6 +486,10 @@ function figuresCsv(a, q) {
   return lines.map((cells) => cells.map(csvCell).join(",")).join("\r\n") + "\r\n";
 }
 
+/**
+ * @param {string} name
+ * @param {string} text
+ */
 function download(name, text) {
   // The BOM tells spreadsheet programs the file is UTF-8, so Chinese reads correctly.
   const url = URL.createObjectURL(new Blob(["\ufeff", text], { type: "text/csv;charset=utf-8" }));
@@ -404,7 +502,7 @@ function download(name, text) {
 
 ui.exportFigures.addEventListener("click", () => {
   const { answer: a, query: q } = state;
-  if (state.phase !== "shown") return;
+  if (state.phase !== "shown" || !a || !q) return;
   download(`figures_${q.fromDate}_${q.toDate}${q.group ? `_${q.group}` : ""}.csv`, figuresCsv(a, q));
 });
 
@@ -417,6 +515,7 @@ async function loadMatters() {
   if (state.phase === "shown") render();
 }
 
+/** @param {import("./common.js").User} user */
 function start(user) {
   ui.page.hidden = false;
   ui.logout.hidden = false;

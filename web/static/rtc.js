@@ -1,3 +1,4 @@
+// @ts-check
 // One WebRTC call between a clerk and a citizen, with "perfect negotiation".
 //
 // The clerk is the impolite peer and opens the negotiation: it adds its camera and
@@ -16,6 +17,14 @@
 //   error         an Error worth logging
 
 const RESTART_AFTER_MS = 4000;
+
+/**
+ * @typedef {import("./common.js").Answer} Answer
+ * @typedef {{description?: RTCSessionDescriptionInit, candidate?: RTCIceCandidateInit | null}} Signal
+ *   what goes between the two sides in `signal` (the case_id aside)
+ * @typedef {{state: RTCPeerConnectionState, remotecamera: MediaStream, remotescreen: MediaStream | null,
+ *   screenended: null, localscreen: MediaStream | null, error: unknown}} CallEvents  a Call's events and their payloads
+ */
 
 /** Camera and microphone, falling back to one of them; null when neither can be opened. */
 export async function openCamera() {
@@ -36,6 +45,7 @@ export async function openCamera() {
   return null;
 }
 
+/** @param {string | undefined} sdp */
 function fingerprint(sdp) {
   const match = /^a=fingerprint:.*$/m.exec(sdp || "");
   return match ? match[0].trim() : "";
@@ -46,8 +56,8 @@ export class Call extends EventTarget {
    * @param {object} o
    * @param {string} o.caseId
    * @param {boolean} o.polite     true for the citizen
-   * @param {Array} o.iceServers   from the `matched` event
-   * @param {Function} o.send      (payload without case_id) => Promise of the ack
+   * @param {RTCIceServer[]} o.iceServers   from the `matched` event
+   * @param {(payload: Signal) => Promise<Answer>} o.send   sends a signal (without case_id), resolves to the ack
    * @param {Promise<MediaStream|null>} o.localMedia
    */
   constructor({ caseId, polite, iceServers, send, localMedia }) {
@@ -57,20 +67,33 @@ export class Call extends EventTarget {
     this.iceServers = Array.isArray(iceServers) ? iceServers : [];
     this.sendSignal = send;
     this.localMedia = Promise.resolve(localMedia).catch(() => null);
+    /** @type {MediaStream | null} */
     this.camera = null; // our camera stream once known
-    this.screen = null; // {stream, sender}
+    /** @type {{stream: MediaStream, sender: RTCRtpSender | null} | null} */
+    this.screen = null;
     this.closed = false;
+    /** @type {Promise<void>} */
     this.chain = Promise.resolve();
-    this.restartTimer = null;
-    this.pc = null;
-    this._build();
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.restartTimer = undefined;
+    // The state of one connection: _build() sets it afresh.
+    this.makingOffer = false;
+    this.ignoreOffer = false;
+    this.answerPending = false;
+    this.negotiated = false;
+    /** @type {string | null} */
+    this.remoteCameraId = null;
+    /** @type {string | null} */
+    this.remoteScreenId = null;
+    this.remoteCamera = new MediaStream();
+    this.pc = this._build();
   }
 
   // ---- the peer connection ---------------------------------------------
 
+  /** A new RTCPeerConnection, to become `this.pc`: the events of an older one are ignored. */
   _build() {
     const pc = new RTCPeerConnection({ iceServers: this.iceServers });
-    this.pc = pc;
     this.makingOffer = false;
     this.ignoreOffer = false;
     this.answerPending = false;
@@ -89,6 +112,7 @@ export class Call extends EventTarget {
       this._fire("state", pc.connectionState);
       this._watch();
     });
+    return pc;
   }
 
   /** The impolite side starts: camera tracks (or receive-only transceivers) → negotiationneeded → offer. */
@@ -116,6 +140,7 @@ export class Call extends EventTarget {
     }
   }
 
+  /** @param {RTCPeerConnection} pc */
   async _negotiate(pc) {
     if (pc !== this.pc || this.closed) return;
     // The citizen never opens the negotiation; once the first offer is answered it may renegotiate.
@@ -123,7 +148,7 @@ export class Call extends EventTarget {
     try {
       this.makingOffer = true;
       await pc.setLocalDescription();
-      if (pc === this.pc) await this._send({ description: pc.localDescription.toJSON() });
+      if (pc === this.pc && pc.localDescription) await this._send({ description: pc.localDescription.toJSON() });
     } catch (err) {
       this._fire("error", err);
     } finally {
@@ -131,7 +156,10 @@ export class Call extends EventTarget {
     }
   }
 
-  /** Handle a `signal` message from the other side (in arrival order). */
+  /**
+   * Handle a `signal` message from the other side (in arrival order).
+   * @param {Signal} message
+   */
   handle(message) {
     this.chain = this.chain
       .then(() => this._handle(message))
@@ -139,6 +167,7 @@ export class Call extends EventTarget {
     return this.chain;
   }
 
+  /** @param {Signal} message */
   async _handle({ description, candidate }) {
     if (this.closed) return;
     if (description) {
@@ -159,7 +188,7 @@ export class Call extends EventTarget {
         await this._attachCamera(pc);
         if (pc !== this.pc || this.closed) return;
         await pc.setLocalDescription();
-        await this._send({ description: pc.localDescription.toJSON() });
+        if (pc.localDescription) await this._send({ description: pc.localDescription.toJSON() });
       }
     } else if (candidate !== undefined) {
       try {
@@ -171,39 +200,49 @@ export class Call extends EventTarget {
     }
   }
 
+  /** @param {RTCSessionDescriptionInit} offer */
   _fromNewPeer(offer) {
     const current = this.pc.remoteDescription;
     return Boolean(current && current.sdp && fingerprint(current.sdp) !== fingerprint(offer.sdp));
   }
 
-  /** Put our camera and microphone on the offered transceivers that carry nothing of ours yet. */
+  /**
+   * Put our camera and microphone on the offered transceivers that carry nothing of ours yet.
+   * @param {RTCPeerConnection} pc
+   */
   async _attachCamera(pc) {
-    this.camera = await this.localMedia;
-    if (!this.camera || pc !== this.pc) return;
-    const sending = new Set(pc.getSenders().map((s) => s.track).filter(Boolean));
-    const screenIds = new Set([this.remoteScreenId].filter(Boolean));
-    for (const track of this.camera.getTracks()) {
+    const camera = await this.localMedia;
+    this.camera = camera;
+    if (!camera || pc !== this.pc) return;
+    const sending = new Set(pc.getSenders().map((s) => s.track));
+    const screenId = this.remoteScreenId;
+    for (const track of camera.getTracks()) {
       if (sending.has(track)) continue;
       const transceiver = pc
         .getTransceivers()
         .find(
           (tr) =>
-            !tr.stopped &&
+            tr.direction !== "stopped" &&
+            tr.currentDirection !== "stopped" &&
             tr.mid !== null &&
             tr.receiver.track.kind === track.kind &&
             !tr.sender.track &&
-            !screenIds.has(tr.mid),
+            tr.mid !== screenId,
         );
       if (!transceiver) {
-        pc.addTrack(track, this.camera); // a later renegotiation will carry it
+        pc.addTrack(track, camera); // a later renegotiation will carry it
         continue;
       }
       await transceiver.sender.replaceTrack(track);
-      if (transceiver.sender.setStreams) transceiver.sender.setStreams(this.camera);
+      if (transceiver.sender.setStreams) transceiver.sender.setStreams(camera);
       transceiver.direction = "sendrecv";
     }
   }
 
+  /**
+   * @param {RTCPeerConnection} pc
+   * @param {RTCTrackEvent} event
+   */
   _onTrack(pc, event) {
     if (pc !== this.pc) return;
     const track = event.track;
@@ -227,7 +266,7 @@ export class Call extends EventTarget {
     track.addEventListener("unmute", show);
     track.addEventListener("ended", hide);
     if (stream) {
-      stream.addEventListener("removetrack", (e) => {
+      stream.addEventListener("removetrack", (/** @type {MediaStreamTrackEvent} */ e) => {
         if (e.track === track) hide();
       });
     }
@@ -240,13 +279,13 @@ export class Call extends EventTarget {
     const state = this.pc.connectionState;
     if (state === "connected") {
       clearTimeout(this.restartTimer);
-      this.restartTimer = null;
+      this.restartTimer = undefined;
       return;
     }
     if (this.polite || this.restartTimer) return;
     if (state === "disconnected" || state === "failed") {
       this.restartTimer = setTimeout(() => {
-        this.restartTimer = null;
+        this.restartTimer = undefined;
         if (!this.closed && this.pc.connectionState !== "connected") this.restart();
       }, RESTART_AFTER_MS);
     }
@@ -262,7 +301,7 @@ export class Call extends EventTarget {
   _rebuild() {
     const old = this.pc;
     if (this.polite && this.screen) this._dropScreen();
-    this._build();
+    this.pc = this._build();
     try {
       old.close();
     } catch {
@@ -306,6 +345,7 @@ export class Call extends EventTarget {
   }
 
   _dropScreen() {
+    if (!this.screen) return;
     for (const track of this.screen.stream.getTracks()) track.stop();
     this.screen = null;
     this._fire("screenended", null);
@@ -314,6 +354,7 @@ export class Call extends EventTarget {
 
   // ---- the rest --------------------------------------------------------------
 
+  /** @param {Signal} payload */
   async _send(payload) {
     try {
       const answer = await this.sendSignal(payload);
@@ -323,8 +364,23 @@ export class Call extends EventTarget {
     }
   }
 
+  /**
+   * @template {keyof CallEvents} K
+   * @param {K} type
+   * @param {CallEvents[K]} detail
+   */
   _fire(type, detail) {
     this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  /**
+   * Listen to one of the call's events, given its payload (the CustomEvent's `detail`).
+   * @template {keyof CallEvents} K
+   * @param {K} type
+   * @param {(detail: CallEvents[K]) => void} listener
+   */
+  on(type, listener) {
+    this.addEventListener(type, (event) => listener(/** @type {CustomEvent<CallEvents[K]>} */ (event).detail));
   }
 
   /** Hang up the media; stops our screen share, and our camera unless `keepCamera`. */
@@ -346,10 +402,14 @@ export class Call extends EventTarget {
   }
 }
 
-/** Inbound video per track from getStats: [{mid, trackIdentifier, framesDecoded}] (for tests and the status line). */
+/**
+ * Inbound video per track from getStats (for tests and the status line).
+ * @param {RTCPeerConnection | null | undefined} pc
+ */
 export async function inboundVideo(pc) {
   if (!pc) return [];
   const report = await pc.getStats();
+  /** @type {{mid: string, trackIdentifier: string, framesDecoded: number}[]} */
   const out = [];
   report.forEach((r) => {
     if (r.type === "inbound-rtp" && r.kind === "video") {
@@ -359,7 +419,12 @@ export async function inboundVideo(pc) {
   return out;
 }
 
-/** Play a remote stream in a <video>; if the browser blocks sound, play muted and offer a button. */
+/**
+ * Play a remote stream in a <video>; if the browser blocks sound, play muted and offer a button.
+ * @param {HTMLVideoElement} video
+ * @param {MediaStream | null} stream
+ * @param {HTMLElement} [soundButton]
+ */
 export function playStream(video, stream, soundButton) {
   if (video.srcObject !== stream) video.srcObject = stream;
   if (!stream) return;
@@ -384,6 +449,8 @@ export function playStream(video, stream, soundButton) {
 /**
  * Show the other side's shared screen (or hide it when `stream` is null) in `box`,
  * switching the call stage to its two-video layout.
+ * @param {{box: HTMLElement, stage: HTMLElement, video: HTMLVideoElement}} ui
+ * @param {MediaStream | null} stream
  */
 export function showSharedScreen({ box, stage, video }, stream) {
   box.hidden = !stream;
@@ -394,6 +461,9 @@ export function showSharedScreen({ box, stage, video }, stream) {
 /**
  * The "share my screen" button: start sharing, or stop if already sharing.
  * Resolves once done; `onError` gets the reason the browser refused.
+ * @param {Call} call
+ * @param {HTMLButtonElement} button
+ * @param {(reason: string) => void} onError
  */
 export async function toggleShare(call, button, onError) {
   if (call.sharing) {
@@ -404,13 +474,23 @@ export async function toggleShare(call, button, onError) {
   try {
     await call.shareScreen();
   } catch (err) {
-    onError((err && err.message) || String(err));
+    onError((err instanceof Error && err.message) || String(err));
   }
 }
 
 /**
  * A Call for one case, wired to the server: signals and media states go out through
  * `emit(event, payload)` (which resolves to the ack), the page hears about the rest.
+ * @param {object} o
+ * @param {string} o.caseId
+ * @param {boolean} o.polite
+ * @param {RTCIceServer[]} o.iceServers
+ * @param {Promise<MediaStream | null>} o.localMedia
+ * @param {(event: string, payload: object) => Promise<Answer>} o.emit
+ * @param {(state: string) => void} o.onState
+ * @param {(stream: MediaStream) => void} o.onCamera
+ * @param {(stream: MediaStream | null) => void} o.onScreen
+ * @param {() => void} o.onScreenEnded
  */
 export function caseCall({ caseId, polite, iceServers, localMedia, emit, onState, onCamera, onScreen, onScreenEnded }) {
   const call = new Call({
@@ -420,16 +500,16 @@ export function caseCall({ caseId, polite, iceServers, localMedia, emit, onState
     localMedia,
     send: (payload) => emit("signal", { case_id: caseId, ...payload }),
   });
-  call.addEventListener("state", (e) => {
-    onState(e.detail);
-    emit("media_state", { case_id: caseId, state: e.detail }).then((answer) => {
+  call.on("state", (state) => {
+    onState(state);
+    emit("media_state", { case_id: caseId, state }).then((answer) => {
       if (!answer.ok) console.warn("media_state refused", answer.error);
     });
   });
-  call.addEventListener("remotecamera", (e) => onCamera(e.detail));
-  call.addEventListener("remotescreen", (e) => onScreen(e.detail));
-  call.addEventListener("screenended", () => onScreenEnded());
-  call.addEventListener("error", (e) => console.warn("call:", e.detail));
+  call.on("remotecamera", onCamera);
+  call.on("remotescreen", onScreen);
+  call.on("screenended", () => onScreenEnded());
+  call.on("error", (err) => console.warn("call:", err));
   onState("new");
   call.start();
   return call;

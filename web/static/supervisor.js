@@ -1,3 +1,4 @@
+// @ts-check
 // The supervisor's wall: the citizens waiting (with their timers), clerks by status, the queues, today's
 // service level against the goal with two charts, alerts with a beep, the 差评 (ratings 1-2) still to follow
 // up, and the supervisor's actions.
@@ -11,6 +12,22 @@
 
 import { $, ack, api, clock, duration, el, errorText, loginPanel, percent, say } from "./common.js";
 import { localName, onChange, regionName, skillName, t } from "./i18n.js";
+
+/**
+ * @typedef {import("../types/api").Dashboard} Dashboard
+ * @typedef {import("../types/api").Alert} Alert
+ * @typedef {import("../types/api").Followup} Followup
+ * @typedef {import("../types/api").Matter} Matter
+ * @typedef {import("../types/api").WaitingEntry} WaitingEntry
+ * @typedef {import("../types/api").QueueEntry} QueueEntry
+ * @typedef {import("../types/api").WallClerk} WallClerk
+ * @typedef {import("../types/api").Staffing} Staffing
+ * @typedef {import("./common.js").ErrorInfo} ErrorInfo
+ * @typedef {import("./common.js").Answer} Answer
+ * @typedef {import("uplot")} UPlot
+ * @typedef {"login" | "connecting" | "online" | "lost" | "refused"} Phase
+ * @typedef {{conn: "online" | "lost", dashboard: Dashboard, alert: Alert, refused: ErrorInfo}} ClientEvents
+ */
 
 const STALE_MS = 5000; // no push for this long: the wall says its figures are old
 const RETRY_MS = 2000; // a busy server refused the connection: try again after this (plus up to as much again)
@@ -41,12 +58,29 @@ class SupervisorClient extends EventTarget {
   constructor(namespace = "/supervisor") {
     super();
     this.namespace = namespace;
+    /** @type {import("./common.js").Socket | null} */
     this.socket = null;
-    this.retry = null;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.retry = undefined;
   }
 
+  /**
+   * @template {keyof ClientEvents} K
+   * @param {K} type
+   * @param {ClientEvents[K]} detail
+   */
   fire(type, detail) {
     this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  /**
+   * Listen to one of the client's events, given its payload (the CustomEvent's `detail`).
+   * @template {keyof ClientEvents} K
+   * @param {K} type
+   * @param {(detail: ClientEvents[K]) => void} listener
+   */
+  on(type, listener) {
+    this.addEventListener(type, (event) => listener(/** @type {CustomEvent<ClientEvents[K]>} */ (event).detail));
   }
 
   open() {
@@ -66,7 +100,8 @@ class SupervisorClient extends EventTarget {
         this.fire("conn", "lost");
         return;
       }
-      const data = (err && err.data) || {};
+      /** @type {Partial<ErrorInfo>} */
+      const data = ("data" in err && err.data) || {};
       if (data.code === "unavailable" || data.code === "rate_limited") {
         // Busy (a server taking over from one that shut down, a Redis blip): try again.
         this.fire("conn", "lost");
@@ -82,8 +117,8 @@ class SupervisorClient extends EventTarget {
       this.close();
       this.fire("refused", { code: data.code || "unavailable", message: data.message || "" });
     });
-    socket.on("dashboard", (data) => this.fire("dashboard", data));
-    socket.on("alert", (data) => this.fire("alert", data));
+    socket.on("dashboard", (/** @type {Dashboard} */ data) => this.fire("dashboard", data));
+    socket.on("alert", (/** @type {Alert} */ data) => this.fire("alert", data));
   }
 
   close() {
@@ -95,14 +130,23 @@ class SupervisorClient extends EventTarget {
     }
   }
 
-  /** Set a clerk's status: resolves to the server's {ok, ...} or {ok: false, error: {code, message}}. */
+  /**
+   * Set a clerk's status: resolves to the server's {ok, ...} or {ok: false, error: {code, message}}.
+   * @param {string} clerkId
+   * @param {string} status
+   * @param {string} [note]
+   */
   setClerkStatus(clerkId, status, note = "") {
+    /** @type {{clerk_id: string, status: string, note?: string}} */
     const data = { clerk_id: clerkId, status };
     if (note) data.note = note;
     return ack(this.socket, "set_clerk_status", data);
   }
 
-  /** Move a waiting request to another queue; resolves like `setClerkStatus`. */
+  /**
+   * Move a waiting request to another queue; resolves like `setClerkStatus`.
+   * @param {{ticketId: string, targetRegion: string, matterCode: string, note: string}} move
+   */
   moveRequest({ ticketId, targetRegion, matterCode, note }) {
     return ack(this.socket, "move_request", {
       ticket_id: ticketId,
@@ -115,6 +159,8 @@ class SupervisorClient extends EventTarget {
   /**
    * Close the 差评 follow-up of a case rated 1 or 2 with a note saying what was done; resolves like
    * `setClerkStatus` ("conflict": closed already or not a 差评; "not_found": outside this supervisor's provinces).
+   * @param {string} caseId
+   * @param {string} note
    */
   closeFollowup(caseId, note) {
     return ack(this.socket, "close_followup", { case_id: caseId, note });
@@ -123,6 +169,7 @@ class SupervisorClient extends EventTarget {
 
 // ---- the page's state and its connection phases ----
 
+/** @param {string} key */
 function stored(key) {
   try {
     return localStorage.getItem(key);
@@ -139,23 +186,46 @@ function stored(key) {
 const ACTIONS = { setClerkStatus: true, moveRequest: true };
 const NOTICE_MS = 15000; // an action's outcome stays this long
 
+/**
+ * @typedef {object} State
+ * @property {Phase} phase  see PHASES
+ * @property {ErrorInfo | null} refusal  when the server would not let the wall in
+ * @property {Dashboard | null} data  the last "dashboard" view
+ * @property {number} receivedAt  performance.now() when it came: the timers count up from there
+ * @property {Alert[]} recent  the last "alert" events, newest first
+ * @property {boolean} muted
+ * @property {Map<string, Matter>} matters  the catalog (GET /api/matters) by code
+ * @property {Set<string>} clerkBusy  clerks whose status change is on its way
+ * @property {{kind: "ok" | "error", text: () => string, until: number} | null} notice  after an action
+ * @property {{ticketId: string, target: string, matter: string, note: string, busy: boolean,
+ *   error: (() => string) | null} | null} move  the move form
+ * @property {{cases: Followup[], more: boolean, overdue: number, at: number | null} | null} followups
+ *   the open 差评 follow-ups once loaded (GET /api/followups?state=open); `at` in epoch seconds, server's clock
+ * @property {(() => string) | null} followupsError  the last load failed (the list shown, if any, is the one before)
+ * @property {{caseId: string, case: Followup, note: string, busy: boolean, error: (() => string) | null,
+ *   invalid: boolean} | null} followup  the close form
+ */
+/** @type {State} */
 const state = {
-  phase: "login", // see PHASES
-  refusal: null, // {code, message} when the server would not let the wall in
-  data: null, // the last "dashboard" view
-  receivedAt: 0, // performance.now() when it came: the timers count up from there
-  recent: [], // the last "alert" events, newest first
+  phase: "login",
+  refusal: null,
+  data: null,
+  receivedAt: 0,
+  recent: [],
   muted: stored(MUTE_KEY) === "1",
-  matters: new Map(), // the catalog (GET /api/matters): code -> {code, name, skill, provinces}
-  clerkBusy: new Set(), // clerks whose status change is on its way
-  notice: null, // {kind, text(), until} after an action
-  move: null, // the move form: {ticketId, target, matter, note, busy, error()}
-  followups: null, // the open 差评 follow-ups once loaded (GET /api/followups?state=open): {cases, more, overdue, at}
-  followupsError: null, // () => text: the last load failed (the list shown, if any, is the one before)
-  followup: null, // the close form: {caseId, case, note, busy, error(), invalid}
+  matters: new Map(),
+  clerkBusy: new Set(),
+  notice: null,
+  move: null,
+  followups: null,
+  followupsError: null,
+  followup: null,
 };
 
-/** Connection phases; `go` refuses any other step. "login" is also where logging out leads. */
+/**
+ * Connection phases; `go` refuses any other step. "login" is also where logging out leads.
+ * @type {Record<Phase, Phase[]>}
+ */
 const PHASES = {
   login: ["connecting"],
   connecting: ["online", "lost", "refused", "login"],
@@ -164,6 +234,7 @@ const PHASES = {
   refused: ["connecting", "login"],
 };
 
+/** @param {Phase} next */
 function go(next) {
   if (next === state.phase) return;
   if (!(PHASES[state.phase] || []).includes(next)) throw new Error(`wall: no way from ${state.phase} to ${next}`);
@@ -174,40 +245,47 @@ function go(next) {
 const client = new SupervisorClient();
 const login = loginPanel({ role: "supervisor", onReady: start });
 
-client.addEventListener("conn", (e) => go(e.detail));
-client.addEventListener("dashboard", (e) => {
-  state.data = e.detail;
+client.on("conn", go);
+client.on("dashboard", (data) => {
+  state.data = data;
   state.receivedAt = performance.now();
   // Follow-ups read before any push: they were read about now on the server's clock.
-  if (state.followups && state.followups.at === null) state.followups.at = state.data.at;
+  if (state.followups && state.followups.at === null) state.followups.at = data.at;
   render();
 });
-/** An alert's identity: across a writer take-over the same alert may come twice (server/alerts.py). */
+/**
+ * An alert's identity: across a writer take-over the same alert may come twice (server/alerts.py).
+ * @param {Alert} a
+ */
 function alertKey(a) {
   return `${a.kind}:${a.ticket_id || `${a.target_region}/${a.skill}`}:${a.at}`;
 }
 
-client.addEventListener("alert", (e) => {
-  if (state.recent.some((a) => alertKey(a) === alertKey(e.detail))) return;
-  state.recent.unshift(e.detail);
+client.on("alert", (alert) => {
+  if (state.recent.some((a) => alertKey(a) === alertKey(alert))) return;
+  state.recent.unshift(alert);
   state.recent.length = Math.min(state.recent.length, RECENT_ALERTS);
   render();
-  beep(e.detail.kind);
+  beep(alert.kind);
 });
-client.addEventListener("refused", (e) => {
-  if (e.detail.code === "unauthorized") {
+client.on("refused", (error) => {
+  if (error.code === "unauthorized") {
     stop();
     login.expired();
     return;
   }
-  state.refusal = e.detail;
+  state.refusal = error;
   go("refused");
 });
 
-let ticker = null;
+/** @type {ReturnType<typeof setInterval> | undefined} */
+let ticker;
 
-/** The follow-ups' loads: only the answer to the latest one is shown (`seq`). */
-const followupLoads = { seq: 0, timer: null };
+/**
+ * The follow-ups' loads: only the answer to the latest one is shown (`seq`).
+ * @type {{seq: number, timer: ReturnType<typeof setInterval> | undefined}}
+ */
+const followupLoads = { seq: 0, timer: undefined };
 
 function start() {
   state.refusal = null;
@@ -225,9 +303,9 @@ function start() {
 function stop() {
   client.close();
   clearInterval(ticker);
-  ticker = null;
+  ticker = undefined;
   clearInterval(followupLoads.timer);
-  followupLoads.timer = null;
+  followupLoads.timer = undefined;
   followupLoads.seq += 1; // an answer on its way is for the user who left
   state.move = null;
   state.followups = null;
@@ -239,25 +317,39 @@ function stop() {
 async function loadMatters() {
   const { status, data } = await api("GET", "/api/matters");
   if (status === 200 && Array.isArray(data)) {
-    state.matters = new Map(data.map((m) => [m.code, m]));
+    state.matters = new Map(data.map((/** @type {Matter} */ m) => [m.code, m]));
     render();
   }
 }
 
 // ---- small helpers ----
 
-/** Text of a node, written only when it changed (no flicker, nothing re-read by screen readers). */
+/**
+ * Text of a node, written only when it changed (no flicker, nothing re-read by screen readers).
+ * @param {Node} node
+ * @param {string | number | null | undefined} value  the dash when null or undefined
+ */
 function setText(node, value) {
   const text = value === null || value === undefined ? t("sup.none") : String(value);
   if (node.textContent !== text) node.textContent = text;
 }
 
-/** `say` (common.js), but only when the message changed: a live region is not read out again every tick. */
+/**
+ * `say` (common.js), but only when the message changed: a live region is not read out again every tick.
+ * @param {HTMLElement} node
+ * @param {string} text
+ * @param {"error" | "info" | "ok"} [kind]
+ */
 function tell(node, text, kind = "info") {
   if (node.textContent === (text || "") && node.hidden === !text && (!text || node.dataset.kind === kind)) return;
   say(node, text, kind);
 }
 
+/**
+ * @param {HTMLElement} node
+ * @param {string} key
+ * @param {string} value
+ */
 function setData(node, key, value) {
   if (node.dataset[key] !== value) node.dataset[key] = value;
 }
@@ -265,12 +357,23 @@ function setData(node, key, value) {
 /**
  * Keep `parent`'s children in the order of `items`, one per key: existing nodes are reused and
  * `update`d in place, new ones come from `make`, the rest are removed.
+ * @template T
+ * @param {HTMLElement} parent
+ * @param {T[]} items
+ * @param {(item: T) => string | number | undefined} keyOf
+ * @param {(item: T) => HTMLElement} make
+ * @param {(node: HTMLElement, item: T) => void} update
  */
 function reconcile(parent, items, keyOf, make, update) {
   // Moving a node takes the focus off it: give it back (a status select whose row moved to another group).
-  const focused = parent.contains(document.activeElement) ? document.activeElement : null;
+  const active = document.activeElement;
+  const focused = active instanceof HTMLElement && parent.contains(active) ? active : null;
+  /** @type {Map<string | undefined, HTMLElement>} */
   const old = new Map();
-  for (const node of parent.children) old.set(node.dataset.key, node);
+  for (const node of parent.children) {
+    if (node instanceof HTMLElement) old.set(node.dataset.key, node);
+  }
+  /** @type {HTMLElement | null} */
   let prev = null;
   for (const item of items) {
     const key = String(keyOf(item));
@@ -281,6 +384,7 @@ function reconcile(parent, items, keyOf, make, update) {
       node.dataset.key = key;
     }
     update(node, item);
+    /** @type {Element | null} */
     const want = prev ? prev.nextElementSibling : parent.firstElementChild;
     if (node !== want) parent.insertBefore(node, want);
     prev = node;
@@ -298,7 +402,10 @@ function sincePush() {
   return state.data ? Math.max(0, (performance.now() - state.receivedAt) / 1000) : 0;
 }
 
-/** "45 秒", "3 分 05 秒", "2 小时 07 分": a count-up that moves every second. */
+/**
+ * "45 秒", "3 分 05 秒", "2 小时 07 分": a count-up that moves every second.
+ * @param {number} seconds
+ */
 function elapsed(seconds) {
   const s = Math.max(0, Math.floor(Number(seconds) || 0));
   if (s < 60) return t("unit.s", { n: s });
@@ -306,45 +413,63 @@ function elapsed(seconds) {
   return t("sup.elapsed.hm", { h: Math.floor(s / 3600), m: String(Math.floor(s / 60) % 60).padStart(2, "0") });
 }
 
-/** "90%" or "82.5%": a goal or alert figure. */
+/**
+ * "90%" or "82.5%": a goal or alert figure.
+ * @param {number | null | undefined} value
+ */
 function pct(value) {
   return value === null || value === undefined ? t("sup.none") : `${+(value * 100).toFixed(1)}%`;
 }
 
-/** ok, amber from prebreach_s, red from the SLA: the wall's words for a wait. */
+/**
+ * ok, amber from prebreach_s, red from the SLA: the wall's words for a wait.
+ * @param {number} waited
+ * @param {Dashboard} d
+ */
 function waitLevel(waited, d) {
   if (waited >= d.sla_s) return "red";
   if (waited >= d.prebreach_s) return "amber";
   return "ok";
 }
 
+/**
+ * @param {HTMLElement} node
+ * @param {string} level
+ */
 function levelMark(node, level) {
   setData(node, "level", level);
   setText(node, level === "ok" ? "" : t(`sup.level.${level}`));
 }
 
+/** @param {string} status */
 function statusName(status) {
   const key = `status.${status}`;
   const text = t(key);
   return text === key ? t(`sup.status.${status}`) : text;
 }
 
+/** @param {string} code */
 function matterName(code) {
   const m = state.matters.get(code);
   return m ? localName(m.name) : code;
 }
 
+/** @param {number} at */
 function startOfDay(at) {
   const local = at + CHINA_UTC_OFFSET_S;
   return local - (local % DAY_S) - CHINA_UTC_OFFSET_S;
 }
 
+/** @param {number} epochS */
 function chinaTime(epochS) {
   const d = new Date((epochS + CHINA_UTC_OFFSET_S) * 1000);
   return d.toISOString().slice(11, 16);
 }
 
-/** "2026-09-21 22:13" in China time, from an ISO 8601 time of the REST API (or epoch milliseconds). */
+/**
+ * "2026-09-21 22:13" in China time, from an ISO 8601 time of the REST API (or epoch milliseconds).
+ * @param {string | number} time
+ */
 function chinaDateTime(time) {
   const ms = typeof time === "number" ? time : Date.parse(time);
   if (!Number.isFinite(ms)) return t("sup.none");
@@ -353,14 +478,16 @@ function chinaDateTime(time) {
 
 // ---- alerts as they happen ("alert" events), with a short beep the supervisor can mute ----
 
+/** @type {{ctx: AudioContext | null}} */
 const sound = { ctx: null };
 
+/** @param {Alert["kind"]} kind */
 function beep(kind) {
   if (state.muted) return;
   try {
-    sound.ctx = sound.ctx || new AudioContext();
-    if (sound.ctx.state === "suspended") sound.ctx.resume(); // allowed after any click on the page
-    const ctx = sound.ctx;
+    const ctx = sound.ctx || new AudioContext();
+    sound.ctx = ctx;
+    if (ctx.state === "suspended") ctx.resume(); // allowed after any click on the page
     const osc = ctx.createOscillator();
     const gain = ctx.createGain();
     osc.frequency.value = kind === "breach" ? 880 : kind === "service_level" ? 520 : 660;
@@ -384,6 +511,7 @@ $("#alert-mute").addEventListener("click", () => {
   render();
 });
 
+/** @param {Alert} a */
 function eventLine(a) {
   const time = clock(Date.parse(a.at) / 1000);
   if (a.kind === "service_level") {
@@ -402,7 +530,7 @@ function eventLine(a) {
     ticket: a.ticket_id,
     region: regionName(a.target_region),
     skill: skillName(a.skill),
-    s: Math.round(a.waited_s),
+    s: Math.round(a.waited_s ?? 0),
   });
 }
 
@@ -507,7 +635,9 @@ function renderEvents() {
   ui.noEvents.hidden = state.recent.length > 0;
 }
 
+/** @param {Dashboard} d */
 function renderToday(d) {
+  /** @type {Partial<Dashboard["today"]>} */
   const today = d.today || {};
   const goal = today.goal ?? d.goal;
   const sl = today.service_level;
@@ -519,8 +649,9 @@ function renderToday(d) {
   const mark = $("#kpi-sl-mark");
   setData(mark, "level", !known ? "none" : sl >= goal ? "ok" : "red");
   setText(mark, !known ? "" : t(sl >= goal ? "sup.goalMet" : "sup.goalMissed"));
-  const figure = (id, value) => setText($(id), value);
-  const time = (v) => (v === null || v === undefined ? null : duration(v));
+  const figure = (/** @type {string} */ id, /** @type {string | number | null | undefined} */ value) =>
+    setText($(id), value);
+  const time = (/** @type {number | null | undefined} */ v) => (v === null || v === undefined ? null : duration(v));
   figure("#kpi-requests", today.requests);
   figure("#kpi-answered", today.answered);
   figure("#kpi-within", today.answered_within_sla);
@@ -537,6 +668,7 @@ function renderToday(d) {
   figure("#kpi-followups", today.followups_open);
 }
 
+/** @param {Dashboard} d */
 function renderAlerts(d) {
   setText(ui.alertsTitle, t("sup.alerts", { s: d.prebreach_s }));
   const late = sincePush();
@@ -554,7 +686,7 @@ function renderAlerts(d) {
       setData(li, "level", level);
       setData(li, "kind", level === "red" ? "breach" : "pre_breach");
       setText(
-        li.querySelector(".alert-text"),
+        $(".alert-text", li),
         t("sup.alertLine", {
           ticket: a.ticket_id,
           region: regionName(a.region),
@@ -562,12 +694,13 @@ function renderAlerts(d) {
           s: Math.floor(waited),
         }),
       );
-      levelMark(li.querySelector(".level-mark"), level);
+      levelMark($(".level-mark", li), level);
     },
   );
   ui.noAlerts.hidden = alerts.length > 0;
 }
 
+/** @param {Dashboard} d */
 function renderWaiting(d) {
   const late = sincePush();
   const rows = d.waiting || [];
@@ -618,16 +751,16 @@ function renderWaiting(d) {
       const level = waitLevel(waited, d);
       setData(tr, "ticket", w.ticket_id);
       setData(tr, "level", level);
-      setData(tr, "state", w.state);
-      setText(tr.querySelector(".wait-time"), elapsed(waited));
-      levelMark(tr.querySelector(".level-mark"), level);
-      setText(tr.querySelector(".c-target"), regionName(w.region));
-      setText(tr.querySelector(".matter-name"), matterName(w.matter_code));
-      setText(tr.querySelector(".matter-skill"), skillName(w.skill));
-      setText(tr.querySelector(".c-origin"), regionName(w.origin_region));
-      setText(tr.querySelector(".c-channel"), t(`channel.${w.channel}`));
-      setText(tr.querySelector(".c-state"), t(`sup.ticket.${w.state}`));
-      setText(tr.querySelector(".c-case"), w.case_id);
+      setData(tr, "state", w.state || "");
+      setText($(".wait-time", tr), elapsed(waited));
+      levelMark($(".level-mark", tr), level);
+      setText($(".c-target", tr), regionName(w.region));
+      setText($(".matter-name", tr), matterName(w.matter_code));
+      setText($(".matter-skill", tr), skillName(w.skill));
+      setText($(".c-origin", tr), regionName(w.origin_region));
+      setText($(".c-channel", tr), t(`channel.${w.channel}`));
+      setText($(".c-state", tr), t(`sup.ticket.${w.state}`));
+      setText($(".c-case", tr), w.case_id);
       const button = tr.querySelector(".move-open");
       if (button) {
         setText(button, t("sup.move"));
@@ -642,6 +775,7 @@ function renderWaiting(d) {
   if (more > 0) setText(ui.waitingMore, t("sup.more", { n: more, shown: rows.length }));
 }
 
+/** @param {Dashboard} d */
 function renderQueues(d) {
   const late = sincePush();
   const queues = d.queues || [];
@@ -674,39 +808,41 @@ function renderQueues(d) {
       setData(tr, "queue", `${q.region}/${q.skill}`);
       setData(tr, "level", level);
       tr.classList.toggle("late", level !== "ok");
-      setText(tr.querySelector(".c-region"), regionName(q.region));
-      setText(tr.querySelector(".c-skill"), skillName(q.skill));
-      setText(tr.querySelector(".c-waiting"), q.waiting);
-      setText(tr.querySelector(".c-offered"), q.offered);
-      setText(tr.querySelector(".c-oldest"), q.waiting > 0 ? elapsed(oldest) : t("sup.none"));
+      setText($(".c-region", tr), regionName(q.region));
+      setText($(".c-skill", tr), skillName(q.skill));
+      setText($(".c-waiting", tr), q.waiting);
+      setText($(".c-offered", tr), q.offered);
+      setText($(".c-oldest", tr), q.waiting > 0 ? elapsed(oldest) : t("sup.none"));
       const sl = q.service_level_15m;
       const below = sl !== null && sl !== undefined && sl < d.goal;
-      const slCell = tr.querySelector(".c-sl");
+      const slCell = $(".c-sl", tr);
       setData(slCell, "level", sl === null || sl === undefined ? "none" : below ? "poor" : "good");
-      setText(slCell.querySelector(".sl-value"), percent(sl));
-      const slMark = slCell.querySelector(".level-mark");
+      setText($(".sl-value", slCell), percent(sl));
+      const slMark = $(".level-mark", slCell);
       setData(slMark, "level", below ? "red" : "ok");
       setText(slMark, below ? t("sup.belowGoal") : "");
-      setText(tr.querySelector(".c-staffed"), q.staffed);
+      setText($(".c-staffed", tr), q.staffed);
       const needed = q.needed;
       const short = needed !== null && needed !== undefined && q.staffed < needed;
-      const neededCell = tr.querySelector(".c-needed");
+      const neededCell = $(".c-needed", tr);
       setData(neededCell, "short", String(short));
-      setText(neededCell.querySelector(".needed-value"), needed);
-      const mark = neededCell.querySelector(".level-mark");
+      setText($(".needed-value", neededCell), needed);
+      const mark = $(".level-mark", neededCell);
       setData(mark, "level", short ? "amber" : "ok");
-      setText(mark, short ? t("sup.short", { n: needed - q.staffed }) : "");
+      setText(mark, short ? t("sup.short", { n: (needed ?? 0) - q.staffed }) : "");
     },
   );
   ui.noQueues.hidden = queues.length > 0;
   setText(ui.queuesNote, t("sup.queuesNote", { sla: d.sla_s, goal: pct(d.goal) }));
 }
 
+/** @param {string} status */
 function statusRank(status) {
   const i = STATUS_ORDER.indexOf(status);
   return i < 0 ? STATUS_ORDER.length : i;
 }
 
+/** @param {Dashboard} d */
 function renderClerks(d) {
   const late = sincePush();
   const byStatus = d.clerks_by_status || {};
@@ -717,8 +853,8 @@ function renderClerks(d) {
     (s) => s,
     (s) => el("li", { class: "status-pill", dataset: { status: s } }, el("span", {}), " ", el("strong", {})),
     (li, s) => {
-      setText(li.firstChild, statusName(s));
-      setText(li.lastChild, byStatus[s]);
+      setText($("span", li), statusName(s));
+      setText($("strong", li), byStatus[s]);
     },
   );
 
@@ -728,7 +864,9 @@ function renderClerks(d) {
       statusRank(a.status) - statusRank(b.status) ||
       String(a.display_name || a.clerk_id).localeCompare(String(b.display_name || b.clerk_id), "zh-CN"),
   );
+  /** @type {{status: string, clerk?: WallClerk}[]} */
   const rows = [];
+  /** @type {string | null} */
   let group = null;
   for (const c of clerks) {
     if (c.status !== group) rows.push({ status: (group = c.status) });
@@ -756,27 +894,31 @@ function renderClerks(d) {
     (tr, r) => {
       if (!r.clerk) {
         setData(tr, "status", r.status);
-        setText(tr.firstChild, `${statusName(r.status)} · ${byStatus[r.status] || 0}`);
+        setText($("th", tr), `${statusName(r.status)} · ${byStatus[r.status] || 0}`);
         return;
       }
       const c = r.clerk;
       setData(tr, "clerk", c.clerk_id);
       setData(tr, "status", c.status);
-      setText(tr.querySelector(".c-name"), c.display_name || c.clerk_id);
-      setText(tr.querySelector(".c-region"), regionName(c.region));
-      const pill = tr.querySelector(".status-pill");
+      setText($(".c-name", tr), c.display_name || c.clerk_id);
+      setText($(".c-region", tr), regionName(c.region));
+      const pill = $(".status-pill", tr);
       setData(pill, "status", c.status);
       setText(pill, statusName(c.status));
       const since = c.in_status_s ?? (c.since ? d.at - c.since : null);
-      setText(tr.querySelector(".c-since"), since === null || since === undefined ? null : elapsed(since + late));
-      setText(tr.querySelector(".c-case"), c.case_id || t("sup.none"));
-      if (ACTIONS.setClerkStatus) renderClerkAction(tr.querySelector(".c-actions"), c);
+      setText($(".c-since", tr), since === null || since === undefined ? null : elapsed(since + late));
+      setText($(".c-case", tr), c.case_id || t("sup.none"));
+      if (ACTIONS.setClerkStatus) renderClerkAction($(".c-actions", tr), c);
     },
   );
   ui.noClerks.hidden = clerks.length > 0;
 }
 
-/** The status select of a clerk on shift (a clerk not on shift cannot be set: the server answers not_found). */
+/**
+ * The status select of a clerk on shift (a clerk not on shift cannot be set: the server answers not_found).
+ * @param {HTMLElement} td
+ * @param {WallClerk} c
+ */
 function renderClerkAction(td, c) {
   const onShift = c.since !== null && c.since !== undefined;
   let select = td.querySelector("select");
@@ -785,12 +927,13 @@ function renderClerkAction(td, c) {
     return;
   }
   if (!select) {
-    select = el("select", {
+    const made = el("select", {
       class: "clerk-status-select",
-      onchange: () => changeStatus(c.clerk_id, select.value),
+      onchange: () => changeStatus(c.clerk_id, made.value),
     });
-    select.append(el("option", { value: "" }), ...SETTABLE.map((s) => el("option", { value: s })));
-    td.append(select);
+    made.append(el("option", { value: "" }), ...SETTABLE.map((s) => el("option", { value: s })));
+    td.append(made);
+    select = made;
   }
   const name = c.display_name || c.clerk_id;
   select.setAttribute("aria-label", t("sup.setStatusLabel", { name }));
@@ -805,11 +948,19 @@ function renderClerkAction(td, c) {
   if (document.activeElement !== select && !select.disabled) select.value = "";
 }
 
-/** An action's outcome, in words (a function: the language may change while it shows). */
+/**
+ * An action's outcome, in words (a function: the language may change while it shows).
+ * @param {"ok" | "error"} kind
+ * @param {() => string} text
+ */
 function notify(kind, text) {
   state.notice = { kind, text, until: performance.now() + NOTICE_MS };
 }
 
+/**
+ * @param {string} clerkId
+ * @param {string} status
+ */
 async function changeStatus(clerkId, status) {
   if (!status || state.clerkBusy.has(clerkId)) return;
   const clerk = (state.data?.clerks || []).find((c) => c.clerk_id === clerkId);
@@ -824,7 +975,7 @@ async function changeStatus(clerkId, status) {
     notify("error", () => t("sup.setStatusFailed", { name, error: errorText(answer.error, true) }));
   }
   const select = ui.clerks.querySelector(`tr[data-clerk="${CSS.escape(clerkId)}"] select`);
-  if (select) select.value = "";
+  if (select instanceof HTMLSelectElement) select.value = "";
   render();
 }
 
@@ -834,15 +985,16 @@ const move = {
   form: $("#move-form"),
   title: $("#move-title"),
   from: $("#move-from"),
-  province: $("#move-province"),
-  matter: $("#move-matter"),
-  note: $("#move-note"),
+  province: /** @type {HTMLSelectElement} */ ($("#move-province")),
+  matter: /** @type {HTMLSelectElement} */ ($("#move-matter")),
+  note: /** @type {HTMLTextAreaElement} */ ($("#move-note")),
   summary: $("#move-summary"),
   error: $("#move-error"),
-  submit: $("#move-submit"),
+  submit: /** @type {HTMLButtonElement} */ ($("#move-submit")),
   cancel: $("#move-cancel"),
 };
 
+/** @param {string} ticketId */
 function openMove(ticketId) {
   const w = (state.data?.waiting || []).find((x) => x.ticket_id === ticketId);
   if (!w) return;
@@ -857,16 +1009,22 @@ function closeMove() {
   state.move = null;
   render();
   const button = ticketId && ui.waiting.querySelector(`tr[data-ticket="${CSS.escape(ticketId)}"] .move-open`);
-  if (button) button.focus();
+  if (button instanceof HTMLElement) button.focus();
 }
 
 function provinces() {
+  /** @type {Set<string>} */
   const all = new Set();
   for (const m of state.matters.values()) for (const p of m.provinces || []) all.add(p);
   for (const p of state.data?.provinces || []) all.add(p);
   return [...all].sort();
 }
 
+/**
+ * @param {HTMLSelectElement} select
+ * @param {{value: string, label: string, disabled?: boolean}[]} options
+ * @param {string} value
+ */
 function fillSelect(select, options, value) {
   const want = JSON.stringify(options);
   if (select.dataset.options !== want) {
@@ -1003,14 +1161,17 @@ async function loadFollowups() {
   render();
 }
 
+/** @param {string} caseId */
 function followupCase(caseId) {
   return (state.followups?.cases || []).find((c) => c.case_id === caseId) || null;
 }
 
+/** @param {number | null | undefined} level */
 function ratingWords(level) {
   return level ? t(`rating.${level}`) : t("sup.none");
 }
 
+/** @param {string} value */
 function followupStateWords(value) {
   return FOLLOWUP_STATES.includes(value) ? t(`sup.followupState.${value}`) : String(value || t("sup.none"));
 }
@@ -1018,6 +1179,8 @@ function followupStateWords(value) {
 /**
  * A due time (ISO 8601; the end of a working day) in China time: "09-22 24:00", or with `long` the year too.
  * A deadline at midnight is shown as 24:00 of the day it ends, as the rules say it.
+ * @param {string} time
+ * @param {boolean} [long]
  */
 function dueText(time, long = false) {
   const ms = Date.parse(time);
@@ -1028,8 +1191,13 @@ function dueText(time, long = false) {
   return `${day} ${midnight ? "24:00" : local.toISOString().slice(11, 16)}`;
 }
 
+/**
+ * @param {HTMLElement} cell
+ * @param {string} time
+ * @param {boolean} late
+ */
 function setDue(cell, time, late) {
-  const node = cell.querySelector("time");
+  const node = /** @type {HTMLTimeElement} */ ($("time", cell));
   setText(node, dueText(time));
   if (node.getAttribute("datetime") !== time) node.setAttribute("datetime", time || "");
   const title = dueText(time, true);
@@ -1098,26 +1266,26 @@ function renderFollowups() {
       setData(tr, "state", String(c.state));
       setData(tr, "overdue", String(overdue));
       tr.classList.toggle("overdue", overdue);
-      setText(tr.querySelector(".f-case"), c.case_id);
-      setText(tr.querySelector(".f-at"), chinaDateTime(c.opened_at));
-      setText(tr.querySelector(".f-region"), regionName(c.target_region));
-      setText(tr.querySelector(".f-matter"), matterName(c.matter_code));
-      setText(tr.querySelector(".rating-words"), ratingWords(c.rating));
-      setText(tr.querySelector(".rating-level"), level ? `${level}/5` : "");
+      setText($(".f-case", tr), c.case_id);
+      setText($(".f-at", tr), chinaDateTime(c.opened_at));
+      setText($(".f-region", tr), regionName(c.target_region));
+      setText($(".f-matter", tr), matterName(c.matter_code));
+      setText($(".rating-words", tr), ratingWords(c.rating));
+      setText($(".rating-level", tr), level ? `${level}/5` : "");
       // The state in words, and "overdue" in words too (the row's colour only adds to them).
-      setText(tr.querySelector(".state-words"), followupStateWords(c.state));
-      setText(tr.querySelector(".overdue-mark"), overdue ? t("sup.followupOverdue") : "");
+      setText($(".state-words", tr), followupStateWords(c.state));
+      setText($(".overdue-mark", tr), overdue ? t("sup.followupOverdue") : "");
       // Which deadline ran out: the contact's while nobody was contacted, else the fix's.
       const contactLate = overdue && c.state === "open";
       const fixLate = overdue && (c.state !== "open" || (readAt !== null && Date.parse(c.fix_due) <= readAt * 1000));
-      setDue(tr.querySelector(".f-contact-due"), c.contact_due, contactLate);
-      setDue(tr.querySelector(".f-fix-due"), c.fix_due, fixLate);
+      setDue($(".f-contact-due", tr), c.contact_due, contactLate);
+      setDue($(".f-fix-due", tr), c.fix_due, fixLate);
       // The citizen's own words: text only (setText writes textContent), never markup.
       const comment = c.comment || "";
-      const cell = tr.querySelector(".f-comment");
+      const cell = $(".f-comment", tr);
       setText(cell, comment || t("sup.followupNoComment"));
       cell.classList.toggle("muted", !comment);
-      const button = tr.querySelector(".followup-open");
+      const button = $(".followup-open", tr);
       setText(button, t("sup.followupClose"));
       button.setAttribute("aria-label", t("sup.followupCloseLabel", { case: c.case_id }));
       button.setAttribute("aria-expanded", String(state.followup?.caseId === c.case_id));
@@ -1132,12 +1300,13 @@ const closing = {
   form: $("#followup-form"),
   title: $("#followup-title"),
   about: $("#followup-about"),
-  note: $("#followup-note"),
+  note: /** @type {HTMLTextAreaElement} */ ($("#followup-note")),
   error: $("#followup-error"),
-  submit: $("#followup-submit"),
+  submit: /** @type {HTMLButtonElement} */ ($("#followup-submit")),
   cancel: $("#followup-cancel"),
 };
 
+/** @param {string} caseId */
 function openFollowup(caseId) {
   const c = followupCase(caseId);
   if (!c) return;
@@ -1152,7 +1321,7 @@ function closeFollowupForm() {
   state.followup = null;
   render();
   const button = caseId && ui.followups.querySelector(`tr[data-case="${CSS.escape(caseId)}"] .followup-open`);
-  (button || ui.followupsTitle).focus();
+  (button instanceof HTMLElement ? button : ui.followupsTitle).focus();
 }
 
 function renderFollowupForm() {
@@ -1226,19 +1395,24 @@ closing.form.addEventListener("submit", async (event) => {
     render();
   }
   // After a close (or a refusal that says the list was out of date) the list is read again.
-  if (answer.ok || ["conflict", "not_found"].includes(answer.error?.code)) loadFollowups();
+  if (answer.ok || ["conflict", "not_found"].includes(answer.error?.code || "")) loadFollowups();
 });
 
 // ---- today's charts (uPlot), redrawn only when a push brought other figures ----
 
+/** @type {{sl: UPlot | null, arrivals: UPlot | null, key: string, lang: string, range: [number, number]}} */
 const charts = { sl: null, arrivals: null, key: "", lang: "", range: [0, 1] };
 
-/** Today's 15-minute buckets from midnight (China time) to the current one: nothing asked is 0 and no level. */
+/**
+ * Today's 15-minute buckets from midnight (China time) to the current one: nothing asked is 0 and no level.
+ * @param {Dashboard} d
+ */
 function bucketSeries(d) {
   const bucket = d.chart?.bucket_s || 900;
   const day = startOfDay(d.at);
   const n = Math.floor((d.at - day) / bucket) + 1;
   const xs = Array.from({ length: n }, (_, i) => day + i * bucket);
+  /** @type {(number | null)[]} */
   const sl = xs.map(() => null);
   const requests = xs.map(() => 0);
   for (const b of d.chart?.buckets || []) {
@@ -1247,13 +1421,21 @@ function bucketSeries(d) {
     sl[i] = b.service_level === null || b.service_level === undefined ? null : b.service_level * 100;
     requests[i] = b.requests;
   }
-  return { xs, sl, requests, goal: xs.map(() => d.goal * 100), range: [day, day + n * bucket] };
+  /** @type {[number, number]} */
+  const range = [day, day + n * bucket];
+  return { xs, sl, requests, goal: xs.map(() => d.goal * 100), range };
 }
 
+/** @param {HTMLElement} node */
 function chartWidth(node) {
   return Math.max(240, Math.floor(node.clientWidth));
 }
 
+/**
+ * @param {HTMLElement} node
+ * @param {{series: import("uplot").Series[], yRange: import("uplot").Scale.Range, yValues: (v: number) => string}} o
+ * @returns {import("uplot").Options}
+ */
 function chartOptions(node, { series, yRange, yValues }) {
   return {
     width: chartWidth(node),
@@ -1275,7 +1457,9 @@ function chartOptions(node, { series, yRange, yValues }) {
   };
 }
 
+/** @param {Dashboard} d */
 function renderCharts(d) {
+  /** @type {Partial<Dashboard["today"]>} */
   const today = d.today || {};
   setText(ui.slTitle, t("sup.chartSl", { sla: d.sla_s }));
   ui.slChart.setAttribute(
@@ -1298,11 +1482,11 @@ function renderCharts(d) {
     charts.key = key;
     charts.range = s.range;
     charts.sl.setData([s.xs, s.sl, s.goal]);
-    charts.arrivals.setData([s.xs, s.requests]);
+    charts.arrivals?.setData([s.xs, s.requests]);
     return;
   }
-  for (const name of ["sl", "arrivals"]) {
-    if (charts[name]) charts[name].destroy();
+  for (const name of /** @type {const} */ (["sl", "arrivals"])) {
+    charts[name]?.destroy();
     charts[name] = null;
   }
   ui.slChart.textContent = "";
@@ -1310,7 +1494,8 @@ function renderCharts(d) {
   charts.lang = lang;
   charts.range = s.range;
   const none = t("sup.none");
-  const value = (u, v) => (v === null || v === undefined ? none : `${v.toFixed(1)}%`);
+  const value = (/** @type {UPlot} */ u, /** @type {number | null} */ v) =>
+    v === null || v === undefined ? none : `${v.toFixed(1)}%`;
   charts.sl = new uPlot(
     chartOptions(ui.slChart, {
       yRange: [0, 100],
@@ -1349,7 +1534,7 @@ function renderCharts(d) {
           fill: COLOURS.bar,
           width: 1,
           // A bar covers its bucket [start, start + 15 min): drawn to the right of its start.
-          paths: uPlot.paths.bars({ size: [0.9, 40], align: 1 }),
+          paths: uPlot.paths.bars?.({ size: [0.9, 40], align: 1 }),
           points: { show: false },
         },
       ],
@@ -1361,10 +1546,12 @@ function renderCharts(d) {
 
 // Keep the charts as wide as their panels.
 new ResizeObserver(() => {
-  for (const [chart, node] of [
+  /** @type {[UPlot | null, HTMLElement][]} */
+  const shown = [
     [charts.sl, ui.slChart],
     [charts.arrivals, ui.arrivalsChart],
-  ]) {
+  ];
+  for (const [chart, node] of shown) {
     if (chart && node.clientWidth && chart.width !== chartWidth(node)) {
       chart.setSize({ width: chartWidth(node), height: CHART_HEIGHT });
     }
@@ -1380,14 +1567,16 @@ ui.logout.addEventListener("click", async () => {
 
 const staff = {
   form: $("#staffing-form"),
-  submit: $("#staff-submit"),
+  submit: /** @type {HTMLButtonElement} */ ($("#staff-submit")),
   error: $("#staff-error"),
   result: $("#staff-result"),
   summary: $("#staff-summary"),
   rows: $("#staff-rows"),
+  /** @type {Staffing | null} */
   answer: null,
 };
 
+/** @param {number | null | undefined} value */
 function seconds(value) {
   return value === null || value === undefined ? t("sup.none") : t("staff.seconds", { n: value.toFixed(1) });
 }
@@ -1404,7 +1593,11 @@ function renderStaffing() {
   staff.summary.dataset.stable = String(a.stable);
   const sim = a.simulated;
   const none = t("sup.none");
-  const row = (key, erlang, simulated) =>
+  const row = (
+    /** @type {string} */ key,
+    /** @type {string | number} */ erlang,
+    /** @type {string | number} */ simulated,
+  ) =>
     el(
       "tr",
       {},
@@ -1424,7 +1617,7 @@ function renderStaffing() {
 
 staff.form.addEventListener("submit", async (event) => {
   event.preventDefault();
-  const value = (id) => $(id).value.trim();
+  const value = (/** @type {string} */ id) => /** @type {HTMLInputElement} */ ($(id)).value.trim();
   const params = new URLSearchParams({
     arrivals_per_hour: value("#staff-arrivals"),
     aht_s: value("#staff-aht"),
@@ -1432,7 +1625,7 @@ staff.form.addEventListener("submit", async (event) => {
     goal: String(Number(value("#staff-goal")) / 100),
   });
   if (value("#staff-clerks")) params.set("clerks", value("#staff-clerks"));
-  if ($("#staff-simulate").checked) params.set("simulate", "1");
+  if (/** @type {HTMLInputElement} */ ($("#staff-simulate")).checked) params.set("simulate", "1");
   staff.submit.disabled = true;
   say(staff.error, "");
   try {
