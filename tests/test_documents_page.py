@@ -169,7 +169,8 @@ async def test_a_citizen_in_a_browser_picks_a_file(live_server: Server) -> None:
             await link.wait_for()
             assert (await link.get_attribute("href") or "").startswith("blob:")  # the bytes the console fetched
             # The file as the clerk's log-in reads it: the citizen's bytes, whole.
-            fetched = await console.context.request.get(f"/api/attachments/{await item.get_attribute('data-attachment')}")
+            attachment_id = await item.get_attribute("data-attachment")
+            fetched = await console.context.request.get(f"/api/attachments/{attachment_id}")
             assert fetched.status == 200 and await fetched.body() == pdf
             # English too.
             await citizen.page.locator("#lang-switch").click()
