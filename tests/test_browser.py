@@ -81,9 +81,10 @@ if not Path(CHROMIUM).exists():
 
 
 @asynccontextmanager
-async def chromium() -> AsyncIterator[Any]:
+async def chromium(args: list[str] | None = None) -> AsyncIterator[Any]:
     async with playwright_api.async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        launch = CHROMIUM_ARGS if args is None else args
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=launch)
         try:
             yield browser
         finally:
@@ -191,6 +192,7 @@ async def test_kiosk_and_console_serve_a_case_over_webrtc(live_server: Server) -
             await kiosk.page.locator(f'[data-matter="{MATTER}"]').click()
             await kiosk.page.locator(f'[data-province="{TARGET}"]').click()
             await kiosk.page.locator("#ask-help").click()
+            await kiosk.page.locator("#join-queue").click()  # after the camera and microphone check
 
             # The offer rings on the console; the clerk accepts.
             offer = console.page.locator(".offer")
@@ -295,6 +297,7 @@ async def test_citizen_hangs_up_and_the_clerk_wraps_up(live_server: Server) -> N
             await kiosk.page.locator(f'[data-matter="{MATTER}"]').click()
             await kiosk.page.locator('[data-province="330000"]').click()
             await kiosk.page.locator("#ask-help").click()
+            await kiosk.page.locator("#join-queue").click()  # after the camera and microphone check
             await console.page.locator(".offer button.accept").click()
             await kiosk.page.locator("#media-state[data-state=connected]").wait_for()
             await console.page.locator("#case-media-state[data-state=connected]").wait_for()
@@ -356,6 +359,7 @@ async def test_clerk_transfers_the_case_to_another_province(live_server: Server)
             await kiosk.page.locator(f'[data-matter="{MATTER}"]').click()
             await kiosk.page.locator(f'[data-province="{TARGET}"]').click()
             await kiosk.page.locator("#ask-help").click()
+            await kiosk.page.locator("#join-queue").click()  # after the camera and microphone check
             await console.page.locator(".offer button.accept").click()
             await kiosk.page.locator("#media-state[data-state=connected]").wait_for()
             await console.page.locator("#case-media-state[data-state=connected]").wait_for()

@@ -51,6 +51,7 @@ async def test_kiosk_and_console_chat_during_the_call(live_server: Server) -> No
             await kiosk.page.locator(f'[data-matter="{MATTER}"]').click()
             await kiosk.page.locator(f'[data-province="{TARGET}"]').click()
             await kiosk.page.locator("#ask-help").click()
+            await kiosk.page.locator("#join-queue").click()  # after the camera and microphone check
             await console.page.locator(".offer button.accept").click()
             await kiosk.page.locator("#media-state[data-state=connected]").wait_for()
             await console.page.locator("#case-media-state[data-state=connected]").wait_for()

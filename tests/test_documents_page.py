@@ -45,6 +45,7 @@ async def start_call(live_server: Server, browser: object, tabs: list[Tab], cler
     await kiosk.page.locator(f'[data-matter="{MATTER}"]').click()
     await kiosk.page.locator(f'[data-province="{TARGET}"]').click()
     await kiosk.page.locator("#ask-help").click()
+    await kiosk.page.locator("#join-queue").click()  # after the camera and microphone check
     await console.page.locator(".offer button.accept").click()
     await kiosk.page.locator("#media-state[data-state=connected]").wait_for()
     await console.page.locator("#case-media-state[data-state=connected]").wait_for()

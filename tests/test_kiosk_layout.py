@@ -1,7 +1,10 @@
 """The kiosk for elderly citizens (issue 9), measured in headless Chromium on a portrait kiosk screen (1080x1920):
-on every screen (matter list, province choice, waiting, in the call, rating, done) each visible text is at least
+on every screen (matter list, province choice, camera and microphone check, waiting, in the call, rating, done)
+each visible text is at least
 24 px with lines spaced at least 1.3, each visible control at least 80x80 px, axe-core finds no serious or critical
-violation, and a "what happens next" line is shown. The larger-text switch makes the text a quarter larger. A kiosk
+violation, and a "what happens next" line is shown. The larger-text switch makes the text a quarter larger. When the
+browser is refused the camera and microphone, or has none, the check says so and how to go on, and the citizen can
+still join the queue (in writing), never a dead end. A kiosk
 left alone for a minute, and one whose case has ended, keeps nothing of the citizen: not on the page, not in its
 storage (the page's timers run on Playwright's clock, so the test does not wait the minute).
 
@@ -16,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import KIOSK_TOKEN, Server
-from tests.test_browser import MATTER, TARGET, Tab, _is, chromium, log_in, poll
+from tests.test_browser import CHROMIUM_ARGS, MATTER, TARGET, Tab, _is, chromium, log_in, poll
 
 pytestmark = pytest.mark.browser
 
@@ -74,14 +77,22 @@ async () => {
 
 FONT_JS = "(sel) => parseFloat(getComputedStyle(document.querySelector(sel)).fontSize)"
 
+PLAYING_JS = "(video) => video.videoWidth > 0 && !video.paused"
+
+# Chromium as it is started for these tests, but refusing every camera and microphone request (as a person
+# pressing "Block" would), or with no camera and microphone at all.
+REFUSING = [a for a in CHROMIUM_ARGS if a != "--use-fake-ui-for-media-stream"] + ["--deny-permission-prompts"]
+NO_DEVICES = [a for a in CHROMIUM_ARGS if a != "--use-fake-device-for-media-stream"]
+
 STORAGE_JS = "() => ({local: Object.keys(localStorage).sort(), session: Object.keys(sessionStorage).sort()})"
 
 
-async def kiosk_tab(browser: Any, base_url: str, path: str, *, clock: bool = False) -> Tab:
+async def kiosk_tab(browser: Any, base_url: str, path: str, *, clock: bool = False, devices: bool = True) -> Tab:
+    """A page at the kiosk's size; ``devices``: the camera and microphone granted beforehand (as a kiosk is set up)."""
     context = await browser.new_context(
         base_url=base_url,
         viewport=KIOSK_VIEWPORT,
-        permissions=["camera", "microphone"],
+        permissions=["camera", "microphone"] if devices else [],
         locale="zh-CN",
         bypass_csp=True,  # axe-core is added as a script of the test, not of the page
     )
@@ -137,9 +148,22 @@ async def test_every_kiosk_screen_is_elder_friendly_at_1080x1920(live_server: Se
             assert ask is not None and ask["y"] > KIOSK_VIEWPORT["height"] / 2, ask
             await check_screen(kiosk, "2-province")
 
-            await page.locator("#ask-help").click()  # nobody is on shift yet: the citizen waits
+            # The camera and microphone check: the citizen sees themself, the meter moves with the fake microphone's
+            # beeps, and both lines say the device works.
+            await page.locator("#ask-help").click()
+            await page.locator("#check-camera[data-state=ok]").wait_for()
+            assert await page.locator("#check-mic").get_attribute("data-state") == "ok"
+            assert await poll(lambda: page.locator("#check-video").evaluate(PLAYING_JS), "the preview plays", 15)
+            await page.locator("#mic-level[data-heard=true]").wait_for(timeout=15_000)
+            assert await page.locator("#check-help").is_hidden() and await page.locator("#check-again").is_hidden()
+            assert await page.locator("#join-queue").inner_text() == "开始排队"
+            await check_screen(kiosk, "3-device-check")
+
+            await page.locator("#join-queue").click()  # nobody is on shift yet: the citizen waits
             await page.locator("#screen-waiting").wait_for(state="visible")
-            await check_screen(kiosk, "3-waiting")
+            # The check let the camera go: the call opens its own.
+            assert await page.locator("#check-video").evaluate("(v) => v.srcObject === null")
+            await check_screen(kiosk, "4-waiting")
 
             console = await Tab.open(browser, live_server.base_url, "/console", "console")
             tabs.append(console)
@@ -147,16 +171,16 @@ async def test_every_kiosk_screen_is_elder_friendly_at_1080x1920(live_server: Se
             await console.page.locator("[data-set-status=available]").click()
             await console.page.locator(".offer button.accept").click()
             await page.locator("#media-state[data-state=connected]").wait_for()
-            await check_screen(kiosk, "4-in-call")
+            await check_screen(kiosk, "5-in-call")
             await console.screenshot("console-1280x900-in-call")
 
             await console.page.locator("#outcome-resolved").check()
             await console.page.locator("#end-case").click()
             await page.locator("#screen-rate").wait_for(state="visible")
-            await check_screen(kiosk, "5-rating")
+            await check_screen(kiosk, "6-rating")
             await page.locator("#skip-rating").click()
             await page.locator("#screen-done").wait_for(state="visible")
-            await check_screen(kiosk, "6-done")
+            await check_screen(kiosk, "7-done")
 
             # In English too (the longest words), on the start screen.
             await page.locator("#start-over").click()
@@ -208,6 +232,7 @@ async def test_a_kiosk_left_alone_keeps_nothing_of_the_citizen(live_server: Serv
             await page.locator(f'[data-matter="{MATTER}"]').click()
             await page.locator(f'[data-province="{TARGET}"]').click()
             await page.locator("#ask-help").click()
+            await page.locator("#join-queue").click()
             await console.page.locator(".offer button.accept").click()
             await page.locator("#media-state[data-state=connected]").wait_for()
             case_id = await kiosk.debug("caseId")
@@ -245,6 +270,54 @@ async def test_a_kiosk_left_alone_keeps_nothing_of_the_citizen(live_server: Serv
             resume_after = await page.evaluate("() => sessionStorage.getItem('rvw.resume')")
             assert resume_after != resume_before
             assert await kiosk.debug("caseId") is None
+            assert [e for t in tabs for e in t.errors] == []
+        finally:
+            for tab in reversed(tabs):
+                await tab.close()
+
+
+@pytest.mark.parametrize(
+    ("args", "state", "help_key", "words"),
+    [
+        (REFUSING, "denied", "check.help.denied", "没有允许使用"),
+        (NO_DEVICES, "missing", "check.help.noMic", "12345"),
+    ],
+    ids=["refused", "no-devices"],
+)
+async def test_the_device_check_is_never_a_dead_end(
+    live_server: Server, args: list[str], state: str, help_key: str, words: str
+) -> None:
+    tabs: list[Tab] = []
+    async with chromium(args) as browser:
+        try:
+            kiosk = await kiosk_tab(browser, live_server.base_url, "/kiosk?region=320500", devices=False)
+            tabs.append(kiosk)
+            page = kiosk.page
+            await page.locator("#conn-status[data-state=online]").wait_for()
+            await page.locator(f'[data-matter="{MATTER}"]').click()
+            await page.locator(f'[data-province="{TARGET}"]').click()
+            await page.locator("#ask-help").click()
+            await page.locator(f"#check-camera[data-state={state}]").wait_for()
+            assert await page.locator("#check-mic").get_attribute("data-state") == state
+            help_box = page.locator("#check-help")
+            assert await help_box.get_attribute("data-key") == help_key
+            assert words in await help_box.inner_text()
+            assert await page.locator("#mic-meter").is_hidden()
+            assert await page.locator("#check-again").is_visible()
+            await check_screen(kiosk, f"3-device-check-{state}")
+            # Checking again gives the same answer; English says it too.
+            await page.locator("#check-again").click()
+            await page.locator(f"#check-camera[data-state={state}]").wait_for()
+            await page.locator("#lang-switch").click()
+            assert "Join and write to the clerk" == await page.locator("#join-queue").inner_text()
+            await page.locator("#lang-switch").click()
+            # Not a dead end: the citizen joins the queue, to be served in writing.
+            assert await page.locator("#join-queue").inner_text() == "用文字交流排队"
+            await page.locator("#join-queue").click()
+            await page.locator("#screen-waiting").wait_for(state="visible")
+            assert (await page.locator("#ticket-id").inner_text()).startswith("T")
+            await page.locator("#cancel-ticket").click()
+            await page.locator("#screen-matter").wait_for(state="visible")
             assert [e for t in tabs for e in t.errors] == []
         finally:
             for tab in reversed(tabs):

@@ -42,6 +42,7 @@ async def call_started(server: Server, browser: Any, tabs: list[Tab]) -> tuple[T
     await kiosk.page.locator(f'[data-matter="{MATTER}"]').click()
     await kiosk.page.locator(f'[data-province="{TARGET}"]').click()
     await kiosk.page.locator("#ask-help").click()
+    await kiosk.page.locator("#join-queue").click()  # after the camera and microphone check
     await console.page.locator(".offer button.accept").click()
     return kiosk, console
 

@@ -611,6 +611,7 @@ async def test_a_kiosk_page_follows_a_drain_to_the_other_node(tmp_path: Path) ->
             await page.locator(f'[data-matter="{MATTER}"]').click()
             await page.locator(f'[data-province="{TARGET}"]').click()
             await page.locator("#ask-help").click()
+            await page.locator("#join-queue").click()  # after the camera and microphone check
             await page.locator("#screen-waiting").wait_for(state="visible")
             ticket = await page.locator("#ticket-id").inner_text()
             assert ticket.startswith("T"), ticket

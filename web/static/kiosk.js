@@ -5,6 +5,7 @@ import { $, $$, ack, api, duration, el, errorText, say, session, showScreen } fr
 import { lang, localName, onChange, regionName, setLang, skillName, t } from "./i18n.js";
 import { ChatPanel } from "./chat.js";
 import { DocumentPanel, documentElements } from "./documents.js";
+import { MicMeter, checkDevices, release } from "./devices.js";
 import { recordCall, renderRecordingBadge } from "./recording.js";
 import { caseCall, openCamera, playStream, showSharedScreen, toggleShare } from "./rtc.js";
 
@@ -26,7 +27,8 @@ import { caseCall, openCamera, playStream, showSharedScreen, toggleShare } from 
  * @typedef {{caseId: string, settle: (agreed: boolean) => void}} ConsentAsk  the recording question, while open
  *
  * @typedef {object} State
- * @property {"matter"|"province"|"waiting"|"in_call"|"rating"|"done"} screen
+ * @property {"matter"|"province"|"check"|"waiting"|"in_call"|"rating"|"done"} screen
+ * @property {import("./devices.js").DeviceCheck|null} devices  the camera and microphone check, while shown
  * @property {string} origin  the citizen's region (a kiosk's comes with its `session`)
  * @property {Matter[]} matters
  * @property {Matter|null} matter
@@ -155,6 +157,7 @@ const state = {
   recorder: null,
   callToken: null,
   apiToken: null,
+  devices: null,
 };
 
 const chat = new ChatPanel({
@@ -400,6 +403,7 @@ function goMatter() {
   clearTimeout(state.doneTimer);
   chat.clear(); // privacy: the next citizen at the kiosk sees nothing of this one's call
   docs.clear();
+  stopCheck();
   state.notice = null;
   state.screen = "matter";
   state.matter = null;
@@ -446,9 +450,98 @@ function renderProvince() {
 
 ui.back.addEventListener("click", goMatter);
 
-ui.ask.addEventListener("click", async () => {
+// ---- the camera and microphone check, then the queue --------------------------------------------
+
+const check = {
+  video: /** @type {HTMLVideoElement} */ ($("#check-video")),
+  camera: $("#check-camera"),
+  mic: $("#check-mic"),
+  level: /** @type {HTMLMeterElement} */ ($("#mic-level")),
+  meterBox: $("#mic-meter"),
+  preview: $(".check-box"),
+  help: $("#check-help"),
+  join: /** @type {HTMLButtonElement} */ ($("#join-queue")),
+  again: /** @type {HTMLButtonElement} */ ($("#check-again")),
+  back: /** @type {HTMLButtonElement} */ ($("#check-back")),
+};
+/** @type {MicMeter | null} */
+let meter = null;
+let checking = 0; // bumped by every check and every leaving of the screen: a late answer is let go
+
+ui.ask.addEventListener("click", () => {
   if (!state.matter || !state.province) return;
-  ui.ask.disabled = true;
+  tell("");
+  state.screen = "check";
+  showScreen("screen-check");
+  runCheck();
+});
+
+async function runCheck() {
+  stopCheck();
+  const mine = checking;
+  state.devices = null;
+  renderCheck();
+  const found = await checkDevices();
+  if (mine !== checking || state.screen !== "check") {
+    release(found.stream);
+    return;
+  }
+  state.devices = found;
+  check.video.srcObject = found.stream && found.stream.getVideoTracks().length ? found.stream : null;
+  if (found.stream && found.stream.getAudioTracks().length) meter = new MicMeter(found.stream, check.level);
+  renderCheck();
+  check.join.focus();
+}
+
+/** Let the camera and microphone go (the call opens its own) and forget a check under way. */
+function stopCheck() {
+  checking += 1;
+  if (meter) meter.close();
+  meter = null;
+  const stream = check.video.srcObject instanceof MediaStream ? check.video.srcObject : null;
+  if (state.devices) release(state.devices.stream);
+  release(stream);
+  check.video.srcObject = null;
+  state.devices = null;
+}
+
+function renderCheck() {
+  const found = state.devices;
+  check.camera.dataset.state = found ? found.camera : "pending";
+  check.camera.textContent = t(`check.camera.${found ? found.camera : "pending"}`);
+  check.mic.dataset.state = found ? found.mic : "pending";
+  check.mic.textContent = t(`check.mic.${found ? found.mic : "pending"}`);
+  check.meterBox.hidden = !found || found.mic !== "ok";
+  check.preview.hidden = found !== null && found.camera !== "ok"; // no empty black box
+  let help = "";
+  if (found && (found.camera === "denied" || found.mic === "denied")) help = "check.help.denied";
+  else if (found && found.mic !== "ok") help = "check.help.noMic";
+  else if (found && found.camera !== "ok") help = "check.help.noCamera";
+  check.help.hidden = !help;
+  check.help.textContent = help ? t(help) : "";
+  if (help) check.help.dataset.key = help;
+  else delete check.help.dataset.key;
+  check.again.hidden = !found || (found.camera === "ok" && found.mic === "ok");
+  check.join.disabled = !found;
+  // Not a dead end: without a camera, sound only; without a microphone, in writing (chat).
+  let label = "check.join";
+  if (found && found.mic !== "ok") label = "check.joinText";
+  else if (found && found.camera !== "ok") label = "check.joinAudio";
+  check.join.textContent = t(label);
+  check.join.dataset.i18n = label;
+}
+
+check.again.addEventListener("click", runCheck);
+check.back.addEventListener("click", () => {
+  stopCheck();
+  state.screen = "province";
+  renderProvince();
+  showScreen("screen-province");
+});
+
+check.join.addEventListener("click", async () => {
+  if (!state.matter || !state.province || !state.devices) return;
+  check.join.disabled = true;
   tell("");
   const answer = await ack(socket, "request_help", {
     matter_code: state.matter.code,
@@ -456,7 +549,7 @@ ui.ask.addEventListener("click", async () => {
     priority: "normal",
     language: lang(),
   });
-  ui.ask.disabled = false;
+  check.join.disabled = false;
   if (!answer.ok) {
     tell(errorText(answer.error), "error");
     return;
@@ -470,6 +563,7 @@ ui.ask.addEventListener("click", async () => {
   };
   state.caseId = answer.case_id;
   state.notice = null;
+  stopCheck();
   showWaiting();
 });
 
@@ -596,6 +690,7 @@ function startCall(data) {
   state.consentAsk = null;
   chat.clear();
   docs.clear();
+  stopCheck();
   tell("");
   state.caseId = data.case_id;
   state.ticket = null;
@@ -953,6 +1048,7 @@ onChange(() => {
   renderWhere();
   renderMatters();
   if (state.matter) renderProvince();
+  if (state.screen === "check") renderCheck();
   if (state.ticket) showWaiting();
   if (state.screen === "in_call") {
     renderCallTitle();
