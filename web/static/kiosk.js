@@ -107,6 +107,7 @@ const ui = {
   remoteScreen: /** @type {HTMLVideoElement} */ ($("#remote-screen")),
   remoteScreenBox: $("#remote-screen-box"),
   stage: $("#stage"),
+  videoNote: $("#video-note"),
   localVideo: /** @type {HTMLVideoElement} */ ($("#local-video")),
   share: /** @type {HTMLButtonElement} */ ($("#share-screen")),
   hangUp: /** @type {HTMLButtonElement} */ ($("#hang-up")),
@@ -823,6 +824,10 @@ function setMediaState(value) {
   state.mediaState = value;
   ui.mediaState.dataset.state = value;
   ui.mediaState.textContent = t(`media.${value}`);
+  // Never a frozen picture without words: while the video is not through, it is dimmed and says why.
+  ui.stage.dataset.media = value;
+  ui.videoNote.hidden = value === "connected";
+  ui.videoNote.textContent = value === "connected" ? "" : t(`media.${value}`);
   renderShareButton();
 }
 

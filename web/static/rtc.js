@@ -14,16 +14,23 @@
 //   remotescreen  the remote screen-share MediaStream, or null when it stops
 //   screenended   our own screen share stopped (e.g. from the browser's "stop sharing")
 //   localscreen   our own screen share's stream when it starts, null when it stops (for the recorder)
+//   recovery      the clerk's side acts on a media path in trouble: "ice-restart", then "rebuild"
 //   error         an Error worth logging
+//
+// Recovery (the impolite side, the clerk, drives it; the citizen's side answers): a connection "disconnected" for
+// ICE_RESTART_AFTER_MS, or "failed", gets an ICE restart (new candidates, the same connection and tracks); one still
+// not connected REBUILD_AFTER_MS after the trouble began is replaced by a new connection and a new offer.
 
-const RESTART_AFTER_MS = 4000;
+const ICE_RESTART_AFTER_MS = 2000;
+const REBUILD_AFTER_MS = 10000;
 
 /**
  * @typedef {import("./common.js").Answer} Answer
  * @typedef {{description?: RTCSessionDescriptionInit, candidate?: RTCIceCandidateInit | null}} Signal
  *   what goes between the two sides in `signal` (the case_id aside)
  * @typedef {{state: RTCPeerConnectionState, remotecamera: MediaStream, remotescreen: MediaStream | null,
- *   screenended: null, localscreen: MediaStream | null, error: unknown}} CallEvents  a Call's events and their payloads
+ *   screenended: null, localscreen: MediaStream | null, recovery: "ice-restart" | "rebuild", error: unknown}} CallEvents
+ *   a Call's events and their payloads
  */
 
 /** Camera and microphone, falling back to one of them; null when neither can be opened. */
@@ -76,6 +83,9 @@ export class Call extends EventTarget {
     this.chain = Promise.resolve();
     /** @type {ReturnType<typeof setTimeout> | undefined} */
     this.restartTimer = undefined;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.rebuildTimer = undefined;
+    this.recoveries = { "ice-restart": 0, rebuild: 0 }; // how often each step was taken (shown to tests)
     // The state of one connection: _build() sets it afresh.
     this.makingOffer = false;
     this.ignoreOffer = false;
@@ -279,16 +289,34 @@ export class Call extends EventTarget {
     const state = this.pc.connectionState;
     if (state === "connected") {
       clearTimeout(this.restartTimer);
-      this.restartTimer = undefined;
+      clearTimeout(this.rebuildTimer);
+      this.restartTimer = this.rebuildTimer = undefined;
       return;
     }
-    if (this.polite || this.restartTimer) return;
-    if (state === "disconnected" || state === "failed") {
-      this.restartTimer = setTimeout(() => {
-        this.restartTimer = undefined;
-        if (!this.closed && this.pc.connectionState !== "connected") this.restart();
-      }, RESTART_AFTER_MS);
+    if (this.polite || (state !== "disconnected" && state !== "failed")) return;
+    const pc = this.pc;
+    if (!this.rebuildTimer) {
+      this.rebuildTimer = setTimeout(() => {
+        this.rebuildTimer = undefined;
+        if (this.closed || this.pc.connectionState === "connected") return;
+        this.recoveries.rebuild += 1;
+        this._fire("recovery", "rebuild");
+        this.restart();
+      }, REBUILD_AFTER_MS);
     }
+    // "failed" at once; "disconnected" may mend by itself within a moment.
+    if (state === "failed") clearTimeout(this.restartTimer);
+    else if (this.restartTimer) return;
+    this.restartTimer = setTimeout(
+      () => {
+        this.restartTimer = undefined;
+        if (this.closed || pc !== this.pc || pc.connectionState === "connected") return;
+        this.recoveries["ice-restart"] += 1;
+        this._fire("recovery", "ice-restart");
+        pc.restartIce(); // negotiationneeded: a new offer with new ICE credentials
+      },
+      state === "failed" ? 0 : ICE_RESTART_AFTER_MS,
+    );
   }
 
   /** A fresh connection and a fresh offer (impolite side), e.g. after the citizen's page was reloaded. */
@@ -388,6 +416,7 @@ export class Call extends EventTarget {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.restartTimer);
+    clearTimeout(this.rebuildTimer);
     if (this.screen) this._dropScreen();
     try {
       this.pc.close();
