@@ -29,6 +29,9 @@ import { caseCall, openCamera, playStream, showSharedScreen, toggleShare } from 
  * @typedef {object} State
  * @property {"matter"|"province"|"check"|"waiting"|"in_call"|"rating"|"done"} screen
  * @property {import("./devices.js").DeviceCheck|null} devices  the camera and microphone check, while shown
+ * @property {boolean} muted  our microphone is off (the clerk hears silence)
+ * @property {boolean} cameraOff  our camera is off (the clerk sees black)
+ * @property {boolean} focusClerk  the clerk shown large while their screen is shared
  * @property {string} origin  the citizen's region (a kiosk's comes with its `session`)
  * @property {Matter[]} matters
  * @property {Matter|null} matter
@@ -159,6 +162,9 @@ const state = {
   callToken: null,
   apiToken: null,
   devices: null,
+  muted: false,
+  cameraOff: false,
+  focusClerk: false,
 };
 
 const chat = new ChatPanel({
@@ -700,6 +706,9 @@ function startCall(data) {
   renderClerkAway();
   state.clerk = data.clerk || {};
   state.ended = null;
+  state.muted = state.cameraOff = state.focusClerk = false;
+  controls.switchCamera.hidden = true;
+  renderControls();
   state.screen = "in_call";
   renderCallTitle();
   showScreen("screen-call");
@@ -722,6 +731,8 @@ function startCall(data) {
       }
       if (stream) {
         ui.localVideo.srcObject = stream;
+        applyTracks();
+        offerCameraSwitch();
       } else {
         ui.cameraNote.hidden = false;
       }
@@ -842,7 +853,112 @@ function renderShareButton() {
 /** @param {MediaStream | null} stream */
 function showRemoteScreen(stream) {
   showSharedScreen({ box: ui.remoteScreenBox, stage: ui.stage, video: ui.remoteScreen }, stream);
+  controls.swap.hidden = !stream;
+  if (!stream) state.focusClerk = false;
+  renderControls();
 }
+
+// ---- in the call: microphone, camera, document camera, volume, which picture is large ------------
+
+const controls = {
+  mute: /** @type {HTMLButtonElement} */ ($("#mute")),
+  camera: /** @type {HTMLButtonElement} */ ($("#camera-toggle")),
+  switchCamera: /** @type {HTMLButtonElement} */ ($("#switch-camera")),
+  swap: /** @type {HTMLButtonElement} */ ($("#swap-view")),
+  volume: /** @type {HTMLInputElement} */ ($("#volume")),
+};
+
+/** Our own camera and microphone as the call sends them (and the recorder), once open. */
+function localStream() {
+  return state.call ? state.call.camera : null;
+}
+
+/** Muting or turning the camera off sends silence or black: the connection and the recording go on. */
+function applyTracks() {
+  const stream = localStream();
+  if (!stream) return;
+  for (const track of stream.getAudioTracks()) track.enabled = !state.muted;
+  for (const track of stream.getVideoTracks()) track.enabled = !state.cameraOff;
+}
+
+/**
+ * @param {HTMLButtonElement} button
+ * @param {boolean} pressed
+ * @param {string} key its words
+ */
+function setToggle(button, pressed, key) {
+  button.setAttribute("aria-pressed", String(pressed));
+  button.textContent = t(key);
+  button.dataset.i18n = key;
+}
+
+function renderControls() {
+  setToggle(controls.mute, state.muted, state.muted ? "call.unmute" : "call.mute");
+  setToggle(controls.camera, state.cameraOff, state.cameraOff ? "call.cameraOn" : "call.cameraOff");
+  setToggle(controls.swap, state.focusClerk, state.focusClerk ? "call.viewScreen" : "call.viewClerk");
+  ui.stage.classList.toggle("focus-clerk", state.focusClerk);
+}
+
+/** A kiosk with a second (document) camera offers to switch to it. */
+async function offerCameraSwitch() {
+  const devices = await navigator.mediaDevices.enumerateDevices().catch(() => []);
+  controls.switchCamera.hidden = devices.filter((d) => d.kind === "videoinput").length < 2 || !localStream();
+}
+
+async function switchCamera() {
+  const call = state.call;
+  const stream = localStream();
+  if (!call || !stream) return;
+  const old = stream.getVideoTracks()[0];
+  const cameras = (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind === "videoinput");
+  if (cameras.length < 2) return;
+  const current = old ? old.getSettings().deviceId : undefined;
+  const next = cameras[(cameras.findIndex((d) => d.deviceId === current) + 1) % cameras.length];
+  controls.switchCamera.disabled = true;
+  try {
+    const fresh = (
+      await navigator.mediaDevices.getUserMedia({
+        video: { deviceId: { exact: next.deviceId }, width: { ideal: 640 }, height: { ideal: 480 } },
+      })
+    ).getVideoTracks()[0];
+    if (state.call !== call) {
+      fresh.stop();
+      return;
+    }
+    fresh.enabled = !state.cameraOff;
+    if (old) {
+      await call.replaceTrack(old, fresh);
+      if (state.recorder) await state.recorder.replaceTrack(old, fresh);
+      stream.removeTrack(old);
+      old.stop();
+    }
+    stream.addTrack(fresh);
+    ui.localVideo.srcObject = stream;
+  } catch (err) {
+    tell(t("err.media", { msg: (err instanceof Error && err.message) || String(err) }), "error");
+  } finally {
+    controls.switchCamera.disabled = false;
+  }
+}
+
+controls.mute.addEventListener("click", () => {
+  state.muted = !state.muted;
+  applyTracks();
+  renderControls();
+});
+controls.camera.addEventListener("click", () => {
+  state.cameraOff = !state.cameraOff;
+  applyTracks();
+  renderControls();
+});
+controls.switchCamera.addEventListener("click", switchCamera);
+controls.swap.addEventListener("click", () => {
+  state.focusClerk = !state.focusClerk;
+  renderControls();
+});
+controls.volume.addEventListener("input", () => {
+  ui.remoteVideo.volume = Number(controls.volume.value) / 100;
+});
 
 ui.share.addEventListener("click", async () => {
   if (!state.call) return;
@@ -1011,6 +1127,8 @@ setLargeText(session.get(TEXT_KEY) === "large");
  * kiosk's own provisioning token (the page's chat, documents and choices are cleared by startOver / goMatter). */
 function forgetCitizen() {
   setLargeText(false);
+  controls.volume.value = "100";
+  ui.remoteVideo.volume = 1;
   if (lang() !== "zh") setLang("zh");
   try {
     sessionStorage.clear();
@@ -1061,6 +1179,7 @@ onChange(() => {
     renderClerkAway();
     chat.render();
     docs.render();
+    renderControls();
     if (state.consentAsk) renderConsent();
     renderRecording();
   }
@@ -1078,6 +1197,7 @@ window.rvwDebug = {
   ticketId: () => (state.ticket ? state.ticket.ticket_id : null),
   call: () => state.call,
   recorder: () => (state.recorder ? state.recorder.state : null),
+  local: () => localStream(),
 };
 
 renderWhere();

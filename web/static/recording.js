@@ -123,6 +123,16 @@ export class RecorderLink extends EventTarget {
     });
   }
 
+  /**
+   * The camera switched: record `fresh` where `old` was.
+   * @param {MediaStreamTrack} old
+   * @param {MediaStreamTrack} fresh
+   */
+  async replaceTrack(old, fresh) {
+    if (!this.pc) return;
+    for (const sender of this.pc.getSenders()) if (sender.track === old) await sender.replaceTrack(fresh);
+  }
+
   /** @param {() => Promise<void>} step */
   _queue(step) {
     this.chain = this.chain.then(step).catch((err) => console.warn("recorder:", err));

@@ -339,6 +339,15 @@ export class Call extends EventTarget {
     this._fire("state", this.pc.connectionState);
   }
 
+  /**
+   * Send `fresh` where `old` was sent (the camera switched to another, e.g. a document camera): no renegotiation.
+   * @param {MediaStreamTrack} old
+   * @param {MediaStreamTrack} fresh
+   */
+  async replaceTrack(old, fresh) {
+    for (const sender of this.pc.getSenders()) if (sender.track === old) await sender.replaceTrack(fresh);
+  }
+
   // ---- screen sharing ------------------------------------------------------
 
   get sharing() {
