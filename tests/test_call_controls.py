@@ -146,3 +146,97 @@ async def _wider(tab: Tab, large: str, small: str) -> bool:
     a = await tab.page.locator(large).bounding_box()
     b = await tab.page.locator(small).bounding_box()
     return bool(a and b and a["width"] > 1.5 * b["width"])
+
+
+# The clerk's camera video capped at a trickle, as over a poor uplink: the sender's own bandwidth limit.
+THROTTLE_JS = """
+async (bps) => {
+  for (const sender of window.rvwDebug.pc().getSenders()) {
+    if (!sender.track || sender.track.kind !== "video") continue;
+    const parameters = sender.getParameters();
+    for (const encoding of parameters.encodings) encoding.maxBitrate = bps;
+    await sender.setParameters(parameters);
+  }
+}
+"""
+
+# Video frames decoded by the page's connection.
+FRAMES_JS = """
+async () => {
+  let frames = 0;
+  (await window.rvwDebug.pc().getStats()).forEach((s) => {
+    if (s.type === "inbound-rtp" && s.kind === "video") frames += s.framesDecoded || 0;
+  });
+  return frames;
+}
+"""
+
+# The direction the kiosk's camera video has settled on with the clerk.
+CAMERA_DIRECTION_JS = """
+() => {
+  const ours = window.rvwDebug.local().getVideoTracks();
+  const tr = window.rvwDebug.pc().getTransceivers().find((t) => t.sender.track && ours.includes(t.sender.track));
+  return tr ? tr.currentDirection : null;
+}
+"""
+
+
+async def frames_over(tab: Tab, seconds: float) -> int:
+    before = int(await tab.page.evaluate(FRAMES_JS))
+    await tab.page.wait_for_timeout(seconds * 1000)
+    return int(await tab.page.evaluate(FRAMES_JS)) - before
+
+
+async def test_a_poor_link_offers_sound_only(live_server: Server) -> None:
+    await live_server.add_user("clerk_link", "clerk", "310000", ["social_insurance"], name="冯敏")
+    tabs: list[Tab] = []
+    async with chromium() as browser:
+        try:
+            console = await Tab.open(browser, live_server.base_url, "/console", "console")
+            tabs.append(console)
+            await log_in(console, "clerk_link")
+            await console.page.locator("[data-set-status=available]").click()
+            await console.page.locator("#my-status[data-status=available]").wait_for()
+            kiosk = await Tab.open(browser, live_server.base_url, f"/kiosk#kiosk_token={KIOSK_TOKEN}", "kiosk")
+            tabs.append(kiosk)
+            page = kiosk.page
+            await page.locator(f'[data-matter="{MATTER}"]').click()
+            await page.locator(f'[data-province="{TARGET}"]').click()
+            await page.locator("#ask-help").click()
+            await page.locator("#join-queue").click()
+            await console.page.locator(".offer button.accept").click()
+            await page.locator("#media-state[data-state=connected]").wait_for()
+            notice = page.locator("#link-notice")
+            await poll(lambda: frames_over(console, 1), "the clerk sees the citizen", 20)
+            assert await notice.is_hidden()  # a good link asks nothing
+
+            # The clerk's video comes at 40 kbit/s: the kiosk says so in words and offers sound only.
+            await console.page.evaluate(THROTTLE_JS, 40_000)
+            await notice.wait_for(state="visible", timeout=30_000)
+            assert "网络较慢" in await page.locator("#link-text").inner_text()
+            assert (await kiosk.debug("link"))["poor"] is True
+            await kiosk.screenshot("kiosk-poor-link")
+
+            # Sound only: no video either way, the voice goes on.
+            await page.locator("#audio-only").click()
+            await poll(lambda: _is_direction(kiosk, "inactive"), "the camera's video inactive", 15)
+            await console.page.wait_for_timeout(500)
+            assert await frames_over(console, 1.5) == 0
+            assert await energy_over(console, 2) > 0
+            assert "只用声音" in await page.locator("#video-note").inner_text()
+            await page.locator("#video-again").wait_for(state="visible")
+
+            # Video again, at full rate: the clerk's page decodes the citizen again.
+            await console.page.evaluate(THROTTLE_JS, 2_000_000)
+            await page.locator("#video-again").click()
+            await poll(lambda: _is_direction(kiosk, "sendrecv"), "the camera's video back", 15)
+            await poll(lambda: frames_over(console, 1), "the clerk sees the citizen again", 20)
+            assert await page.locator("#video-note").is_hidden()
+            assert [e for t in tabs for e in t.errors] == []
+        finally:
+            for tab in reversed(tabs):
+                await tab.close()
+
+
+async def _is_direction(tab: Tab, direction: str) -> bool:
+    return await tab.page.evaluate(CAMERA_DIRECTION_JS) == direction

@@ -5,6 +5,7 @@ import { $, $$, ack, api, clock, el, errorText, loginPanel, say, session } from 
 import { lang, onChange, regionName, skillName, t } from "./i18n.js";
 import { ChatPanel } from "./chat.js";
 import { DocumentPanel, documentElements } from "./documents.js";
+import { Ringer } from "./ringer.js";
 import { recordCall, renderRecordingBadge } from "./recording.js";
 import { caseCall, openCamera, playStream, showSharedScreen, toggleShare } from "./rtc.js";
 
@@ -20,10 +21,13 @@ import { caseCall, openCamera, playStream, showSharedScreen, toggleShare } from 
  * @typedef {Offer & {deadline: number, since: number}} OfferEntry  an offer with its times on performance.now()
  * @typedef {{case_id: string, ticket_id: string, citizen: {origin_region?: string | null, channel?: string | null},
  *   matter_code: string}} CaseInfo  the case on the clerk's desk
+ * @typedef {import("../types/api").ClerkDay} ClerkDay
+ * @typedef {import("../types/api").Guidance} Guidance
  * @typedef {{case_id: string, outcome: string, to?: string, at: number}} HistoryItem  a case of today's list
  */
 
 const TICK_MS = 250;
+const DAY_EVERY_MS = 60_000; // the clerk's day is fetched again this often (ratings come after a case ends)
 const RETRY_MS = 2000; // a busy server refused the connection: try again after this (plus up to as much again)
 
 const ui = {
@@ -33,6 +37,17 @@ const ui = {
   meDetail: $("#me-detail"),
   status: $("#my-status"),
   statusNotice: $("#status-notice"),
+  statusTime: $("#status-time"),
+  ring: /** @type {HTMLButtonElement} */ ($("#ring-toggle")),
+  day: $("#my-day"),
+  dayCases: $("#day-cases"),
+  dayHandle: $("#day-handle"),
+  dayRating: $("#day-rating"),
+  dayPoor: $("#day-poor"),
+  guide: $("#case-guide"),
+  guideMaterials: $("#guide-materials"),
+  guideSteps: $("#guide-steps"),
+  guideLimit: $("#guide-limit"),
   conn: $("#conn-status"),
   error: $("#console-error"),
   offers: $("#offer-list"),
@@ -111,7 +126,21 @@ const state = {
   transfer: null, // while the transfer form is open
   /** @type {ReturnType<typeof setInterval> | undefined} */
   ticker: undefined,
+  shownStatus: "", // the status shown, and since when (performance.now()): the time in status
+  statusSince: 0,
+  /** @type {ReturnType<typeof setInterval> | undefined} */
+  clock: undefined, // once a second: the time in status
+  /** @type {ReturnType<typeof setInterval> | undefined} */
+  dayTimer: undefined,
+  /** @type {ClerkDay | null} */
+  day: null,
+  /** @type {Map<string, Guidance | null>} */
+  guides: new Map(), // matter code -> its guidance (null: none in the catalog)
+  /** @type {Map<string, Notification>} */
+  notices: new Map(), // ticket_id -> the browser notification of its offer
 };
+
+const ringer = new Ringer();
 
 const chat = new ChatPanel({
   ui: { list: ui.chatList, error: ui.chatError, form: ui.chatForm, input: ui.chatInput, send: ui.chatSend },
@@ -142,8 +171,14 @@ function start(user) {
   renderMe();
   renderHistory();
   renderStatus();
+  renderRing();
   loadMatters();
   connect();
+  loadDay();
+  clearInterval(state.clock);
+  state.clock = setInterval(renderStatusTime, 1000);
+  clearInterval(state.dayTimer);
+  state.dayTimer = setInterval(loadDay, DAY_EVERY_MS);
 }
 
 async function loadMatters() {
@@ -280,7 +315,11 @@ function stop() {
   docs.clear();
   clearInterval(state.ticker);
   state.ticker = undefined;
+  clearInterval(state.clock);
+  clearInterval(state.dayTimer);
+  state.clock = state.dayTimer = undefined;
   state.offers.clear();
+  offersChanged();
   state.case = null;
   state.phase = "login";
   state.connectedOnce = false;
@@ -309,6 +348,11 @@ function renderMe() {
 
 function renderStatus() {
   const shown = state.phase === "wrap_up" ? "wrap_up" : state.status;
+  if (shown !== state.shownStatus) {
+    state.shownStatus = shown;
+    state.statusSince = performance.now();
+  }
+  renderStatusTime();
   ui.status.dataset.status = shown;
   ui.status.dataset.i18n = `status.${shown}`;
   ui.status.textContent = t(`status.${shown}`);
@@ -335,8 +379,93 @@ async function setStatus(status) {
 for (const button of $$("[data-set-status]")) {
   button.addEventListener("click", () => {
     say(ui.error, "");
+    if (button.dataset.setStatus === "available") ringer.askForNotifications(); // a press: the browser may ask
     setStatus(button.dataset.setStatus || "");
   });
+}
+
+/** How long in the status shown (a wrap-up's timer too), in minutes and seconds. */
+function renderStatusTime() {
+  const seconds = Math.max(0, Math.floor((performance.now() - state.statusSince) / 1000));
+  ui.statusTime.textContent = state.shownStatus ? t("console.statusFor", { t: clockSpan(seconds) }) : "";
+  ui.statusTime.dataset.seconds = String(seconds);
+}
+
+/** @param {number} seconds */
+function clockSpan(seconds) {
+  const m = Math.floor(seconds / 60);
+  const s = seconds % 60;
+  const two = (/** @type {number} */ n) => String(n).padStart(2, "0");
+  return m >= 60 ? `${Math.floor(m / 60)}:${two(m % 60)}:${two(s)}` : `${m}:${two(s)}`;
+}
+
+// ---- the ring, and the keys ----------------------------------------------------------------------------
+
+function renderRing() {
+  ui.ring.setAttribute("aria-pressed", String(ringer.sound));
+  const key = ringer.sound ? "console.ringOn" : "console.ringOff";
+  ui.ring.textContent = t(key);
+  ui.ring.dataset.i18n = key;
+}
+
+ui.ring.addEventListener("click", () => {
+  ringer.setSound(!ringer.sound);
+  if (ringer.sound) ringer.askForNotifications();
+  offersChanged();
+  renderRing();
+});
+
+/** Ring while an offer waits; each offer's notification leaves with it. */
+function offersChanged() {
+  if (state.offers.size && state.phase !== "login") ringer.start();
+  else ringer.stop();
+  for (const [ticket, shown] of state.notices) {
+    if (state.offers.has(ticket)) continue;
+    shown.close();
+    state.notices.delete(ticket);
+  }
+}
+
+/** The offer that has waited longest: the one the keys act on. */
+function firstOffer() {
+  let first = null;
+  for (const offer of state.offers.values()) if (!first || offer.since < first.since) first = offer;
+  return first;
+}
+
+// A (or Alt+A while typing) accepts the first offer, D (Alt+D) declines it.
+document.addEventListener("keydown", (event) => {
+  if (state.phase === "login" || event.ctrlKey || event.metaKey || event.repeat) return;
+  const target = event.target instanceof HTMLElement ? event.target : null;
+  const typing = Boolean(target && target.closest("input, textarea, select, [contenteditable]"));
+  if (typing && !event.altKey) return;
+  const key = event.code === "KeyA" ? "accept" : event.code === "KeyD" ? "decline" : null;
+  const offer = key ? firstOffer() : null;
+  if (!offer) return;
+  event.preventDefault();
+  if (key === "accept") accept(offer);
+  else decline(offer);
+});
+
+// ---- the clerk's day -------------------------------------------------------------------------------------
+
+async function loadDay() {
+  const { status, data } = await api("GET", "/api/clerk/day");
+  if (status !== 200 || !data) return;
+  state.day = /** @type {ClerkDay} */ (data);
+  renderDay();
+}
+
+function renderDay() {
+  const day = state.day;
+  ui.day.hidden = !day;
+  if (!day) return;
+  const handle = day.handle_s_avg === null ? "—" : clockSpan(Math.round(day.handle_s_avg));
+  const rating = day.ratings.average === null ? "—" : day.ratings.average.toFixed(1);
+  ui.dayCases.textContent = String(day.cases);
+  ui.dayHandle.textContent = handle;
+  ui.dayRating.textContent = t("console.dayRating", { avg: rating, n: day.ratings.count });
+  ui.dayPoor.textContent = String(day.ratings.poor);
 }
 
 // ---- offers ---------------------------------------------------------------------------------------------
@@ -349,6 +478,15 @@ function addOffer(offer) {
   state.offerOfCase.set(offer.case_id, offer);
   renderOffers();
   if (!state.ticker) state.ticker = setInterval(tick, TICK_MS);
+  offersChanged();
+  if (!state.notices.has(offer.ticket_id)) {
+    const shown = ringer.notify(
+      t("console.ringTitle", { matter: matterName(offer) }),
+      t("console.ringBody", { origin: regionName(offer.origin_region), s: offer.waited_s, left: offer.expires_in_s }),
+      offer.ticket_id,
+    );
+    if (shown) state.notices.set(offer.ticket_id, shown);
+  }
 }
 
 /**
@@ -358,6 +496,7 @@ function addOffer(offer) {
 function removeOffer(ticketId, reason) {
   if (!state.offers.delete(ticketId)) return;
   renderOffers();
+  offersChanged();
   if (reason && reason !== "declined" && reason !== "accepted") {
     const key = `console.withdrawn.${reason}`;
     delete ui.statusNotice.dataset.key;
@@ -403,8 +542,20 @@ function renderOffers() {
       el(
         "div",
         { class: "offer-actions" },
-        el("button", { type: "button", class: "accept primary", onclick: () => accept(o) }, t("console.accept")),
-        el("button", { type: "button", class: "decline secondary", onclick: () => decline(o) }, t("console.decline")),
+        el(
+          "button",
+          { type: "button", class: "accept primary", onclick: () => accept(o), "aria-keyshortcuts": "A" },
+          t("console.accept"),
+          " ",
+          el("kbd", {}, "A"),
+        ),
+        el(
+          "button",
+          { type: "button", class: "decline secondary", onclick: () => decline(o), "aria-keyshortcuts": "D" },
+          t("console.decline"),
+          " ",
+          el("kbd", {}, "D"),
+        ),
       ),
     ),
   );
@@ -439,6 +590,7 @@ async function accept(offer) {
   if (answer.ok) {
     state.offers.delete(offer.ticket_id);
     renderOffers(); // `matched` follows the ack and opens the case
+    offersChanged();
   } else {
     setOfferBusy(offer.ticket_id, false);
     say(ui.error, errorText(answer.error, true), "error");
@@ -500,6 +652,7 @@ function startCase(data) {
   renderCase();
   renderStatus();
   docs.render(); // a case to send documents in
+  loadGuide(state.case.matter_code);
 
   const localMedia = openCamera().then((stream) => {
     if (stream) ui.localVideo.srcObject = stream;
@@ -666,11 +819,39 @@ function finishCase(item) {
   chat.clear();
   docs.clear();
   addHistory(item);
+  loadDay();
   state.case = null;
   state.phase = "idle";
   ui.casePanel.hidden = true;
   say(ui.error, "");
   renderStatus();
+}
+
+// ---- the matter's guidance (materials, steps, time limit), beside the video -------------------------------
+
+/** @param {string} code */
+async function loadGuide(code) {
+  if (!code || state.guides.has(code)) {
+    renderGuide();
+    return;
+  }
+  const { status, data } = await api("GET", `/api/matters/${encodeURIComponent(code)}`);
+  if (status === 200 || status === 404) {
+    state.guides.set(code, status === 200 && data && data.guidance ? /** @type {Guidance} */ (data.guidance) : null);
+  }
+  renderGuide();
+}
+
+function renderGuide() {
+  const c = state.case;
+  const guide = c ? state.guides.get(c.matter_code) : undefined;
+  ui.guide.hidden = !guide;
+  if (!guide) return;
+  /** @param {{zh: string, en?: string}} w */
+  const words = (w) => (lang() === "en" ? w.en || w.zh : w.zh);
+  ui.guideMaterials.replaceChildren(...guide.materials.map((m) => el("li", {}, words(m))));
+  ui.guideSteps.replaceChildren(...guide.steps.map((m) => el("li", {}, words(m))));
+  ui.guideLimit.textContent = guide.time_limit ? words(guide.time_limit) : "—";
 }
 
 // ---- transfer to another province or matter -------------------------------------------------------------
@@ -854,6 +1035,10 @@ onChange(() => {
   renderTransfer();
   renderConsent();
   renderHistory();
+  renderRing();
+  renderDay();
+  renderGuide();
+  renderStatusTime();
   chat.render();
   docs.render();
   if (state.case) setMediaState(state.mediaState);
@@ -870,4 +1055,6 @@ window.rvwDebug = {
   status: () => state.status,
   call: () => state.call,
   recorder: () => (state.recorder ? state.recorder.state : null),
+  ringing: () => ringer.ringing,
+  chimes: () => ringer.chimes,
 };

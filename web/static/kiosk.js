@@ -6,6 +6,7 @@ import { lang, localName, onChange, regionName, setLang, skillName, t } from "./
 import { ChatPanel } from "./chat.js";
 import { DocumentPanel, documentElements } from "./documents.js";
 import { MicMeter, checkDevices, release } from "./devices.js";
+import { LinkWatch } from "./quality.js";
 import { recordCall, renderRecordingBadge } from "./recording.js";
 import { caseCall, openCamera, playStream, showSharedScreen, toggleShare } from "./rtc.js";
 
@@ -32,6 +33,8 @@ import { caseCall, openCamera, playStream, showSharedScreen, toggleShare } from 
  * @property {boolean} muted  our microphone is off (the clerk hears silence)
  * @property {boolean} cameraOff  our camera is off (the clerk sees black)
  * @property {boolean} focusClerk  the clerk shown large while their screen is shared
+ * @property {boolean} linkPoor  the clerk's video arrives poorly (LinkWatch): sound only is offered
+ * @property {boolean} audioOnly  the citizen chose sound only: no video either way
  * @property {string} origin  the citizen's region (a kiosk's comes with its `session`)
  * @property {Matter[]} matters
  * @property {Matter|null} matter
@@ -165,6 +168,8 @@ const state = {
   muted: false,
   cameraOff: false,
   focusClerk: false,
+  linkPoor: false,
+  audioOnly: false,
 };
 
 const chat = new ChatPanel({
@@ -750,6 +755,7 @@ function startCall(data) {
     onScreenEnded: renderShareButton,
   });
   docs.render(); // a call to send documents in
+  watchLink();
   const call = state.call;
   consent.then((agreed) => {
     if (agreed && state.call === call) startRecorder(call, caseId, data.ice_servers, localMedia);
@@ -835,12 +841,72 @@ function setMediaState(value) {
   state.mediaState = value;
   ui.mediaState.dataset.state = value;
   ui.mediaState.textContent = t(`media.${value}`);
-  // Never a frozen picture without words: while the video is not through, it is dimmed and says why.
-  ui.stage.dataset.media = value;
-  ui.videoNote.hidden = value === "connected";
-  ui.videoNote.textContent = value === "connected" ? "" : t(`media.${value}`);
+  renderVideoNote();
   renderShareButton();
 }
+
+/** Never a frozen picture without words: while the video is not through, it is dimmed and says why. */
+function renderVideoNote() {
+  const trouble = state.mediaState !== "connected";
+  const text = trouble ? t(`media.${state.mediaState}`) : state.audioOnly ? t("link.audioNote") : "";
+  ui.stage.dataset.media = trouble ? state.mediaState : state.audioOnly ? "audio" : "connected";
+  ui.videoNote.hidden = !text;
+  ui.videoNote.textContent = text;
+}
+
+// ---- a poor link: sound only ------------------------------------------------------------------------
+
+const link = {
+  notice: $("#link-notice"),
+  text: $("#link-text"),
+  audioOnly: /** @type {HTMLButtonElement} */ ($("#audio-only")),
+  videoAgain: /** @type {HTMLButtonElement} */ ($("#video-again")),
+};
+/** @type {LinkWatch | null} */
+let linkWatch = null;
+
+function watchLink() {
+  if (linkWatch) linkWatch.close();
+  state.linkPoor = state.audioOnly = false;
+  linkWatch = new LinkWatch(
+    () => (state.call ? state.call.pc : null),
+    (poor) => {
+      state.linkPoor = poor;
+      renderLink();
+    },
+  );
+  renderLink();
+}
+
+function stopWatchingLink() {
+  if (linkWatch) linkWatch.close();
+  linkWatch = null;
+  state.linkPoor = state.audioOnly = false;
+  renderLink();
+}
+
+function renderLink() {
+  const shown = state.audioOnly || state.linkPoor;
+  link.notice.hidden = !shown;
+  link.text.textContent = state.audioOnly ? t("link.audio") : shown ? t("link.poor") : "";
+  link.audioOnly.hidden = state.audioOnly;
+  link.videoAgain.hidden = !state.audioOnly;
+  renderVideoNote();
+}
+
+link.audioOnly.addEventListener("click", () => {
+  if (!state.call) return;
+  state.audioOnly = true;
+  state.call.setVideo(false);
+  renderLink();
+});
+link.videoAgain.addEventListener("click", () => {
+  if (!state.call) return;
+  state.audioOnly = false;
+  state.linkPoor = false; // judged afresh once the video flows again
+  state.call.setVideo(true);
+  renderLink();
+});
 
 function renderShareButton() {
   const call = state.call;
@@ -988,6 +1054,7 @@ function renderClerkAway() {
 }
 
 function closeCall() {
+  stopWatchingLink();
   if (state.call) state.call.close();
   state.call = null;
   state.callToken = null;
@@ -1180,6 +1247,7 @@ onChange(() => {
     chat.render();
     docs.render();
     renderControls();
+    renderLink();
     if (state.consentAsk) renderConsent();
     renderRecording();
   }
@@ -1198,6 +1266,7 @@ window.rvwDebug = {
   call: () => state.call,
   recorder: () => (state.recorder ? state.recorder.state : null),
   local: () => localStream(),
+  link: () => (linkWatch ? { poor: linkWatch.poor, sample: linkWatch.sample } : null),
 };
 
 renderWhere();

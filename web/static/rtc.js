@@ -86,6 +86,7 @@ export class Call extends EventTarget {
     /** @type {ReturnType<typeof setTimeout> | undefined} */
     this.rebuildTimer = undefined;
     this.recoveries = { "ice-restart": 0, rebuild: 0 }; // how often each step was taken (shown to tests)
+    this.videoOn = true; // false: sound only (a poor link); the camera's video goes neither way
     // The state of one connection: _build() sets it afresh.
     this.makingOffer = false;
     this.ignoreOffer = false;
@@ -247,6 +248,7 @@ export class Call extends EventTarget {
       if (transceiver.sender.setStreams) transceiver.sender.setStreams(camera);
       transceiver.direction = "sendrecv";
     }
+    if (!this.videoOn) this._applyVideo(pc); // sound only still holds on a rebuilt connection
   }
 
   /**
@@ -337,6 +339,27 @@ export class Call extends EventTarget {
     }
     this._fire("remotescreen", null);
     this._fire("state", this.pc.connectionState);
+  }
+
+  /**
+   * Sound only (on a poor link), or video again: the camera's video transceiver goes inactive (nothing sent or
+   * received) or back to sendrecv. It renegotiates, and holds for a rebuilt connection too.
+   * @param {boolean} on
+   */
+  setVideo(on) {
+    this.videoOn = on;
+    this._applyVideo(this.pc);
+  }
+
+  /** @param {RTCPeerConnection} pc */
+  _applyVideo(pc) {
+    const ours = this.camera ? this.camera.getVideoTracks() : [];
+    for (const tr of pc.getTransceivers()) {
+      if (tr.direction === "stopped" || tr.currentDirection === "stopped") continue;
+      if (!tr.sender.track || !ours.includes(tr.sender.track)) continue;
+      const want = this.videoOn ? "sendrecv" : "inactive";
+      if (tr.direction !== want) tr.direction = want;
+    }
   }
 
   /**

@@ -345,3 +345,20 @@ export interface ClerkAway {
   case_id: string;
   grace_s: number;
 }
+
+/** `GET /api/clerk/day`: the logged-in clerk's cases of the current China day. */
+export interface ClerkDay {
+  date: string;
+  cases: number;
+  ended: number;
+  resolved: number;
+  handle_s_avg: number | null;
+  ratings: { count: number; average: number | null; poor: number };
+}
+
+/** A matter's guidance in the catalog (`GET /api/matters/{code}`): what to bring, how it goes, how long it takes. */
+export interface Guidance {
+  materials: { zh: string; en?: string }[];
+  steps: { zh: string; en?: string }[];
+  time_limit?: { zh: string; en?: string } | null;
+}
