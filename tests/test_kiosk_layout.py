@@ -142,6 +142,8 @@ async def test_every_kiosk_screen_is_elder_friendly_at_1080x1920(live_server: Se
             await page.locator("#text-size").click()
 
             await page.locator(f'[data-matter="{MATTER}"]').click()
+            # A provisioned kiosk went full screen with its first touch.
+            await poll(lambda: page.evaluate("() => document.fullscreenElement !== null"), "full screen", 10)
             await page.locator(f'[data-province="{TARGET}"]').click()
             # The province screen uses the height of the screen: its buttons sit in the lower part.
             ask = await page.locator("#ask-help").bounding_box()

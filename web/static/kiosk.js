@@ -1232,6 +1232,21 @@ for (const type of ["pointerdown", "keydown", "input", "wheel"]) {
 }
 armIdle();
 
+// A provisioned kiosk fills the screen from its first touch (a browser allows full screen only after one, and
+// leaves it on Esc; the next touch returns to it). A kiosk browser started with Chromium's --kiosk is full already.
+if (kioskToken) {
+  document.addEventListener(
+    "pointerdown",
+    () => {
+      const root = document.documentElement;
+      if (!document.fullscreenElement && root.requestFullscreen) {
+        root.requestFullscreen({ navigationUI: "hide" }).catch(() => {});
+      }
+    },
+    { capture: true },
+  );
+}
+
 // ---- language --------------------------------------------------------------------------------
 
 onChange(() => {
