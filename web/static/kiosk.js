@@ -189,6 +189,54 @@ const docs = new DocumentPanel({
 // A citizen in their own browser may also send a file; a kiosk has only its camera.
 $("#doc-pick").hidden = Boolean(kioskToken);
 
+// ---- the screens: one transition function -----------------------------------------------------------
+
+/** @typedef {State["screen"]} Screen */
+
+/**
+ * Which screen may follow which. Besides these, the start screen may always come (a fresh start, a closed
+ * ticket) and so may the call (the clerk answered, also after a reload); a screen may be shown again.
+ * @type {Record<Screen, Screen[]>}
+ */
+const NEXT = {
+  matter: ["province", "waiting"], // waiting: the server tells a reloaded page about its ticket
+  province: ["check"],
+  check: ["province", "waiting"],
+  waiting: ["province"], // the request expired: the same choice, to ask again
+  in_call: ["rating", "waiting"], // ended; or transferred and re-queued
+  rating: ["done"],
+  done: [],
+};
+
+/** @type {Record<Screen, string>} */
+const SECTION = {
+  matter: "screen-matter",
+  province: "screen-province",
+  check: "screen-check",
+  waiting: "screen-waiting",
+  in_call: "screen-call",
+  rating: "screen-rate",
+  done: "screen-done",
+};
+
+/**
+ * Show `next`, if it may follow the screen shown; a wrong move is refused (and logged), never half made.
+ * @param {Screen} next
+ * @returns {boolean} whether it was made
+ */
+function go(next) {
+  const from = state.screen;
+  if (next !== from && next !== "matter" && next !== "in_call" && !NEXT[from].includes(next)) {
+    console.warn(`kiosk: no way from the ${from} screen to ${next}`);
+    return false;
+  }
+  state.screen = next;
+  document.body.dataset.screen = next;
+  const section = document.getElementById(SECTION[next]);
+  if (next !== from || (section && section.hidden)) showScreen(SECTION[next]);
+  return true;
+}
+
 // ---- the connection ------------------------------------------------------------
 
 function storedResume() {
@@ -417,10 +465,9 @@ function goMatter() {
   docs.clear();
   stopCheck();
   state.notice = null;
-  state.screen = "matter";
   state.matter = null;
   state.province = null;
-  showScreen("screen-matter");
+  go("matter");
 }
 
 /** @param {Matter} matter */
@@ -430,9 +477,8 @@ function chooseMatter(matter) {
   const own = state.origin ? state.origin.slice(0, 2) + "0000" : null;
   state.province =
     matter.provinces.length === 1 ? matter.provinces[0] : own && matter.provinces.includes(own) ? own : null;
-  state.screen = "province";
   renderProvince();
-  showScreen("screen-province");
+  go("province");
 }
 
 function renderProvince() {
@@ -483,9 +529,7 @@ let checking = 0; // bumped by every check and every leaving of the screen: a la
 ui.ask.addEventListener("click", () => {
   if (!state.matter || !state.province) return;
   tell("");
-  state.screen = "check";
-  showScreen("screen-check");
-  runCheck();
+  if (go("check")) runCheck();
 });
 
 async function runCheck() {
@@ -546,9 +590,8 @@ function renderCheck() {
 check.again.addEventListener("click", runCheck);
 check.back.addEventListener("click", () => {
   stopCheck();
-  state.screen = "province";
   renderProvince();
-  showScreen("screen-province");
+  go("province");
 });
 
 check.join.addEventListener("click", async () => {
@@ -594,10 +637,7 @@ function showWaiting() {
   if (caseId) ui.waitingCase.dataset.case = caseId;
   else delete ui.waitingCase.dataset.case;
   renderWaitingNotice();
-  if (state.screen !== "waiting") {
-    state.screen = "waiting";
-    showScreen("screen-waiting");
-  }
+  go("waiting");
 }
 
 /**
@@ -681,9 +721,8 @@ function requestExpired() {
     // Back to the province screen with the same choice: one press on "呼叫工作人员" asks again.
     clearTimeout(state.doneTimer);
     state.notice = null;
-    state.screen = "province";
     renderProvince();
-    showScreen("screen-province");
+    go("province");
     tellKey("kiosk.ended.expired", "error");
   } else {
     goMatter();
@@ -714,9 +753,8 @@ function startCall(data) {
   state.muted = state.cameraOff = state.focusClerk = false;
   controls.switchCamera.hidden = true;
   renderControls();
-  state.screen = "in_call";
   renderCallTitle();
-  showScreen("screen-call");
+  go("in_call");
   showRemoteScreen(null);
   ui.share.disabled = true;
   ui.hangUp.disabled = false;
@@ -1079,10 +1117,9 @@ function callEnded(outcome) {
   closeCall();
   state.ended = { case_id: state.caseId, outcome };
   state.level = null;
-  state.screen = "rating";
   ui.comment.value = "";
   renderRating();
-  showScreen("screen-rate");
+  go("rating");
 }
 
 // ---- rating -------------------------------------------------------------------------------------
@@ -1128,10 +1165,9 @@ ui.skipRating.addEventListener("click", () => showDone(false));
 /** @param {boolean} rated */
 function showDone(rated) {
   tell("");
-  state.screen = "done";
   state.rated = rated;
   renderDone();
-  showScreen("screen-done");
+  go("done");
   clearTimeout(state.doneTimer);
   state.doneTimer = setTimeout(startOver, DONE_RESET_MS);
 }
