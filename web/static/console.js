@@ -697,6 +697,11 @@ function setMediaState(value) {
   state.mediaState = value;
   ui.mediaState.dataset.state = value;
   ui.mediaState.textContent = t(`media.${value}`);
+  // As on the kiosk: while the video is not through, the picture is dimmed and the note says why.
+  const videoNote = $("#video-note");
+  ui.stage.dataset.media = value;
+  videoNote.hidden = value === "connected";
+  videoNote.textContent = value === "connected" ? "" : t(`media.${value}`);
   renderShareButton();
 }
 
