@@ -476,6 +476,35 @@ async def accept_dialog(dialog: Any) -> None:
     await dialog.accept()
 
 
+async def open_console(browser: Any, base_url: str, username: str) -> Tab:
+    """A clerk's console, logged in and available for offers."""
+    console = await Tab.open(browser, base_url, "/console", "console")
+    await log_in(console, username)
+    await console.page.locator("#conn-status[data-state=online]").wait_for()
+    await console.page.locator("[data-set-status=available]").click()
+    await console.page.locator("#my-status[data-status=available]").wait_for()
+    return console
+
+
+async def ask_for_help(page: Any) -> None:
+    """The citizen's page asks for help with MATTER in TARGET, through the camera and microphone check."""
+    await page.locator("#conn-status[data-state=online]").wait_for()
+    await page.locator(f'[data-matter="{MATTER}"]').click()
+    await page.locator(f'[data-province="{TARGET}"]').click()
+    await page.locator("#ask-help").click()
+    await page.locator("#join-queue").click()  # once the check is done
+
+
+async def answer_call(kiosk: Tab, console: Tab) -> str:
+    """The console accepts the offer and both pages' video connects; the case's number."""
+    await console.page.locator(".offer button.accept").click()
+    await kiosk.page.locator("#media-state[data-state=connected]").wait_for()
+    await console.page.locator("#case-media-state[data-state=connected]").wait_for()
+    case_id = await kiosk.debug("caseId")
+    assert case_id and case_id == await console.debug("caseId")
+    return str(case_id)
+
+
 async def _is(value: Awaitable[Any], expected: Any) -> bool:
     return (await value) == expected
 

@@ -9,7 +9,16 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import KIOSK_TOKEN, Server
-from tests.test_browser import CHROMIUM_ARGS, INBOUND_AUDIO_JS, MATTER, TARGET, Tab, chromium, log_in, poll
+from tests.test_browser import (
+    CHROMIUM_ARGS,
+    INBOUND_AUDIO_JS,
+    Tab,
+    answer_call,
+    ask_for_help,
+    chromium,
+    open_console,
+    poll,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -61,21 +70,13 @@ async def test_mute_camera_switch_volume_and_the_large_picture(live_server: Serv
     tabs: list[Tab] = []
     async with chromium(TWO_CAMERAS) as browser:
         try:
-            console = await Tab.open(browser, live_server.base_url, "/console", "console")
+            console = await open_console(browser, live_server.base_url, "clerk_controls")
             tabs.append(console)
-            await log_in(console, "clerk_controls")
-            await console.page.locator("[data-set-status=available]").click()
-            await console.page.locator("#my-status[data-status=available]").wait_for()
             kiosk = await Tab.open(browser, live_server.base_url, f"/kiosk#kiosk_token={KIOSK_TOKEN}", "kiosk")
             tabs.append(kiosk)
             page = kiosk.page
-            await page.locator(f'[data-matter="{MATTER}"]').click()
-            await page.locator(f'[data-province="{TARGET}"]').click()
-            await page.locator("#ask-help").click()
-            await page.locator("#join-queue").click()
-            await console.page.locator(".offer button.accept").click()
-            await page.locator("#media-state[data-state=connected]").wait_for()
-            await console.page.locator("#case-media-state[data-state=connected]").wait_for()
+            await ask_for_help(page)
+            await answer_call(kiosk, console)
 
             # Heard, then muted: silence reaches the clerk; then heard again.
             await poll(lambda: energy_over(console, 2), "the clerk hears the citizen", 20)
@@ -192,20 +193,13 @@ async def test_a_poor_link_offers_sound_only(live_server: Server) -> None:
     tabs: list[Tab] = []
     async with chromium() as browser:
         try:
-            console = await Tab.open(browser, live_server.base_url, "/console", "console")
+            console = await open_console(browser, live_server.base_url, "clerk_link")
             tabs.append(console)
-            await log_in(console, "clerk_link")
-            await console.page.locator("[data-set-status=available]").click()
-            await console.page.locator("#my-status[data-status=available]").wait_for()
             kiosk = await Tab.open(browser, live_server.base_url, f"/kiosk#kiosk_token={KIOSK_TOKEN}", "kiosk")
             tabs.append(kiosk)
             page = kiosk.page
-            await page.locator(f'[data-matter="{MATTER}"]').click()
-            await page.locator(f'[data-province="{TARGET}"]').click()
-            await page.locator("#ask-help").click()
-            await page.locator("#join-queue").click()
-            await console.page.locator(".offer button.accept").click()
-            await page.locator("#media-state[data-state=connected]").wait_for()
+            await ask_for_help(page)
+            await answer_call(kiosk, console)
             notice = page.locator("#link-notice")
             await poll(lambda: frames_over(console, 1), "the clerk sees the citizen", 20)
             assert await notice.is_hidden()  # a good link asks nothing

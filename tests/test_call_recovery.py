@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import KIOSK_TOKEN, Server
-from tests.test_browser import MATTER, TARGET, Tab, chromium, log_in, poll
+from tests.test_browser import Tab, answer_call, ask_for_help, chromium, open_console, poll
 
 pytestmark = pytest.mark.browser
 
@@ -119,24 +119,14 @@ async def test_a_call_survives_a_signaling_cut_and_a_media_path_failure(live_ser
         async with chromium() as kiosk_browser:
             (kiosk_main,) = browser_mains() - before
             try:
-                console = await Tab.open(console_browser, live_server.base_url, "/console", "console")
+                console = await open_console(console_browser, live_server.base_url, "clerk_recover")
                 tabs.append(console)
-                await log_in(console, "clerk_recover")
-                await console.page.locator("[data-set-status=available]").click()
-                await console.page.locator("#my-status[data-status=available]").wait_for()
                 kiosk_path = f"/kiosk#kiosk_token={KIOSK_TOKEN}"
                 kiosk = await Tab.open(kiosk_browser, live_server.base_url, kiosk_path, "kiosk")
                 tabs.append(kiosk)
                 page = kiosk.page
-                await page.locator("#conn-status[data-state=online]").wait_for()
-                await page.locator(f'[data-matter="{MATTER}"]').click()
-                await page.locator(f'[data-province="{TARGET}"]').click()
-                await page.locator("#ask-help").click()
-                await page.locator("#join-queue").click()
-                await console.page.locator(".offer button.accept").click()
-                await page.locator("#media-state[data-state=connected]").wait_for()
-                case_id = await kiosk.debug("caseId")
-                assert case_id and case_id == await console.debug("caseId")
+                await ask_for_help(page)
+                case_id = await answer_call(kiosk, console)
                 for tab in tabs:
                     await decoding(tab, f"{tab.name} decodes video")
 

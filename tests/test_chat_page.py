@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import KIOSK_TOKEN, Server
-from tests.test_browser import MATTER, TARGET, Tab, _is, chromium, log_in, poll
+from tests.test_browser import Tab, _is, answer_call, ask_for_help, chromium, open_console, poll
 
 pytestmark = pytest.mark.browser
 
@@ -38,25 +38,12 @@ async def test_kiosk_and_console_chat_during_the_call(live_server: Server) -> No
     tabs: list[Tab] = []
     async with chromium() as browser:
         try:
-            console = await Tab.open(browser, live_server.base_url, "/console", "console")
+            console = await open_console(browser, live_server.base_url, "clerk_chat")
             tabs.append(console)
-            await log_in(console, "clerk_chat")
-            await console.page.locator("#conn-status[data-state=online]").wait_for()
-            await console.page.locator("[data-set-status=available]").click()
-            await console.page.locator("#my-status[data-status=available]").wait_for()
-
             kiosk = await Tab.open(browser, live_server.base_url, f"/kiosk#kiosk_token={KIOSK_TOKEN}", "kiosk")
             tabs.append(kiosk)
-            await kiosk.page.locator("#conn-status[data-state=online]").wait_for()
-            await kiosk.page.locator(f'[data-matter="{MATTER}"]').click()
-            await kiosk.page.locator(f'[data-province="{TARGET}"]').click()
-            await kiosk.page.locator("#ask-help").click()
-            await kiosk.page.locator("#join-queue").click()  # after the camera and microphone check
-            await console.page.locator(".offer button.accept").click()
-            await kiosk.page.locator("#media-state[data-state=connected]").wait_for()
-            await console.page.locator("#case-media-state[data-state=connected]").wait_for()
-            case_id = await kiosk.debug("caseId")
-            assert case_id and case_id == await console.debug("caseId")
+            await ask_for_help(kiosk.page)
+            case_id = await answer_call(kiosk, console)
 
             # The citizen types a line and presses the big send button: it shows on both pages, theirs as the citizen's.
             await kiosk.page.locator("#chat-input").fill(CITIZEN_LINE)

@@ -13,7 +13,7 @@ import zlib
 import pytest
 
 from tests.conftest import KIOSK_TOKEN, Server
-from tests.test_browser import MATTER, TARGET, Tab, _is, chromium, log_in, poll
+from tests.test_browser import Tab, _is, answer_call, ask_for_help, chromium, open_console, poll
 
 pytestmark = pytest.mark.browser
 
@@ -33,25 +33,12 @@ def png(width: int, height: int) -> bytes:
 
 
 async def start_call(live_server: Server, browser: object, tabs: list[Tab], clerk: str, kiosk_path: str) -> str:
-    console = await Tab.open(browser, live_server.base_url, "/console", "console")
+    console = await open_console(browser, live_server.base_url, clerk)
     tabs.append(console)
-    await log_in(console, clerk)
-    await console.page.locator("#conn-status[data-state=online]").wait_for()
-    await console.page.locator("[data-set-status=available]").click()
-    await console.page.locator("#my-status[data-status=available]").wait_for()
     kiosk = await Tab.open(browser, live_server.base_url, kiosk_path, "kiosk")
     tabs.append(kiosk)
-    await kiosk.page.locator("#conn-status[data-state=online]").wait_for()
-    await kiosk.page.locator(f'[data-matter="{MATTER}"]').click()
-    await kiosk.page.locator(f'[data-province="{TARGET}"]').click()
-    await kiosk.page.locator("#ask-help").click()
-    await kiosk.page.locator("#join-queue").click()  # after the camera and microphone check
-    await console.page.locator(".offer button.accept").click()
-    await kiosk.page.locator("#media-state[data-state=connected]").wait_for()
-    await console.page.locator("#case-media-state[data-state=connected]").wait_for()
-    case_id = await kiosk.debug("caseId")
-    assert case_id and case_id == await console.debug("caseId")
-    return str(case_id)
+    await ask_for_help(kiosk.page)
+    return await answer_call(kiosk, console)
 
 
 async def test_the_kiosk_shows_a_document_and_the_clerk_sends_one_back(live_server: Server) -> None:
