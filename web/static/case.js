@@ -50,6 +50,7 @@ const ui = {
   error: $("#case-error"),
   logout: $("#logout"),
   reports: $("#link-reports"),
+  cases: $("#link-cases"),
   wall: $("#link-wall"),
   facts: $("#case-facts"),
   rating: $("#case-rating"),
@@ -247,6 +248,7 @@ async function start(user) {
   state.user = user;
   ui.logout.hidden = false;
   ui.reports.hidden = false;
+  ui.cases.hidden = false;
   ui.wall.hidden = user.role !== "supervisor";
   go("loading");
   const seq = ++state.seq;
@@ -332,6 +334,7 @@ function stop() {
   });
   ui.logout.hidden = true;
   ui.reports.hidden = true;
+  ui.cases.hidden = true;
   ui.wall.hidden = true;
   if (state.phase !== "login") go("login");
 }
