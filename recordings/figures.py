@@ -22,9 +22,9 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
 from queueing.clock import to_datetime
-from queueing.tally import ABANDON_OUTCOMES, CLERK_OUTCOMES, Sums, bucket_start, figures_of
+from queueing.tally import ABANDON_OUTCOMES, CITIZEN_ENDED, CLERK_OUTCOMES, Sums, bucket_start, figures_of
 
-from .models import Case, ClerkStatus
+from .models import Case, CaseEvent, ClerkStatus
 
 CHINA_UTC_OFFSET_S = 8 * 3600
 GROUP_COLUMNS = ("target_region", "matter_code", "skill", "clerk_id", "channel", "origin_region")
@@ -344,3 +344,70 @@ def _epoch_of(value: Any) -> float:
         parsed = datetime.fromisoformat(value)
         return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
     return float(value.timestamp())
+
+
+# A case counts on the day of the clerk's answer; it is looked for among the cases requested since this long before
+# the day began, so that the requested_at index bounds the scan (the timeline has no index by actor or time). A
+# queue expires a request after max_wait_s (10 minutes by default): only a long chain of transfers or re-queues,
+# each restarting that wait, could bring an answer a day after the request, and such a case is left out.
+CLERK_DAY_LOOKBACK_S = 86400
+# The outcomes of a case that ended in a call with its clerk (the clerk ended it, or the citizen hung up): not a
+# request cancelled, abandoned or expired while it waited again after a transfer or re-queue.
+ENDED_WITH_CLERK = (*CLERK_OUTCOMES, CITIZEN_ENDED)
+
+
+async def clerk_day(
+    sessions: async_sessionmaker[AsyncSession], clerk_id: str, start: float, end: float
+) -> dict[str, Any]:
+    """One clerk's cases answered in ``[start, end)`` (their day), in one query:
+    ``{"cases", "ended", "resolved", "handle_s_avg", "ratings": {"count", "average", "poor"}}``.
+
+    ``cases`` counts every case with an ``answered`` line by the clerk in the window, once however often they
+    answered it, so a case they answered and transferred counts for them (and for the clerk who answered it next).
+    The rest are of the cases the clerk still holds (the record's ``clerk_id``: nobody answered it after them)
+    and that ended in the call: ``ended`` (outcome resolved, referred, unresolved or citizen_ended), ``resolved``,
+    ``handle_s_avg`` (the mean of their last answer to the end; for a case never transferred, ``answered_at`` to
+    ``ended_at``), and the citizens' ratings of those (``poor``: 差评, levels 1 and 2)."""
+    answered = (
+        select(CaseEvent.case_id.label("case_id"), func.max(CaseEvent.at).label("answered_at"))
+        .join(Case, Case.case_id == CaseEvent.case_id)
+        .where(
+            Case.requested_at >= to_datetime(start - CLERK_DAY_LOOKBACK_S),
+            Case.requested_at < to_datetime(end),
+            CaseEvent.event == "answered",
+            CaseEvent.actor == f"clerk:{clerk_id}",
+            CaseEvent.at >= to_datetime(start),
+            CaseEvent.at < to_datetime(end),
+        )
+        .group_by(CaseEvent.case_id)
+        .subquery("answered")
+    )
+    ended = and_(Case.clerk_id == clerk_id, Case.ended_at.is_not(None), Case.outcome.in_(ENDED_WITH_CLERK))
+    rated = and_(ended, Case.rating_level.is_not(None))
+
+    def count_if(cond: ColumnElement[bool]) -> ColumnElement[Any]:
+        return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
+
+    stmt = select(
+        func.count().label("cases"),
+        count_if(ended).label("ended"),
+        count_if(and_(ended, Case.outcome == "resolved")).label("resolved"),
+        func.sum(case((ended, epoch(Case.ended_at) - epoch(answered.c.answered_at)), else_=None)).label("handle_sum"),
+        count_if(rated).label("rated"),
+        func.sum(case((rated, Case.rating_level), else_=None)).label("rating_sum"),
+        count_if(and_(rated, Case.rating_level <= 2)).label("poor"),
+    ).select_from(answered.join(Case, Case.case_id == answered.c.case_id))
+    async with sessions() as session:
+        row = (await session.execute(stmt)).one()
+    n_ended, n_rated = int(row.ended), int(row.rated)
+    return {
+        "cases": int(row.cases),
+        "ended": n_ended,
+        "resolved": int(row.resolved),
+        "handle_s_avg": round(float(row.handle_sum) / n_ended, 3) if n_ended and row.handle_sum is not None else None,
+        "ratings": {
+            "count": n_rated,
+            "average": round(float(row.rating_sum) / n_rated, 2) if n_rated else None,
+            "poor": int(row.poor),
+        },
+    }

@@ -284,6 +284,22 @@ async def matters(request: web.Request) -> web.Response:
     return json_response(request.app[SERVICES].catalog.to_json())
 
 
+MAX_MATTER_CODE = 64  # the case record's matter_code column
+
+
+@routes.get("/api/matters/{code}")
+async def matter(request: web.Request) -> web.Response:
+    """One matter with its guidance (what the clerk console shows beside a case); public, as the list is."""
+    code = request.match_info["code"]
+    # A code is opaque (the operator's catalog chooses it), but no longer than the case record holds and printable:
+    # anything else is no matter, answered before any look-up.
+    catalog = request.app[SERVICES].catalog
+    found = catalog.get(code) if len(code) <= MAX_MATTER_CODE and code.isprintable() else None
+    if found is None:
+        return json_error(404, "not_found", "no such matter")
+    return json_response(found.detail_json())
+
+
 @routes.get("/api/cases/{case_id}")
 async def get_case(request: web.Request) -> web.Response:
     user = await require_user(request)

@@ -34,7 +34,7 @@ from signaling.namespaces import CitizenNamespace, ClerkNamespace, SupervisorNam
 from signaling.transport import refuse_binary
 from signaling.wall import Wall
 
-from . import api, attachments, demo, followups, metrics, playback, staffing, supervision
+from . import api, attachments, clerk_day, demo, followups, metrics, playback, staffing, supervision
 from .alerts import AlertWebhook
 from .catalog import Catalog
 from .config import Settings
@@ -104,6 +104,7 @@ def create_app(
     app.add_routes(attachments.routes)
     app.add_routes(playback.routes)
     app.add_routes(followups.routes)
+    app.add_routes(clerk_day.routes)
     app.add_routes(pages)
     app.add_routes(metrics.routes)
     app.router.add_static("/static/", webpkg.STATIC, name="static")
@@ -306,6 +307,7 @@ async def kiosk(request: web.Request) -> web.StreamResponse:
 pages.get("/console")(_page("console.html"))
 pages.get("/supervisor")(_page("supervisor.html"))
 pages.get("/reports")(_page("reports.html"))
+pages.get("/cases")(_page("cases.html"))
 pages.get("/cases/{case_id}")(_page("case.html"))
 
 

@@ -131,6 +131,18 @@ _WAITING_ENTRY = {
     },
 }
 
+# A matter as the catalog lists it (GET /api/matters); GET /api/matters/{code} adds its guidance.
+SCHEMAS_MATTER_PROPERTIES: dict[str, Any] = {
+    "code": {"type": "string"},
+    "name": {
+        "type": "object",
+        "required": ["zh", "en"],
+        "properties": {"zh": {"type": "string"}, "en": {"type": "string"}},
+    },
+    "skill": {"type": "string", "description": "The clerk skill that serves this matter."},
+    "provinces": {"type": "array", "minItems": 1, "items": _REGION},
+}
+
 SCHEMAS: dict[str, Any] = {
     "Error": {
         "type": "object",
@@ -184,15 +196,77 @@ SCHEMAS: dict[str, Any] = {
     "Matter": {
         "type": "object",
         "required": ["code", "name", "skill", "provinces"],
+        "properties": SCHEMAS_MATTER_PROPERTIES,
+    },
+    "Phrase": {
+        "type": "object",
+        "required": ["zh", "en"],
         "properties": {
-            "code": {"type": "string"},
-            "name": {
-                "type": "object",
-                "required": ["zh", "en"],
-                "properties": {"zh": {"type": "string"}, "en": {"type": "string"}},
+            "zh": {"type": "string", "minLength": 1},
+            "en": {"type": "string", "minLength": 1, "description": "The Chinese, where the catalog gives no English."},
+        },
+    },
+    "MatterGuidance": {
+        "type": "object",
+        "required": ["materials", "steps", "time_limit"],
+        "properties": {
+            "materials": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": 20,
+                "items": _ref("Phrase"),
+                "description": "What the citizen needs, in the catalog's order.",
             },
-            "skill": {"type": "string", "description": "The clerk skill that serves this matter."},
-            "provinces": {"type": "array", "minItems": 1, "items": _REGION},
+            "steps": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": 20,
+                "items": _ref("Phrase"),
+                "description": "How the matter goes, in order.",
+            },
+            "time_limit": {
+                "allOf": [_ref("Phrase")],
+                "description": "The processing time promised, in words (e.g. `15 个工作日`).",
+            },
+        },
+    },
+    "MatterDetail": {
+        "type": "object",
+        "required": ["code", "name", "skill", "provinces", "guidance"],
+        "properties": {
+            **SCHEMAS_MATTER_PROPERTIES,
+            "guidance": _nullable(_ref("MatterGuidance")),
+        },
+    },
+    "ClerkDay": {
+        "type": "object",
+        "required": ["date", "cases", "ended", "resolved", "handle_s_avg", "ratings"],
+        "properties": {
+            "date": {"type": "string", "format": "date", "description": "Today in China time (UTC+8)."},
+            "cases": {**_COUNT, "description": "Cases the clerk answered today (a case they transferred too)."},
+            "ended": {
+                **_COUNT,
+                "description": "Of those, the ones the clerk still holds that ended in the call (resolved, "
+                "referred, unresolved, or the citizen hung up).",
+            },
+            "resolved": {**_COUNT, "description": "Of the ended ones, those resolved."},
+            "handle_s_avg": _nullable(
+                {
+                    "type": "number",
+                    "minimum": 0,
+                    "description": "The mean seconds from the clerk's answer to the end, of the ended ones; null "
+                    "when none ended.",
+                }
+            ),
+            "ratings": {
+                "type": "object",
+                "required": ["count", "average", "poor"],
+                "properties": {
+                    "count": {**_COUNT, "description": "Ended cases the citizen rated."},
+                    "average": _nullable({"type": "number", "minimum": 1, "maximum": 5}),
+                    "poor": {**_COUNT, "description": "Rated 1 or 2 (差评)."},
+                },
+            },
         },
     },
     "TimelineEntry": {
@@ -662,6 +736,48 @@ PATHS: dict[str, Any] = {
             "description": "Every matter citizens may ask for help with, and the provinces that serve it.",
             "responses": {
                 "200": _ok("The catalog.", {"type": "array", "items": _ref("Matter")}),
+                "500": _FAILED,
+            },
+        }
+    },
+    "/api/matters/{code}": {
+        "get": {
+            "operationId": "matter",
+            "summary": "One matter with its guidance",
+            "description": "The matter as the catalog lists it, with the guidance the clerk console shows: the "
+            "materials the citizen needs, the steps of the matter and its processing time in words; `guidance` is "
+            "null for a matter the catalog gives none. Public, as the catalog is.",
+            "parameters": [
+                {
+                    "name": "code",
+                    "in": "path",
+                    "required": True,
+                    "description": "The matter's code, e.g. `YB-BA-001`.",
+                    "schema": {"type": "string"},
+                }
+            ],
+            "responses": {
+                "200": _ok("The matter.", _ref("MatterDetail")),
+                "404": _error("No such matter (or a code longer than 64 characters or not printable).", "not_found"),
+                "500": _FAILED,
+            },
+        }
+    },
+    "/api/clerk/day": {
+        "get": {
+            "operationId": "clerkDay",
+            "summary": "The logged-in clerk's own figures of today",
+            "description": "For clerks, of their own cases of the current China day (UTC+8): the cases they "
+            "answered today, and of those that they still hold and that ended in the call, how many ended and "
+            "were resolved, the mean time from their answer to the end, and the citizens' ratings. A case the "
+            "clerk answered and transferred counts in `cases` for them (and for the clerk who answered it next); "
+            "its end and rating count for the clerk who ended it.",
+            "security": _LOGGED_IN,
+            "responses": {
+                "200": _ok("Today's figures.", _ref("ClerkDay")),
+                "400": _error("A query parameter: the route takes none.", "bad_request"),
+                "401": _UNAUTHORIZED,
+                "403": _error("Logged in, but not a clerk.", "forbidden"),
                 "500": _FAILED,
             },
         }

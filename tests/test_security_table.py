@@ -104,6 +104,8 @@ async def test_every_rest_row_holds(server: Server, manual_clock: ManualClock) -
         "`POST /api/auth/logout`": logout,
         "`GET /api/me`": get("/api/me"),
         "`GET /api/matters`": get("/api/matters"),
+        "`GET /api/matters/{code}` (known)": get("/api/matters/YB-BA-001"),
+        "`GET /api/clerk/day`": get("/api/clerk/day"),
         "`GET /api/cases`": get("/api/cases"),
         "`GET /api/cases` (`clerk_id` of another clerk)": get("/api/cases?clerk_id=uclerk_b"),
         "`GET /api/cases/{id}` (own)": get(f"/api/cases/{own}"),
