@@ -324,3 +324,58 @@ async def test_the_device_check_is_never_a_dead_end(
         finally:
             for tab in reversed(tabs):
                 await tab.close()
+
+
+# How far the page is wider than the screen (a phone's browser would zoom out to fit it: innerWidth grows).
+OVERFLOW_JS = "(width) => Math.max(document.scrollingElement.scrollWidth, window.innerWidth) - width"
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "label"),
+    [(390, 844, "phone-390x844"), (1920, 1080, "landscape-1920x1080")],
+    ids=["phone", "landscape"],
+)
+async def test_the_same_page_on_a_phone_and_in_landscape(
+    live_server: Server, width: int, height: int, label: str
+) -> None:
+    """A citizen's own phone (a browser, not a kiosk) and a landscape screen: the same rules hold, nothing sticks
+    out sideways, and the flow goes through to the queue."""
+    tabs: list[Tab] = []
+    async with chromium() as browser:
+        try:
+            context = await browser.new_context(
+                base_url=live_server.base_url,
+                viewport={"width": width, "height": height},
+                permissions=["camera", "microphone"],
+                bypass_csp=True,  # axe-core is added as a script of the test
+                is_mobile=width < 600,
+                has_touch=width < 600,
+            )
+            page = await context.new_page()
+            tab = Tab(context, page, label)
+            tabs.append(tab)
+            await page.goto("/kiosk?region=330100")
+            await page.locator("#conn-status[data-state=online]").wait_for()
+            await page.locator(f'[data-matter="{MATTER}"]').wait_for()
+            for step in ("1-matters", "2-province", "3-device-check", "4-waiting"):
+                if step == "2-province":
+                    await page.locator(f'[data-matter="{MATTER}"]').click()
+                    await page.locator(f'[data-province="{TARGET}"]').click()
+                elif step == "3-device-check":
+                    await page.locator("#ask-help").click()
+                    await page.locator("#check-camera[data-state=ok]").wait_for()
+                elif step == "4-waiting":
+                    await page.locator("#join-queue").click()
+                    await page.locator("#screen-waiting").wait_for(state="visible")
+                assert await page.evaluate(OVERFLOW_JS, width) <= 0, step
+                measured = await page.evaluate(MEASURE_JS)
+                assert measured["small"] == [] and measured["tiny"] == [], (step, measured)
+                if not await page.evaluate("() => typeof axe === 'object'"):
+                    await page.add_script_tag(path=str(AXE))
+                assert await page.evaluate(SERIOUS_JS) == [], step
+                await tab.screenshot(f"kiosk-{label}-{step}")
+            await page.locator("#cancel-ticket").click()
+            assert [e for t in tabs for e in t.errors] == []
+        finally:
+            for tab in reversed(tabs):
+                await tab.close()
