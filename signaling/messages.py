@@ -139,8 +139,12 @@ def session_citizen(
     ice_servers: list[dict[str, Any]],
     api_token: str = "",
     recording: dict[str, Any] | None = None,
+    resumed_to: str | None = None,
 ) -> dict[str, Any]:
+    """``resumed_to``: on a resumed connection, what the citizen comes back to ("waiting": their ticket, "case": their
+    call, "none": nothing is open any more); None on a new connection. A page needs no timer to find out."""
     return {
+        "resumed_to": resumed_to,
         "recording": recording or recording_terms("off", 0),
         "citizen_id": citizen_id,
         "resume_token": resume_token,

@@ -261,6 +261,8 @@ class CitizenNamespace(CallSide):
         api_token = make_token(
             hub.settings.secret_key, "citizen-api", {"c": conn.subject}, hub.clock.now(), hub.settings.resume_ttl_s
         )
+        ticket, case = view.get("ticket"), view.get("case")
+        back_to = ("case" if case is not None else "waiting" if ticket is not None else "none") if resumed else None
         await self.emit(
             "session",
             messages.session_citizen(
@@ -271,13 +273,13 @@ class CitizenNamespace(CallSide):
                 channel=conn.channel,
                 ice_servers=hub.ice(f"citizen-{conn.subject}"),
                 recording=messages.recording_terms(hub.settings.recording, hub.settings.retention_media_days),
+                resumed_to=back_to,
             ),
             to=conn.sid,
             ignore_queue=True,
         )
         if not resumed:
             return
-        ticket, case = view.get("ticket"), view.get("case")
         if ticket is not None:
             await self.emit(
                 "queue_update",

@@ -78,8 +78,19 @@ async def test_a_waiting_citizen_resumes_once_with_their_place(server: Server) -
     ticket = (await ask(c))["ticket_id"]
     await c.close()
     back = await resume(server, token)
+    session = await back.wait_for("session")
+    assert session["resumed_to"] == "waiting"  # the page knows at once; a queue_update follows
     assert (await back.wait_for("queue_update"))["ticket_id"] == ticket
     assert (await refused(server, "/citizen", {"resume_token": token}))["code"] == "unauthorized"
+    # Once the ticket is cancelled, the next resume says nothing is open.
+    again = session["resume_token"]
+    assert (await back.call("cancel", {"ticket_id": ticket}))["ok"] is True
+    await back.close()
+    last = await resume(server, again)
+    assert (await last.wait_for("session"))["resumed_to"] == "none"
+    fresh = Client(server, "/citizen")
+    await fresh.connect({"kiosk_token": KIOSK_TOKEN})
+    assert (await fresh.wait_for("session"))["resumed_to"] is None
 
 
 async def test_resuming_on_another_node_replaces_the_connection_there(two_nodes: tuple[Server, Server]) -> None:

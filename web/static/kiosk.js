@@ -49,7 +49,6 @@ import { caseCall, openCamera, playStream, showSharedScreen, toggleShare } from 
  * @property {{case_id: string|null, outcome: string}|null} ended
  * @property {number|null} level  the rating chosen
  * @property {boolean} rated
- * @property {number} heardSince  queue_update / matched seen since the last (re)connect
  * @property {number|undefined} doneTimer
  * @property {{policy: string, keep_days: number}} recording  the server's recording terms (the `session` event)
  * @property {ConsentAsk|null} consentAsk
@@ -62,7 +61,6 @@ const RESUME_KEY = "rvw.resume";
 const DONE_RESET_MS = 60_000;
 const IDLE_RESET_MS = 60_000; // a kiosk left alone this long (not waiting, not in a call) is made ready for the next person
 const TEXT_KEY = "rvw.text";
-const RESUME_CHECK_MS = 4000;
 const RETRY_MS = 2000; // a busy server refused us: try again after this (plus up to as much again)
 
 const KIOSK_KEY = "rvw.kiosk_token";
@@ -157,7 +155,6 @@ const state = {
   ended: null,
   level: null,
   rated: false,
-  heardSince: 0,
   doneTimer: undefined,
   recording: { policy: "off", keep_days: 0 },
   consentAsk: null,
@@ -296,15 +293,9 @@ socket.on("session", (data) => {
   if (data.recording) state.recording = data.recording;
   state.apiToken = data.api_token || null;
   renderWhere();
-  const resumed = usingResume;
   usingResume = true;
-  state.heardSince = 0;
-  if (resumed && state.screen === "waiting") {
-    // A ticket that was closed while we were away sends nothing on resume.
-    setTimeout(() => {
-      if (state.screen === "waiting" && state.heardSince === 0) ticketClosed("abandoned");
-    }, RESUME_CHECK_MS);
-  }
+  // Back after a drop: the server says what we come back to. A ticket closed while we were away is gone.
+  if (data.resumed_to === "none" && state.screen === "waiting") ticketClosed("abandoned");
 });
 
 socket.on("connect_error", (err) => {
@@ -355,7 +346,6 @@ socket.on("replaced", () => {
 socket.on("draining", () => connStatus("conn.moving", "lost"));
 
 socket.on("queue_update", (data) => {
-  state.heardSince += 1;
   if (state.call) return;
   if (!state.ticket || state.ticket.ticket_id !== data.ticket_id) {
     // After a page reload the server tells us about our ticket again.
@@ -366,7 +356,6 @@ socket.on("queue_update", (data) => {
 });
 
 socket.on("matched", (data) => {
-  state.heardSince += 1;
   if (state.call && state.caseId === data.case_id) return; // our own call, seen again after a reconnect
   startCall(data);
 });
@@ -681,7 +670,6 @@ function renderWaitingNotice() {
  * @param {Notice} notice
  */
 function backInQueue(data, notice) {
-  state.heardSince += 1;
   if (state.caseId && data.case_id !== state.caseId) return;
   closeCall();
   tell("");
