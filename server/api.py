@@ -73,6 +73,27 @@ def _secure(request: web.Request, resp: web.StreamResponse | web.HTTPException) 
     resp.headers.update(SECURITY_HEADERS)
     if request.path.startswith("/api/"):
         resp.headers["Cache-Control"] = "no-store"
+    elif request.path.startswith("/static/") and isinstance(resp, web.StreamResponse):
+        # Kept by the browser but checked on every load (ETag, Last-Modified: a 304 costs a few bytes), so that a
+        # kiosk never runs yesterday's script after an upgrade. Scripts and styles go compressed.
+        resp.headers.setdefault("Cache-Control", "no-cache")
+        if _compressible(request, resp):
+            resp.enable_compression()
+            resp.headers["Vary"] = "Accept-Encoding"
+
+
+# A conditional or partial request may be answered 304 or 206 by the file response itself, which must not be
+# compressed (a 304 has no body to compress); those go as they are.
+_NOT_COMPRESSED_WITH = ("If-None-Match", "If-Modified-Since", "If-Range", "Range")
+
+
+def _compressible(request: web.Request, resp: web.StreamResponse) -> bool:
+    return (
+        resp.status == 200
+        and not resp.prepared
+        and request.path.endswith((".js", ".css", ".mjs"))
+        and not any(h in request.headers for h in _NOT_COMPRESSED_WITH)
+    )
 
 
 async def hide_server(request: web.Request, resp: web.StreamResponse) -> None:
