@@ -1,11 +1,12 @@
 // @ts-check
 // The citizen's page (kiosk or browser): choose a matter and a province, queue, talk to the clerk, rate.
 
-import { $, $$, ack, api, duration, el, errorText, say, session, showScreen } from "./common.js";
+import { $, $$, api, duration, el, errorText, say, session, showScreen } from "./common.js";
 import { lang, localName, onChange, regionName, setLang, skillName, t } from "./i18n.js";
 import { ChatPanel } from "./chat.js";
 import { DocumentPanel, documentElements } from "./documents.js";
 import { MicMeter, checkDevices, release } from "./devices.js";
+import { CitizenClient } from "./citizen_client.js";
 import { LinkWatch } from "./quality.js";
 import { recordCall, renderRecordingBadge } from "./recording.js";
 import { caseCall, openCamera, playStream, showSharedScreen, toggleShare } from "./rtc.js";
@@ -57,17 +58,16 @@ import { caseCall, openCamera, playStream, showSharedScreen, toggleShare } from 
  * @property {string|null} apiToken  for REST as this citizen (documents), from the `session` event
  */
 
-const RESUME_KEY = "rvw.resume";
 const DONE_RESET_MS = 60_000;
 const IDLE_RESET_MS = 60_000; // a kiosk left alone this long (not waiting, not in a call) is made ready for the next person
 const TEXT_KEY = "rvw.text";
-const RETRY_MS = 2000; // a busy server refused us: try again after this (plus up to as much again)
 
 const KIOSK_KEY = "rvw.kiosk_token";
 const params = new URLSearchParams(location.search);
 // ?region=... is a citizen's own browser; a provisioned kiosk opens plain /kiosk.
 const kioskToken = params.has("region") ? null : provisionedKiosk();
 const webRegion = params.get("region") || "310000";
+/** @type {Record<string, string>} */
 const freshAuth = kioskToken ? { kiosk_token: kioskToken } : { channel: "web", region: webRegion };
 const identity = kioskToken ? "kiosk" : `web:${webRegion}`;
 
@@ -172,7 +172,7 @@ const state = {
 const chat = new ChatPanel({
   ui: { list: ui.chatList, error: ui.chatError, form: ui.chatForm, input: ui.chatInput, send: ui.chatSend },
   me: "citizen",
-  deliver: (text) => ack(socket, "chat", { case_id: state.caseId, text }),
+  deliver: (text) => client.request("chat", { case_id: state.caseId, text }),
   canSend: () => Boolean(state.call && state.caseId),
 });
 
@@ -227,6 +227,7 @@ function go(next) {
     console.warn(`kiosk: no way from the ${from} screen to ${next}`);
     return false;
   }
+  if (from === "check" && next !== from) stopCheck(); // leaving the check lets the camera go, however it is left
   state.screen = next;
   document.body.dataset.screen = next;
   const section = document.getElementById(SECTION[next]);
@@ -236,18 +237,7 @@ function go(next) {
 
 // ---- the connection ------------------------------------------------------------
 
-function storedResume() {
-  try {
-    const saved = JSON.parse(session.get(RESUME_KEY) || "null");
-    return saved && saved.identity === identity ? saved.token : null;
-  } catch {
-    return null;
-  }
-}
-
-const resume = storedResume();
-let usingResume = Boolean(resume);
-const socket = io("/citizen", { auth: resume ? { resume_token: resume } : { ...freshAuth } });
+const client = new CitizenClient({ fresh: freshAuth, identity });
 
 /** @typedef {"error" | "info" | "ok"} Kind */
 
@@ -281,71 +271,34 @@ function connStatus(key, kind, vars) {
   ui.conn.dataset.key = key;
 }
 
-socket.on("connect", () => {
-  connStatus("conn.online", "online");
+client.on("connection", (connection) => {
+  if (connection.state === "online") connStatus("conn.online", "online");
+  else if (connection.state === "moving") connStatus("conn.moving", "lost");
+  else if (connection.state === "lost") {
+    if (ui.conn.dataset.key !== "conn.moving") connStatus("conn.lost", "lost");
+  } else if (connection.replaced) {
+    connStatus("conn.refused", "refused", { msg: t("err.replaced") });
+    tellKey("err.replaced", "error");
+  } else {
+    const error = connection.error || { code: "unknown" };
+    let message = errorText(error);
+    if (error.code === "unauthorized" && kioskToken) message = t("err.kioskToken");
+    else if (error.code === "bad_request" && !kioskToken) message = t("err.region");
+    connStatus("conn.refused", "refused", { msg: message });
+    tell(message, "error");
+  }
 });
 
-socket.on("session", (data) => {
-  session.set(RESUME_KEY, JSON.stringify({ identity, token: data.resume_token }));
-  // Socket.IO's own reconnection will use this.
-  socket.auth = { resume_token: data.resume_token };
+client.on("session", (data) => {
   state.origin = data.origin_region || state.origin;
   if (data.recording) state.recording = data.recording;
   state.apiToken = data.api_token || null;
   renderWhere();
-  usingResume = true;
   // Back after a drop: the server says what we come back to. A ticket closed while we were away is gone.
   if (data.resumed_to === "none" && state.screen === "waiting") ticketClosed("abandoned");
 });
 
-socket.on("connect_error", (err) => {
-  if (socket.active) {
-    connStatus("conn.lost", "lost"); // the transport failed: Socket.IO retries by itself
-    return;
-  }
-  const data = (err && err.data) || {};
-  if (usingResume && (data.code === "unavailable" || data.code === "rate_limited")) {
-    // Busy (a node taking over from one that shut down, a Redis blip): keep the resume token,
-    // and with it our place in the queue, and try again.
-    connStatus("conn.lost", "lost");
-    setTimeout(() => socket.connect(), RETRY_MS * (1 + Math.random()));
-    return;
-  }
-  if (usingResume) {
-    // The resume token expired or is unknown: start afresh.
-    usingResume = false;
-    session.set(RESUME_KEY, null);
-    socket.auth = { ...freshAuth };
-    socket.connect();
-    return;
-  }
-  let message = errorText(data);
-  if (data.code === "unauthorized" && kioskToken) message = t("err.kioskToken");
-  else if (data.code === "bad_request" && !kioskToken) message = t("err.region");
-  connStatus("conn.refused", "refused", { msg: message });
-  tell(message, "error");
-});
-
-socket.on("disconnect", (reason) => {
-  if (ui.conn.dataset.key !== "conn.moving") connStatus("conn.lost", "lost");
-  if (reason === "io server disconnect" && !replaced) socket.connect();
-});
-
-// One live connection per citizen: this page was replaced by a newer one (another tab or device
-// with our resume token). Say so and stay disconnected.
-let replaced = false;
-socket.on("replaced", () => {
-  replaced = true;
-  session.set(RESUME_KEY, null);
-  connStatus("conn.refused", "refused", { msg: t("err.replaced") });
-  tellKey("err.replaced", "error");
-});
-
-// The server is shutting down and closes our connection next: Socket.IO reconnects by itself (through
-// the load balancer, to another server) with our resume token, and we keep our place.
-socket.on("draining", () => connStatus("conn.moving", "lost"));
-
-socket.on("queue_update", (data) => {
+client.on("queue_update", (data) => {
   if (state.call) return;
   if (!state.ticket || state.ticket.ticket_id !== data.ticket_id) {
     // After a page reload the server tells us about our ticket again.
@@ -355,16 +308,16 @@ socket.on("queue_update", (data) => {
   showWaiting();
 });
 
-socket.on("matched", (data) => {
+client.on("matched", (data) => {
   if (state.call && state.caseId === data.case_id) return; // our own call, seen again after a reconnect
   startCall(data);
 });
 
-socket.on("signal", (data) => {
+client.on("signal", (data) => {
   if (state.call && data.case_id === state.caseId) state.call.handle(data);
 });
 
-socket.on("case_ended", (data) => {
+client.on("case_ended", (data) => {
   if (data.outcome === "expired") {
     // Waited past the maximum: the request is over. Only a waiting request can expire.
     if (!state.call && (!state.ticket || !data.ticket_id || data.ticket_id === state.ticket.ticket_id)) {
@@ -382,7 +335,7 @@ socket.on("case_ended", (data) => {
 });
 
 // The clerk handed the case to another province or matter: the call is over, the same case waits first in line.
-socket.on("transferred", (data) => {
+client.on("transferred", (data) => {
   backInQueue(data, {
     key: "kiosk.transferred",
     vars: { region: data.target_region, skill: data.skill },
@@ -391,25 +344,25 @@ socket.on("transferred", (data) => {
 });
 
 // The clerk's console did not come back in time: the same case waits first in line again.
-socket.on("requeued", (data) => backInQueue(data, { key: "kiosk.requeued" }));
+client.on("requeued", (data) => backInQueue(data, { key: "kiosk.requeued" }));
 
-socket.on("chat", (data) => {
+client.on("chat", (data) => {
   if (state.screen !== "in_call" || !state.call || data.case_id !== state.caseId) return;
   chat.receive(data);
 });
 
-socket.on("attachment", (data) => {
+client.on("attachment", (data) => {
   if (state.screen !== "in_call" || !state.call || data.case_id !== state.caseId) return;
   docs.receive(data);
 });
 
-socket.on("clerk_away", (data) => {
+client.on("clerk_away", (data) => {
   if (!state.call || data.case_id !== state.caseId) return;
   state.clerkAway = Number(data.grace_s) || 0;
   renderClerkAway();
 });
 
-socket.on("clerk_back", (data) => {
+client.on("clerk_back", (data) => {
   if (data.case_id !== state.caseId) return;
   state.clerkAway = null;
   renderClerkAway();
@@ -587,7 +540,7 @@ check.join.addEventListener("click", async () => {
   if (!state.matter || !state.province || !state.devices) return;
   check.join.disabled = true;
   tell("");
-  const answer = await ack(socket, "request_help", {
+  const answer = await client.request("request_help", {
     matter_code: state.matter.code,
     target_region: state.province,
     priority: "normal",
@@ -684,7 +637,7 @@ function backInQueue(data, notice) {
 ui.cancel.addEventListener("click", async () => {
   if (!state.ticket) return;
   ui.cancel.disabled = true;
-  const answer = await ack(socket, "cancel", { ticket_id: state.ticket.ticket_id });
+  const answer = await client.request("cancel", { ticket_id: state.ticket.ticket_id });
   ui.cancel.disabled = false;
   if (answer.ok || (answer.error && answer.error.code === "not_found")) {
     ticketClosed("cancelled");
@@ -774,7 +727,7 @@ function startCall(data) {
     polite: true,
     iceServers: data.ice_servers,
     localMedia,
-    emit: (event, payload) => ack(socket, event, payload),
+    emit: (event, payload) => client.request(event, payload),
     onState: setMediaState,
     onCamera: (stream) => playStream(ui.remoteVideo, stream, ui.sound),
     onScreen: showRemoteScreen,
@@ -810,7 +763,7 @@ async function answerConsent(agreed) {
   if (!asked) return;
   ui.consentYes.disabled = ui.consentNo.disabled = true;
   ui.consentChoice.textContent = t("consent.sending");
-  const answer = await ack(socket, "consent", { case_id: asked.caseId, recording: agreed });
+  const answer = await client.request("consent", { case_id: asked.caseId, recording: agreed });
   ui.consentYes.disabled = ui.consentNo.disabled = false;
   if (state.consentAsk !== asked) return; // the call ended meanwhile
   // `conflict`: answered before this page was reloaded; the server keeps that answer and decides.
@@ -844,7 +797,7 @@ function startRecorder(call, caseId, iceServers, localMedia) {
     caseId,
     iceServers,
     localMedia,
-    emit: (event, payload) => ack(socket, event, payload),
+    emit: (event, payload) => client.request(event, payload),
     onChange: renderRecording,
     current: (recorder) => state.recorder === recorder,
   });
@@ -1064,7 +1017,7 @@ ui.hangUp.addEventListener("click", async () => {
   if (!window.confirm(t("kiosk.hangUpConfirm"))) return;
   if (state.call !== call) return; // the call ended while the question was open (transferred, re-queued)
   ui.hangUp.disabled = true;
-  const answer = await ack(socket, "hang_up", { case_id: state.caseId });
+  const answer = await client.request("hang_up", { case_id: state.caseId });
   ui.hangUp.disabled = false;
   if (answer.ok || (answer.error && answer.error.code === "not_found")) {
     callEnded(answer.outcome || "citizen_ended");
@@ -1135,7 +1088,7 @@ for (const button of $$(".rate-button")) {
 ui.submitRating.addEventListener("click", async () => {
   if (!state.ended || !state.level) return;
   ui.submitRating.disabled = true;
-  const answer = await ack(socket, "rate", {
+  const answer = await client.request("rate", {
     case_id: state.ended.case_id,
     level: state.level,
     comment: ui.comment.value.trim().slice(0, 500),
@@ -1172,11 +1125,7 @@ function startOver() {
   state.ticket = null;
   state.level = null;
   ui.comment.value = "";
-  session.set(RESUME_KEY, null);
-  usingResume = false;
-  socket.disconnect();
-  socket.auth = { ...freshAuth };
-  socket.connect();
+  client.restart();
   tell("");
   goMatter();
   clearScreens();

@@ -313,6 +313,8 @@ export interface CitizenSession {
   channel: string;
   ice_servers: RTCIceServer[];
   recording: { policy: string; keep_days: number };
+  /** On a resumed connection, what the citizen comes back to; null on a new one. */
+  resumed_to: "waiting" | "case" | "none" | null;
 }
 
 /** `queue_update`: the citizen's place in the queue. `estimated_wait_s` null: nobody on shift to estimate from. */
