@@ -8,7 +8,7 @@
 // and one `render()` draws the state (the language switch re-renders). Everything from the records is set as
 // text, never as markup. Dates are China dates whatever the browser's time zone, as on the reports page.
 
-import { $, api, duration, el, errorText, loginPanel, say } from "./common.js";
+import { $, CHINA_S, api, chinaMidnight, chinaToday, duration, el, errorText, loginPanel, say } from "./common.js";
 import { lang, localName, onChange, regionName, t } from "./i18n.js";
 
 /**
@@ -29,7 +29,6 @@ import { lang, localName, onChange, regionName, t } from "./i18n.js";
  * @property {number} limit
  */
 
-const CHINA_S = 8 * 3600;
 const DAY_S = 86400;
 const MAX_LIMIT = 1000; // the API's most per page
 const LOW_RATING = 2; // a rating of 1 or 2 (差评) opens a follow-up
@@ -119,20 +118,6 @@ function go(next) {
 }
 
 // ---- China dates and times ----
-
-/** Today's date in China, "YYYY-MM-DD". */
-function chinaToday() {
-  return new Date(Date.now() + CHINA_S * 1000).toISOString().slice(0, 10);
-}
-
-/**
- * Epoch seconds of 00:00 China time on a "YYYY-MM-DD" date.
- * @param {string} date
- */
-function chinaMidnight(date) {
-  const [y, m, d] = date.split("-").map(Number);
-  return Date.UTC(y, m - 1, d) / 1000 - CHINA_S;
-}
 
 /** @param {number} ts  epoch seconds */
 function isoChina(ts) {

@@ -13,6 +13,22 @@ import { t } from "./i18n.js";
  * @typedef {string | number | Node | null | undefined | false} Child  what el() appends (nothing for the empty ones)
  */
 
+export const CHINA_S = 8 * 3600; // China time is UTC+8 all year (no daylight saving)
+
+/** Today's date in China, "YYYY-MM-DD", wherever the browser is. */
+export function chinaToday() {
+  return new Date(Date.now() + CHINA_S * 1000).toISOString().slice(0, 10);
+}
+
+/**
+ * Epoch seconds of 00:00 China time on a "YYYY-MM-DD" date.
+ * @param {string} date
+ */
+export function chinaMidnight(date) {
+  const [y, m, d] = date.split("-").map(Number);
+  return Date.UTC(y, m - 1, d) / 1000 - CHINA_S;
+}
+
 /**
  * The element that `selector` finds: typed as present, since the pages look up their own markup
  * (a cast names the element's kind where the page needs more than an HTMLElement).

@@ -7,7 +7,7 @@
 // switch re-renders. Dates are China dates whatever the browser's time zone: a day is
 // [00:00, 24:00) China time (UTC+8), as on the server.
 
-import { $, api, el, errorText, loginPanel, percent, say } from "./common.js";
+import { $, CHINA_S, api, chinaMidnight, chinaToday, el, errorText, loginPanel, percent, say } from "./common.js";
 import { lang, localName, onChange, regionName, skillName, t } from "./i18n.js";
 
 /**
@@ -22,7 +22,6 @@ import { lang, localName, onChange, regionName, skillName, t } from "./i18n.js";
  *   the form's question: dates, their epoch seconds (the end date's midnight after it), grouping and bucket
  */
 
-const CHINA_S = 8 * 3600;
 const DAY_S = 86400;
 const GOAL = 0.9; // the service-level goal drawn on the chart (docs/sla.md)
 const GOAL_PERCENT = 90; // the same, as the chart's values (0.9 * 100 is not quite 90 in floating point)
@@ -97,20 +96,6 @@ const matters = new Map(); // code -> {name: {zh, en}, skill}
 const charts = { sl: null, requests: null };
 
 // ---- China dates ----
-
-/** Today's date in China, "YYYY-MM-DD". */
-function chinaToday() {
-  return new Date(Date.now() + CHINA_S * 1000).toISOString().slice(0, 10);
-}
-
-/**
- * Epoch seconds of 00:00 China time on a "YYYY-MM-DD" date.
- * @param {string} date
- */
-function chinaMidnight(date) {
-  const [y, m, d] = date.split("-").map(Number);
-  return Date.UTC(y, m - 1, d) / 1000 - CHINA_S;
-}
 
 /**
  * "2026-09-22T09:15:00" in China time for epoch seconds.
