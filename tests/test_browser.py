@@ -505,6 +505,16 @@ async def answer_call(kiosk: Tab, console: Tab) -> str:
     return str(case_id)
 
 
+async def start_call(browser: Any, base_url: str, tabs: list[Tab], clerk: str, kiosk_path: str) -> str:
+    """A clerk's console and a citizen's page (appended to ``tabs``, console first) in a call; the case's number."""
+    console = await open_console(browser, base_url, clerk)
+    tabs.append(console)
+    kiosk = await Tab.open(browser, base_url, kiosk_path, "kiosk")
+    tabs.append(kiosk)
+    await ask_for_help(kiosk.page)
+    return await answer_call(kiosk, console)
+
+
 async def _is(value: Awaitable[Any], expected: Any) -> bool:
     return (await value) == expected
 

@@ -9,18 +9,11 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import KIOSK_TOKEN, Server
-from tests.test_browser import (
-    CHROMIUM_ARGS,
-    INBOUND_AUDIO_JS,
-    Tab,
-    answer_call,
-    ask_for_help,
-    chromium,
-    open_console,
-    poll,
-)
+from tests.test_browser import CHROMIUM_ARGS, INBOUND_AUDIO_JS, Tab, chromium, poll, start_call
 
 pytestmark = pytest.mark.browser
+
+KIOSK = f"/kiosk#kiosk_token={KIOSK_TOKEN}"
 
 TWO_CAMERAS = [
     "--use-fake-device-for-media-stream=device-count=2" if a == "--use-fake-device-for-media-stream" else a
@@ -70,13 +63,9 @@ async def test_mute_camera_switch_volume_and_the_large_picture(live_server: Serv
     tabs: list[Tab] = []
     async with chromium(TWO_CAMERAS) as browser:
         try:
-            console = await open_console(browser, live_server.base_url, "clerk_controls")
-            tabs.append(console)
-            kiosk = await Tab.open(browser, live_server.base_url, f"/kiosk#kiosk_token={KIOSK_TOKEN}", "kiosk")
-            tabs.append(kiosk)
+            await start_call(browser, live_server.base_url, tabs, "clerk_controls", KIOSK)
+            console, kiosk = tabs
             page = kiosk.page
-            await ask_for_help(page)
-            await answer_call(kiosk, console)
 
             # Heard, then muted: silence reaches the clerk; then heard again.
             await poll(lambda: energy_over(console, 2), "the clerk hears the citizen", 20)
@@ -193,13 +182,9 @@ async def test_a_poor_link_offers_sound_only(live_server: Server) -> None:
     tabs: list[Tab] = []
     async with chromium() as browser:
         try:
-            console = await open_console(browser, live_server.base_url, "clerk_link")
-            tabs.append(console)
-            kiosk = await Tab.open(browser, live_server.base_url, f"/kiosk#kiosk_token={KIOSK_TOKEN}", "kiosk")
-            tabs.append(kiosk)
+            await start_call(browser, live_server.base_url, tabs, "clerk_link", KIOSK)
+            console, kiosk = tabs
             page = kiosk.page
-            await ask_for_help(page)
-            await answer_call(kiosk, console)
             notice = page.locator("#link-notice")
             await poll(lambda: frames_over(console, 1), "the clerk sees the citizen", 20)
             assert await notice.is_hidden()  # a good link asks nothing

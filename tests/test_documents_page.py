@@ -13,7 +13,7 @@ import zlib
 import pytest
 
 from tests.conftest import KIOSK_TOKEN, Server
-from tests.test_browser import Tab, _is, answer_call, ask_for_help, chromium, open_console, poll
+from tests.test_browser import Tab, _is, chromium, poll, start_call
 
 pytestmark = pytest.mark.browser
 
@@ -32,22 +32,14 @@ def png(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
 
 
-async def start_call(live_server: Server, browser: object, tabs: list[Tab], clerk: str, kiosk_path: str) -> str:
-    console = await open_console(browser, live_server.base_url, clerk)
-    tabs.append(console)
-    kiosk = await Tab.open(browser, live_server.base_url, kiosk_path, "kiosk")
-    tabs.append(kiosk)
-    await ask_for_help(kiosk.page)
-    return await answer_call(kiosk, console)
-
-
 async def test_the_kiosk_shows_a_document_and_the_clerk_sends_one_back(live_server: Server) -> None:
     await live_server.add_user("clerk_docs", "clerk", "310000", ["social_insurance"], name="王芳")
     await live_server.add_user("audit_docs", "auditor", "delta", [])
     tabs: list[Tab] = []
     async with chromium() as browser:
         try:
-            case_id = await start_call(live_server, browser, tabs, "clerk_docs", f"/kiosk#kiosk_token={KIOSK_TOKEN}")
+            kiosk_path = f"/kiosk#kiosk_token={KIOSK_TOKEN}"
+            case_id = await start_call(browser, live_server.base_url, tabs, "clerk_docs", kiosk_path)
             console, kiosk = tabs
             # A kiosk has its camera, not a file picker.
             assert await kiosk.page.locator("#doc-pick").is_hidden()
@@ -134,7 +126,7 @@ async def test_a_citizen_in_a_browser_picks_a_file(live_server: Server) -> None:
     tabs: list[Tab] = []
     async with chromium() as browser:
         try:
-            await start_call(live_server, browser, tabs, "clerk_docs2", "/kiosk?region=310104")
+            await start_call(browser, live_server.base_url, tabs, "clerk_docs2", "/kiosk?region=310104")
             console, citizen = tabs
             picker = citizen.page.locator("#doc-file")
             assert await citizen.page.locator("#doc-pick").is_visible()
