@@ -58,7 +58,7 @@ import aiohttp
 import playwright.async_api as playwright_api
 from playwright.async_api import ViewportSize
 
-from .servers import ROOT, ServerProcess, machine_busy, ours_env, rvw_command
+from .servers import ROOT, ServerProcess, commit, machine_busy, ours_env, rvw_command
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -516,16 +516,6 @@ def resource_table(cold: Load, headers: dict[str, Any], gz: dict[str, dict[str, 
             f"{'' if g is None else format(g, ',')} |"
         )
     return "\n".join(lines)
-
-
-def commit() -> str:
-    """The commit measured, with ``+changes`` when the work tree differs from it (read-only git commands)."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True)
-    except OSError:
-        return "?"
-    return head.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
 
 
 def versions(chromium: str) -> dict[str, str]:

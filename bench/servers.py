@@ -221,3 +221,13 @@ async def login_all(base_url: str, usernames: Sequence[str], concurrency: int = 
 
     async with aiohttp.ClientSession() as http:
         return list(await asyncio.gather(*(one(http, u) for u in usernames)))
+
+
+def commit() -> str:
+    """The commit measured, with ``+changes`` when the work tree differs from it (read-only git commands)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True)
+    except OSError:
+        return "?"
+    return head.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")

@@ -36,7 +36,6 @@ import os
 import platform
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -54,7 +53,7 @@ from recordings.store import Directory
 from server.auth import hash_password, new_id
 from server.catalog import DELTA, Catalog
 
-from .servers import PASSWORD, ROOT, ServerProcess, cpu_seconds, login_all, machine_busy, ours_env
+from .servers import PASSWORD, ServerProcess, commit, cpu_seconds, login_all, machine_busy, ours_env
 from .wire import Client, LeanClient, SioClient
 
 PROVINCES = ("310000", "320000", "330000", "340000")
@@ -468,16 +467,6 @@ def anatomy(phases: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """The first view of the delta and of one province, from the phase with the most walls."""
     views = max(phases, key=lambda p: p["walls"])["first_view"]
     return {scope: views[scope] for scope in (DELTA, PROVINCES[0]) if scope in views}
-
-
-def commit() -> str:
-    """The commit measured, with ``+changes`` when the work tree differs from it (read-only git commands)."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True)
-    except OSError:
-        return "?"
-    return head.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
 
 
 def versions() -> dict[str, str]:

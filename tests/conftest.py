@@ -281,6 +281,20 @@ async def reset_postgres() -> None:
     await engine.dispose()
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+async def any_db(request: pytest.FixtureRequest, tmp_path: Path, manual_clock: ManualClock) -> AsyncIterator[Server]:
+    """One server on the manual clock, on the embedded SQLite and again on the test PostgreSQL."""
+    options: dict[str, Any] = {}
+    if request.param == "postgresql":
+        await reset_postgres()
+        options["database_url"] = PG_URL
+    runner, srv = await start_server(tmp_path, manual_clock, **options)
+    try:
+        yield srv
+    finally:
+        await stop_server(runner, srv)
+
+
 @contextlib.asynccontextmanager
 async def redis_nodes(
     tmp_path: Path, clock: Clock, redis_url: str = REDIS_URL, **extra: Any

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -17,23 +15,10 @@ import pytest
 
 from queueing.clock import ManualClock
 from server import records
-from tests.conftest import PG_URL, Client, Server, reset_postgres, start_server, stop_server
+from tests.conftest import Client, Server
 from tests.helpers import ask, citizen, clerk_on_duty
 
 WEB = {"channel": "web", "region": "320500"}
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def any_db(request: pytest.FixtureRequest, tmp_path: Path, manual_clock: ManualClock) -> AsyncIterator[Server]:
-    options: dict[str, Any] = {}
-    if request.param == "postgresql":
-        await reset_postgres()
-        options["database_url"] = PG_URL
-    runner, srv = await start_server(tmp_path, manual_clock, **options)
-    try:
-        yield srv
-    finally:
-        await stop_server(runner, srv)
 
 
 @dataclass

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ import pytest
 from queueing.clock import ManualClock
 from recordings.workdays import CHINA
 from server.catalog import Catalog, CatalogError
-from tests.conftest import KIOSK_TOKEN, PG_URL, Client, Server, reset_postgres, start_server, stop_server
+from tests.conftest import KIOSK_TOKEN, Client, Server, start_server, stop_server
 from tests.helpers import ask, citizen, clerk_on_duty
 
 # ---- a matter's guidance -------------------------------------------------------------------------------------------
@@ -171,19 +170,6 @@ def test_guidance_is_optional_and_null_is_none(tmp_path: Path) -> None:
 
 
 # ---- the clerk's day -----------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-async def any_db(request: pytest.FixtureRequest, tmp_path: Path, manual_clock: ManualClock) -> AsyncIterator[Server]:
-    options: dict[str, Any] = {}
-    if request.param == "postgresql":
-        await reset_postgres()
-        options["database_url"] = PG_URL
-    runner, srv = await start_server(tmp_path, manual_clock, **options)
-    try:
-        yield srv
-    finally:
-        await stop_server(runner, srv)
 
 
 def china(ts: float) -> datetime:
