@@ -1,7 +1,8 @@
-"""The citizen's controls in the call (issue 9), in headless Chromium against a real server, the kiosk with two
-cameras (a face camera and a document camera, Chromium's fake devices): mute, and the clerk's page hears silence;
-camera off, and the clerk's page sees black; switch camera, and the clerk's page decodes the other camera; the
-volume of the clerk's voice; and, while the clerk shares a screen, which of the two is shown large.
+"""The controls in the call (issue 9), in headless Chromium against a real server, the kiosk with two cameras (a
+face camera and a document camera, Chromium's fake devices): mute, and the clerk's page hears silence; camera off,
+and the clerk's page sees black; switch camera, and the clerk's page decodes the other camera; the volume of the
+clerk's voice; and, while the clerk shares a screen, which of the two is shown large. The console has the same call
+panel (web/static/call_panel.js): the clerk's mute and camera off reach the kiosk the same way.
 """
 
 from __future__ import annotations
@@ -112,6 +113,29 @@ async def test_mute_camera_switch_volume_and_the_large_picture(live_server: Serv
             await kiosk.screenshot("kiosk-call-controls-clerk-large")
             await console.page.locator("#share-screen").click()  # the share stops: the switch goes
             await swap.wait_for(state="hidden")
+
+            # The console has the same call panel: the clerk mutes (the kiosk hears silence), turns the camera off
+            # (the kiosk sees black), and shows the citizen large while the citizen shares a screen.
+            await poll(lambda: energy_over(kiosk, 2), "the citizen hears the clerk", 20)
+            await console.page.locator("#mute").click()
+            assert await console.page.locator("#mute").get_attribute("aria-pressed") == "true"
+            await page.wait_for_timeout(500)  # what was already on its way
+            assert await energy_over(kiosk, 2.5) < 1e-4
+            await console.page.locator("#mute").click()
+            await poll(lambda: energy_over(kiosk, 2), "the citizen hears the clerk again", 20)
+            await console.page.locator("#camera-toggle").click()
+            await poll(lambda: _below(kiosk, 8), "black on the kiosk", 20)
+            await console.page.locator("#camera-toggle").click()
+            await poll(lambda: _above(kiosk, 40), "the clerk's picture again", 20)
+            await page.locator("#share-screen").click()
+            clerk_swap = console.page.locator("#swap-view")
+            await clerk_swap.wait_for(state="visible")
+            assert await clerk_swap.inner_text() == "放大群众"
+            await clerk_swap.click()
+            assert await _wider(console, ".remote-box", "#remote-screen-box")
+            await console.screenshot("console-call-controls-citizen-large")
+            await page.locator("#share-screen").click()
+            await clerk_swap.wait_for(state="hidden")
             assert [e for t in tabs for e in t.errors] == []
         finally:
             for tab in reversed(tabs):

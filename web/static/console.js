@@ -1,13 +1,17 @@
 // @ts-check
 // The clerk's console: log in, go available, answer offers, serve the citizen over video, end or transfer the case.
+// The page is a state machine over its protocol client (clerk_client.js): the server's events change `state`, one
+// transition function (`go`) moves between the desk's phases and refuses a move the flow does not allow, and one
+// render shows the state (the language switch renders it again). The call itself is the shared call panel.
 
 import { $, $$, ack, api, clock, el, errorText, loginPanel, say, session } from "./common.js";
 import { lang, onChange, regionName, skillName, t } from "./i18n.js";
 import { ChatPanel } from "./chat.js";
 import { DocumentPanel, documentElements } from "./documents.js";
 import { Ringer } from "./ringer.js";
-import { recordCall, renderRecordingBadge } from "./recording.js";
-import { caseCall, openCamera, playStream, showSharedScreen, toggleShare } from "./rtc.js";
+import { CallPanel, callElements } from "./call_panel.js";
+import { ClerkClient } from "./clerk_client.js";
+import { openCamera } from "./rtc.js";
 
 /**
  * @typedef {import("../types/api").Offer} Offer
@@ -28,7 +32,6 @@ import { caseCall, openCamera, playStream, showSharedScreen, toggleShare } from 
 
 const TICK_MS = 250;
 const DAY_EVERY_MS = 60_000; // the clerk's day is fetched again this often (ratings come after a case ends)
-const RETRY_MS = 2000; // a busy server refused the connection: try again after this (plus up to as much again)
 
 const ui = {
   desk: $("#desk"),
@@ -56,17 +59,11 @@ const ui = {
   caseId: $("#case-id"),
   caseMatter: $("#case-matter"),
   caseCitizen: $("#case-citizen"),
-  mediaState: $("#case-media-state"),
   consent: $("#case-consent"),
-  recBadge: $("#rec-badge"),
   citizenEnded: $("#citizen-ended"),
   stage: $("#stage"),
-  remoteVideo: /** @type {HTMLVideoElement} */ ($("#remote-video")),
-  remoteScreen: /** @type {HTMLVideoElement} */ ($("#remote-screen")),
-  remoteScreenBox: $("#remote-screen-box"),
-  localVideo: /** @type {HTMLVideoElement} */ ($("#local-video")),
-  sound: $("#enable-sound"),
-  share: /** @type {HTMLButtonElement} */ ($("#share-screen")),
+  mediaState: $("#case-media-state"),
+  controls: $(".call-controls"),
   reconnect: /** @type {HTMLButtonElement} */ ($("#reconnect-video")),
   callActions: $("#call-actions"),
   transferOpen: $("#transfer-open"),
@@ -90,16 +87,17 @@ const ui = {
   chatSend: /** @type {HTMLButtonElement} */ ($("#chat-send")),
 };
 
+/** @typedef {"login" | "idle" | "in_call" | "wrap_up"} Phase  logged out; at the desk; in a call; writing a case up */
+
 const state = {
-  /** @type {"login" | "idle" | "in_call" | "wrap_up"} */
+  /** @type {Phase} */
   phase: "login",
   /** @type {import("./common.js").User | null} */
   user: null,
   /** @type {ClerkSession["clerk"] | null} */
   clerk: null,
-  /** @type {import("./common.js").Socket | null} */
-  socket: null,
-  connectedOnce: false,
+  /** @type {ClerkClient | null} */
+  client: null,
   status: "offline",
   wanted: "offline", // the presence the clerk chose; restored after a reconnect or a wrap-up
   /** @type {Map<string, OfferEntry>} */
@@ -110,18 +108,13 @@ const state = {
   matters: new Map(), // code -> {name, skill}
   /** @type {CaseInfo | null} */
   case: null,
-  /** @type {import("./rtc.js").Call | null} */
-  call: null,
   /** @type {RTCIceServer[]} */
   iceServers: [], // the case's, from `matched` (the recorder uses them too)
   recordingPolicy: "off", // the server's RVW_RECORDING (the `session` event)
   /** @type {{recording: boolean, policy: string} | null} */
   consent: null, // the citizen's answer about recording in this case
-  /** @type {import("./recording.js").RecorderLink | null} */
-  recorder: null, // our media to the server's recorder, once the citizen agreed
   /** @type {Promise<MediaStream | null> | null} */
   localMedia: null, // the call's camera promise (the recorder sends the same stream)
-  mediaState: "new",
   /** @type {{matter: string, province: string} | null} */
   transfer: null, // while the transfer form is open
   /** @type {ReturnType<typeof setInterval> | undefined} */
@@ -142,10 +135,32 @@ const state = {
 
 const ringer = new Ringer();
 
+const panel = new CallPanel({
+  ui: callElements(),
+  mediaState: ui.mediaState,
+  polite: false,
+  words: {
+    share: "console.shareScreen",
+    stopShare: "console.stopShare",
+    viewOther: "call.viewCitizen",
+    poor: "link.poorConsole",
+  },
+  onError: (text) => say(ui.error, text, "error"),
+});
+
+/**
+ * A request to the server, answered `{ok: false, error: {code: "network"}}` while there is no connection.
+ * @param {string} event
+ * @param {object} payload
+ */
+function send(event, payload) {
+  return state.client ? state.client.request(event, payload) : ack(null, event, payload);
+}
+
 const chat = new ChatPanel({
   ui: { list: ui.chatList, error: ui.chatError, form: ui.chatForm, input: ui.chatInput, send: ui.chatSend },
   me: "clerk",
-  deliver: (text) => ack(state.socket, "chat", { case_id: state.case?.case_id, text }), // canSend: a case is on
+  deliver: (text) => send("chat", { case_id: state.case?.case_id, text }), // canSend: a case is on
   canSend: () => Boolean(state.case) && state.phase === "in_call",
   detailed: true,
 });
@@ -159,19 +174,80 @@ const docs = new DocumentPanel({
 
 const login = loginPanel({ role: "clerk", onReady: start });
 
+// ---- the phases: one transition function, one render ---------------------------------------------------
+
+/**
+ * Which phase may follow which (a phase may always be shown again, and logging out may always come).
+ * @type {Record<Phase, Phase[]>}
+ */
+const NEXT = {
+  login: ["idle"],
+  idle: ["in_call", "wrap_up"], // wrap_up: a reloaded console whose write-up is still pending
+  in_call: ["wrap_up", "idle"], // the citizen hung up; or the clerk ended or transferred the case
+  wrap_up: ["idle"], // the write-up is sent
+};
+
+/**
+ * Whether `next` may follow the phase shown (a refused move is logged).
+ * @param {Phase} next
+ */
+function may(next) {
+  const from = state.phase;
+  if (next === from || next === "login" || NEXT[from].includes(next)) return true;
+  console.warn(`console: no way from ${from} to ${next}`);
+  return false;
+}
+
+/**
+ * Move to `next`, if it may follow the phase shown; a wrong move is refused (and logged), never half made.
+ * @param {Phase} next
+ * @returns {boolean} whether it was made
+ */
+function go(next) {
+  if (!may(next)) return false;
+  state.phase = next;
+  document.body.dataset.phase = next;
+  render();
+  return true;
+}
+
+/** The whole desk from `state`: which panels show in this phase, and every text in the language chosen. */
+function render() {
+  const phase = state.phase;
+  const live = phase === "in_call";
+  ui.desk.hidden = phase === "login";
+  ui.logout.hidden = phase === "login";
+  ui.casePanel.hidden = !state.case || (phase !== "in_call" && phase !== "wrap_up");
+  // In the write-up the call is over: no video, controls or chat box; the lines stay for the notes.
+  for (const node of [ui.stage, ui.callActions, ui.mediaState, ui.controls, ui.chatForm]) node.hidden = !live;
+  ui.citizenEnded.hidden = phase !== "wrap_up";
+  ui.reconnect.disabled = !panel.call;
+  renderMe();
+  renderStatus();
+  renderOffers();
+  renderCase();
+  renderTransfer();
+  renderConsent();
+  renderHistory();
+  renderRing();
+  renderDay();
+  renderGuide();
+  panel.render();
+  chat.render();
+  docs.render();
+  const key = ui.conn.dataset.key;
+  if (key && key !== "conn.refused") ui.conn.textContent = t(key);
+  const notice = ui.statusNotice.dataset.key;
+  if (notice && !ui.statusNotice.hidden) ui.statusNotice.textContent = t(notice);
+}
+
 // ---- start and connection --------------------------------------------------------------------
 
 /** @param {import("./common.js").User} user */
 function start(user) {
   state.user = user;
-  state.phase = "idle";
-  ui.desk.hidden = false;
-  ui.logout.hidden = false;
   say(ui.error, "");
-  renderMe();
-  renderHistory();
-  renderStatus();
-  renderRing();
+  go("idle");
   loadMatters();
   connect();
   loadDay();
@@ -191,56 +267,35 @@ async function loadMatters() {
 }
 
 function connect() {
-  const socket = io("/clerk"); // with the session cookie
-  state.socket = socket;
+  const client = new ClerkClient();
+  state.client = client;
 
-  socket.on("connect", () => {
-    connStatus("conn.online", "online");
-    if (state.connectedOnce && state.wanted !== "offline") {
-      // The server set us offline when the connection dropped; come back as we were
-      // (still on break while writing up a case the citizen hung up).
-      // The server keeps the clerk in wrap-up (no offers) until the write-up is sent.
-      setStatus(state.wanted);
+  client.on("connection", (connection) => {
+    if (connection.state === "online") {
+      connStatus("conn.online", "online");
+      // The server set us offline when the connection dropped; come back as we were (still on break while writing
+      // up a case the citizen hung up: the server keeps the clerk in wrap-up, without offers, until it is sent).
+      if (connection.again && state.wanted !== "offline") setStatus(state.wanted);
+    } else if (connection.state === "moving") {
+      connStatus("conn.moving", "lost");
+    } else if (connection.state === "lost") {
+      if (ui.conn.dataset.key !== "conn.moving") connStatus("conn.lost", "lost");
+    } else {
+      state.client = null;
+      if (connection.error && connection.error.code === "unauthorized") {
+        stop();
+        login.expired();
+        return;
+      }
+      connStatus("conn.refused", "refused", { msg: errorText(connection.error, true) });
     }
-    state.connectedOnce = true;
   });
-  socket.on("disconnect", (reason) => {
-    if (ui.conn.dataset.key !== "conn.moving") connStatus("conn.lost", "lost");
-    if (reason === "io server disconnect") socket.connect();
-  });
-  // The server is shutting down and closes the connection next: Socket.IO reconnects by itself
-  // (through the load balancer, to another server) with the log-in, and the console comes back as it was.
-  socket.on("draining", () => connStatus("conn.moving", "lost"));
-  socket.on("connect_error", (err) => {
-    if (socket.active) {
-      connStatus("conn.lost", "lost");
-      return;
-    }
-    /** @type {Partial<ErrorInfo>} */
-    const data = ("data" in err && err.data) || {};
-    if (data.code === "unavailable" || data.code === "rate_limited") {
-      // Busy (a server taking over from one that shut down, a Redis blip): try again.
-      connStatus("conn.lost", "lost");
-      setTimeout(() => {
-        if (state.socket === socket) socket.connect();
-      }, RETRY_MS * (1 + Math.random()));
-      return;
-    }
-    socket.removeAllListeners();
-    state.socket = null;
-    if (data.code === "unauthorized") {
-      stop();
-      login.expired();
-      return;
-    }
-    connStatus("conn.refused", "refused", { msg: errorText(data, true) });
-  });
-  socket.on("session", (/** @type {ClerkSession} */ data) => {
+  client.on("session", (data) => {
     state.clerk = data.clerk;
     state.recordingPolicy = data.recording || "off";
     renderMe();
   });
-  socket.on("status", (/** @type {{status: string, reason: string}} */ data) => {
+  client.on("status", (data) => {
     state.status = data.status;
     if (data.reason === "missed_offer") {
       state.wanted = "break";
@@ -249,15 +304,13 @@ function connect() {
     }
     renderStatus();
   });
-  socket.on("offer", addOffer);
-  socket.on("offer_withdrawn", (/** @type {{ticket_id: string, reason: string}} */ data) =>
-    removeOffer(data.ticket_id, data.reason),
-  );
-  socket.on("matched", startCase);
-  socket.on("signal", (/** @type {import("./rtc.js").Signal & {case_id: string}} */ data) => {
-    if (state.call && state.case && data.case_id === state.case.case_id) state.call.handle(data);
+  client.on("offer", addOffer);
+  client.on("offer_withdrawn", (data) => removeOffer(data.ticket_id, data.reason));
+  client.on("matched", startCase);
+  client.on("signal", (data) => {
+    if (panel.call && state.case && data.case_id === state.case.case_id) panel.call.handle(data);
   });
-  socket.on("case_ended", (/** @type {CaseEnded} */ data) => {
+  client.on("case_ended", (data) => {
     if (data.outcome !== "citizen_ended") return;
     if (state.case && data.case_id === state.case.case_id && state.phase === "in_call") {
       citizenHungUp();
@@ -266,29 +319,27 @@ function connect() {
       state.case = { case_id: data.case_id, ticket_id: "", citizen: {}, matter_code: "" };
       ui.endForm.reset();
       ui.notes.value = "";
-      ui.casePanel.hidden = false;
       ui.endButton.disabled = false;
-      renderCase();
       citizenHungUp();
     }
   });
-  socket.on("consent", (/** @type {Consent} */ data) => {
+  client.on("consent", (data) => {
     if (!state.case || data.case_id !== state.case.case_id || state.phase !== "in_call") return;
     state.consent = { recording: data.recording, policy: data.policy };
     renderConsent();
     if (data.recording) startRecorder(data.case_id);
   });
-  socket.on("chat", (/** @type {ChatLine} */ data) => {
+  client.on("chat", (data) => {
     if (!state.case || data.case_id !== state.case.case_id || state.phase !== "in_call") return;
     chat.receive(data);
   });
-  socket.on("attachment", (/** @type {import("./documents.js").AttachmentEvent} */ data) => {
+  client.on("attachment", (data) => {
     if (!state.case || data.case_id !== state.case.case_id) return;
     docs.receive(data);
   });
-  socket.on("citizen_resumed", (/** @type {{case_id: string}} */ data) => {
+  client.on("citizen_resumed", (data) => {
     // The citizen's page came back mid-call: offer again now rather than wait for ICE to time out.
-    if (state.call && state.case && data.case_id === state.case.case_id) state.call.restart();
+    if (panel.call && state.case && data.case_id === state.case.case_id) panel.call.restart();
   });
 }
 
@@ -304,11 +355,8 @@ function connStatus(key, kind, vars) {
 }
 
 function stop() {
-  if (state.socket) {
-    state.socket.removeAllListeners();
-    state.socket.disconnect();
-    state.socket = null;
-  }
+  if (state.client) state.client.close();
+  state.client = null;
   closeCall();
   closeTransfer();
   chat.clear();
@@ -319,13 +367,10 @@ function stop() {
   clearInterval(state.dayTimer);
   state.clock = state.dayTimer = undefined;
   state.offers.clear();
-  offersChanged();
   state.case = null;
-  state.phase = "login";
-  state.connectedOnce = false;
   state.status = state.wanted = "offline";
-  ui.desk.hidden = true;
-  ui.logout.hidden = true;
+  go("login");
+  offersChanged();
 }
 
 ui.logout.addEventListener("click", async () => {
@@ -364,7 +409,7 @@ function renderStatus() {
 
 /** @param {string} status */
 async function setStatus(status) {
-  const answer = await ack(state.socket, "set_status", { status });
+  const answer = await send("set_status", { status });
   if (answer.ok) {
     state.wanted = status;
     state.status = answer.status || status;
@@ -586,7 +631,7 @@ function tick() {
 async function accept(offer) {
   say(ui.error, "");
   setOfferBusy(offer.ticket_id, true);
-  const answer = await ack(state.socket, "accept", { ticket_id: offer.ticket_id });
+  const answer = await send("accept", { ticket_id: offer.ticket_id });
   if (answer.ok) {
     state.offers.delete(offer.ticket_id);
     renderOffers(); // `matched` follows the ack and opens the case
@@ -601,7 +646,7 @@ async function accept(offer) {
 /** @param {Offer} offer */
 async function decline(offer) {
   setOfferBusy(offer.ticket_id, true);
-  const answer = await ack(state.socket, "decline", { ticket_id: offer.ticket_id });
+  const answer = await send("decline", { ticket_id: offer.ticket_id });
   if (answer.ok || (answer.error && answer.error.code === "not_found")) {
     removeOffer(offer.ticket_id, "declined");
   } else {
@@ -623,8 +668,9 @@ function setOfferBusy(ticketId, busy) {
 
 /** @param {ClerkMatched} data */
 function startCase(data) {
-  if (state.case && state.case.case_id === data.case_id && state.call) return; // seen again after a reconnect
-  if (state.call) closeCall();
+  if (state.case && state.case.case_id === data.case_id && panel.call) return; // seen again after a reconnect
+  if (!may("in_call")) return;
+  closeCall();
   say(ui.error, "");
   say(ui.statusNotice, "");
   const offer = state.offerOfCase.get(data.case_id);
@@ -638,42 +684,19 @@ function startCase(data) {
     citizen: data.citizen || {},
     matter_code: data.matter_code || (offer && offer.matter_code) || "",
   };
-  state.phase = "in_call";
   ui.endForm.reset();
   ui.notes.value = "";
-  closeTransfer();
-  ui.citizenEnded.hidden = true;
-  ui.stage.hidden = false;
-  ui.callActions.hidden = false;
-  ui.mediaState.hidden = false;
-  ui.chatForm.hidden = false;
-  ui.casePanel.hidden = false;
   ui.endButton.disabled = false;
-  renderCase();
-  renderStatus();
-  docs.render(); // a case to send documents in
+  closeTransfer();
   loadGuide(state.case.matter_code);
 
-  const localMedia = openCamera().then((stream) => {
-    if (stream) ui.localVideo.srcObject = stream;
-    return stream;
-  });
+  const localMedia = openCamera();
   state.localMedia = localMedia;
   state.iceServers = data.ice_servers;
   state.consent = null;
   const caseId = data.case_id;
-  state.call = caseCall({
-    caseId,
-    polite: false,
-    iceServers: data.ice_servers,
-    localMedia,
-    emit: (event, payload) => ack(state.socket, event, payload),
-    onState: setMediaState,
-    onCamera: (stream) => playStream(ui.remoteVideo, stream, ui.sound),
-    onScreen: showRemoteScreen,
-    onScreenEnded: renderShareButton,
-  });
-  renderConsent();
+  panel.open({ caseId, iceServers: data.ice_servers, localMedia, emit: send });
+  go("in_call");
   // After a reload mid-case the answer was given already: offer, and the server records only if it was yes.
   if (data.resumed && state.recordingPolicy !== "off") startRecorder(caseId);
   ui.casePanel.scrollIntoView({ block: "start", behavior: "smooth" });
@@ -692,66 +715,23 @@ function renderCase() {
     : "—";
 }
 
-/** @param {string} value */
-function setMediaState(value) {
-  state.mediaState = value;
-  ui.mediaState.dataset.state = value;
-  ui.mediaState.textContent = t(`media.${value}`);
-  // As on the kiosk: while the video is not through, the picture is dimmed and the note says why.
-  const videoNote = $("#video-note");
-  ui.stage.dataset.media = value;
-  videoNote.hidden = value === "connected";
-  videoNote.textContent = value === "connected" ? "" : t(`media.${value}`);
-  renderShareButton();
-}
-
-function renderShareButton() {
-  const call = state.call;
-  const sharing = Boolean(call && call.sharing);
-  ui.share.disabled = !call || state.mediaState !== "connected";
-  const key = sharing ? "console.stopShare" : "console.shareScreen";
-  ui.share.dataset.i18n = key;
-  ui.share.textContent = t(key);
-  ui.share.setAttribute("aria-pressed", String(sharing));
-  ui.reconnect.disabled = !call;
-}
-
-/** @param {MediaStream | null} stream */
-function showRemoteScreen(stream) {
-  showSharedScreen({ box: ui.remoteScreenBox, stage: ui.stage, video: ui.remoteScreen }, stream);
-}
-
-ui.share.addEventListener("click", async () => {
-  if (!state.call) return;
-  await toggleShare(state.call, ui.share, (msg) => say(ui.error, t("err.media", { msg }), "error"));
-  renderShareButton();
-});
-
 ui.reconnect.addEventListener("click", () => {
-  if (state.call) state.call.restart();
+  if (panel.call) panel.call.restart();
 });
 
 // ---- recording -------------------------------------------------------------------------------
 
 /** @param {string} caseId */
 function startRecorder(caseId) {
-  const { call, localMedia } = state;
-  if (!call || !localMedia || state.recorder) return;
-  state.recorder = recordCall({
-    call,
-    caseId,
-    iceServers: state.iceServers,
-    localMedia,
-    emit: (event, payload) => ack(state.socket, event, payload),
-    onChange: renderRecording,
-    current: (recorder) => state.recorder === recorder,
-  });
+  const { localMedia } = state;
+  if (!panel.call || !localMedia) return;
+  panel.record({ caseId, iceServers: state.iceServers, localMedia, emit: send });
 }
 
 function renderConsent() {
   const answer = state.consent;
   let key = null;
-  if (state.call && state.recordingPolicy !== "off") {
+  if (panel.call && state.recordingPolicy !== "off") {
     if (!answer) key = "console.consent.waiting";
     else if (answer.recording) key = "console.consent.yes";
     else key = answer.policy === "required" ? "console.consent.requiredNo" : "console.consent.no";
@@ -760,37 +740,19 @@ function renderConsent() {
   ui.consent.textContent = key ? t(key) : "";
   ui.consent.dataset.key = key || "";
   ui.consent.dataset.kind = key === "console.consent.requiredNo" ? "error" : "info";
-  renderRecording();
-}
-
-function renderRecording() {
-  renderRecordingBadge(ui.recBadge, state.recorder);
 }
 
 function closeCall() {
-  if (state.call) state.call.close();
-  state.call = null;
-  if (state.recorder) state.recorder.close();
-  state.recorder = null;
+  panel.close();
+  state.localMedia = null;
   state.consent = null;
   renderConsent();
-  ui.localVideo.srcObject = null;
-  ui.remoteVideo.srcObject = null;
-  showRemoteScreen(null);
-  ui.sound.hidden = true;
 }
 
-async function citizenHungUp() {
+function citizenHungUp() {
   closeCall();
   closeTransfer();
-  state.phase = "wrap_up";
-  ui.stage.hidden = true;
-  ui.callActions.hidden = true;
-  ui.mediaState.hidden = true;
-  ui.chatForm.hidden = true; // nobody to send to; the lines stay for the write-up
-  ui.citizenEnded.hidden = false;
-  renderStatus();
-  // The server offers no new citizen while this write-up is pending.
+  go("wrap_up"); // the server offers no new citizen while this write-up is pending
   ui.notes.focus();
 }
 
@@ -801,7 +763,7 @@ ui.endForm.addEventListener("submit", async (event) => {
   const checked = ui.endForm.querySelector("input[name=outcome]:checked");
   const outcome = (checked instanceof HTMLInputElement && checked.value) || "resolved";
   ui.endButton.disabled = true;
-  const answer = await ack(state.socket, "end_case", {
+  const answer = await send("end_case", {
     case_id: c.case_id,
     outcome,
     notes: ui.notes.value.trim().slice(0, 2000),
@@ -826,10 +788,8 @@ function finishCase(item) {
   addHistory(item);
   loadDay();
   state.case = null;
-  state.phase = "idle";
-  ui.casePanel.hidden = true;
   say(ui.error, "");
-  renderStatus();
+  go("idle");
 }
 
 // ---- the matter's guidance (materials, steps, time limit), beside the video -------------------------------
@@ -961,7 +921,7 @@ ui.transferForm.addEventListener("submit", async (event) => {
   /** @type {{case_id: string, target_region: string, note: string, matter_code?: string}} */
   const payload = { case_id: c.case_id, target_region: tr.province, note };
   if (tr.matter) payload.matter_code = tr.matter;
-  const answer = await ack(state.socket, "transfer", payload);
+  const answer = await send("transfer", payload);
   ui.transferSubmit.disabled = false;
   if (!answer.ok) {
     /** @type {Partial<ErrorInfo>} */
@@ -1032,34 +992,16 @@ function renderHistory() {
 
 // ---- language ---------------------------------------------------------------------------------------
 
-onChange(() => {
-  renderMe();
-  renderStatus();
-  renderOffers();
-  renderCase();
-  renderTransfer();
-  renderConsent();
-  renderHistory();
-  renderRing();
-  renderDay();
-  renderGuide();
-  renderStatusTime();
-  chat.render();
-  docs.render();
-  if (state.case) setMediaState(state.mediaState);
-  const key = ui.conn.dataset.key;
-  if (key && key !== "conn.refused") ui.conn.textContent = t(key);
-  const notice = ui.statusNotice.dataset.key;
-  if (notice && !ui.statusNotice.hidden) ui.statusNotice.textContent = t(notice);
-});
+onChange(render);
 
 window.rvwDebug = {
-  pc: () => (state.call ? state.call.pc : null),
+  pc: () => (panel.call ? panel.call.pc : null),
   state: () => state.phase,
+  go: (/** @type {any} */ next) => go(next), // for tests of the transition table: a refused move returns false
   caseId: () => (state.case ? state.case.case_id : null),
   status: () => state.status,
-  call: () => state.call,
-  recorder: () => (state.recorder ? state.recorder.state : null),
+  call: () => panel.call,
+  recorder: () => (panel.recorder ? panel.recorder.state : null),
   ringing: () => ringer.ringing,
   chimes: () => ringer.chimes,
 };

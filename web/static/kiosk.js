@@ -7,9 +7,8 @@ import { ChatPanel } from "./chat.js";
 import { DocumentPanel, documentElements } from "./documents.js";
 import { MicMeter, checkDevices, release } from "./devices.js";
 import { CitizenClient } from "./citizen_client.js";
-import { LinkWatch } from "./quality.js";
-import { recordCall, renderRecordingBadge } from "./recording.js";
-import { caseCall, openCamera, playStream, showSharedScreen, toggleShare } from "./rtc.js";
+import { CallPanel, callElements } from "./call_panel.js";
+import { openCamera } from "./rtc.js";
 
 /**
  * @typedef {import("../types/api").Matter} Matter
@@ -21,8 +20,6 @@ import { caseCall, openCamera, playStream, showSharedScreen, toggleShare } from 
  * @typedef {import("../types/api").ClerkAway} ClerkAway
  * @typedef {import("../types/api").ChatLine} ChatLine
  * @typedef {import("./documents.js").AttachmentEvent} AttachmentEvent
- * @typedef {import("./rtc.js").Call} Call
- * @typedef {import("./recording.js").RecorderLink} RecorderLink
  * @typedef {{ticket_id: string, case_id: string | null, position?: number, estimated_wait_s?: number | null}} Ticket
  *   estimated_wait_s null: nobody on shift to estimate from; undefined: not heard yet
  * @typedef {{key: string, vars?: Record<string, string>, note?: string}} Notice  why the citizen waits again
@@ -31,11 +28,6 @@ import { caseCall, openCamera, playStream, showSharedScreen, toggleShare } from 
  * @typedef {object} State
  * @property {"matter"|"province"|"check"|"waiting"|"in_call"|"rating"|"done"} screen
  * @property {import("./devices.js").DeviceCheck|null} devices  the camera and microphone check, while shown
- * @property {boolean} muted  our microphone is off (the clerk hears silence)
- * @property {boolean} cameraOff  our camera is off (the clerk sees black)
- * @property {boolean} focusClerk  the clerk shown large while their screen is shared
- * @property {boolean} linkPoor  the clerk's video arrives poorly (LinkWatch): sound only is offered
- * @property {boolean} audioOnly  the citizen chose sound only: no video either way
  * @property {string} origin  the citizen's region (a kiosk's comes with its `session`)
  * @property {Matter[]} matters
  * @property {Matter|null} matter
@@ -45,15 +37,13 @@ import { caseCall, openCamera, playStream, showSharedScreen, toggleShare } from 
  * @property {Notice|null} notice  transferred or re-queued: shown while waiting again
  * @property {number|null} clerkAway  grace_s while the clerk's console is away mid-call
  * @property {{display_name?: string, region?: string}|null} clerk
- * @property {Call|null} call
- * @property {string} mediaState
+ * @property {boolean} inCall  the call of `caseId` is on (the panel holds its connection)
  * @property {{case_id: string|null, outcome: string}|null} ended
  * @property {number|null} level  the rating chosen
  * @property {boolean} rated
  * @property {number|undefined} doneTimer
  * @property {{policy: string, keep_days: number}} recording  the server's recording terms (the `session` event)
  * @property {ConsentAsk|null} consentAsk
- * @property {RecorderLink|null} recorder  our media to the server's recorder, after the citizen agreed
  * @property {object|null} callToken  changes with every call: late promises of an older call do nothing
  * @property {string|null} apiToken  for REST as this citizen (documents), from the `session` event
  */
@@ -107,15 +97,7 @@ const ui = {
   mediaState: $("#media-state"),
   clerkAway: $("#clerk-away"),
   cameraNote: $("#camera-note"),
-  remoteVideo: /** @type {HTMLVideoElement} */ ($("#remote-video")),
-  remoteScreen: /** @type {HTMLVideoElement} */ ($("#remote-screen")),
-  remoteScreenBox: $("#remote-screen-box"),
-  stage: $("#stage"),
-  videoNote: $("#video-note"),
-  localVideo: /** @type {HTMLVideoElement} */ ($("#local-video")),
-  share: /** @type {HTMLButtonElement} */ ($("#share-screen")),
   hangUp: /** @type {HTMLButtonElement} */ ($("#hang-up")),
-  sound: /** @type {HTMLButtonElement} */ ($("#enable-sound")),
   endedReason: $("#ended-reason"),
   rateCase: $("#rate-case"),
   comment: /** @type {HTMLTextAreaElement} */ ($("#rate-comment")),
@@ -134,7 +116,6 @@ const ui = {
   consentChoice: $("#consent-choice"),
   consentYes: /** @type {HTMLButtonElement} */ ($("#consent-yes")),
   consentNo: /** @type {HTMLButtonElement} */ ($("#consent-no")),
-  recBadge: $("#rec-badge"),
   back: /** @type {HTMLButtonElement} */ ($("#back-to-matter")),
 };
 
@@ -150,38 +131,39 @@ const state = {
   notice: null,
   clerkAway: null,
   clerk: null,
-  call: null,
-  mediaState: "new",
+  inCall: false,
   ended: null,
   level: null,
   rated: false,
   doneTimer: undefined,
   recording: { policy: "off", keep_days: 0 },
   consentAsk: null,
-  recorder: null,
   callToken: null,
   apiToken: null,
   devices: null,
-  muted: false,
-  cameraOff: false,
-  focusClerk: false,
-  linkPoor: false,
-  audioOnly: false,
 };
+
+const panel = new CallPanel({
+  ui: callElements(),
+  mediaState: ui.mediaState,
+  polite: true,
+  words: { share: "kiosk.shareScreen", stopShare: "kiosk.stopShare", viewOther: "call.viewClerk", poor: "link.poor" },
+  onError: (text) => tell(text, "error"),
+});
 
 const chat = new ChatPanel({
   ui: { list: ui.chatList, error: ui.chatError, form: ui.chatForm, input: ui.chatInput, send: ui.chatSend },
   me: "citizen",
   deliver: (text) => client.request("chat", { case_id: state.caseId, text }),
-  canSend: () => Boolean(state.call && state.caseId),
+  canSend: () => Boolean(state.inCall && state.caseId),
 });
 
 const docs = new DocumentPanel({
   ui: documentElements(),
   me: "citizen",
-  caseId: () => (state.call && state.caseId) || null,
+  caseId: () => (state.inCall && state.caseId) || null,
   token: () => state.apiToken,
-  camera: () => ui.localVideo,
+  camera: () => panel.ui.localVideo,
 });
 // A citizen in their own browser may also send a file; a kiosk has only its camera.
 $("#doc-pick").hidden = Boolean(kioskToken);
@@ -299,7 +281,7 @@ client.on("session", (data) => {
 });
 
 client.on("queue_update", (data) => {
-  if (state.call) return;
+  if (state.inCall) return;
   if (!state.ticket || state.ticket.ticket_id !== data.ticket_id) {
     // After a page reload the server tells us about our ticket again.
     state.ticket = { ticket_id: data.ticket_id, case_id: state.caseId };
@@ -309,24 +291,24 @@ client.on("queue_update", (data) => {
 });
 
 client.on("matched", (data) => {
-  if (state.call && state.caseId === data.case_id) return; // our own call, seen again after a reconnect
+  if (state.inCall && state.caseId === data.case_id) return; // our own call, seen again after a reconnect
   startCall(data);
 });
 
 client.on("signal", (data) => {
-  if (state.call && data.case_id === state.caseId) state.call.handle(data);
+  if (panel.call && state.inCall && data.case_id === state.caseId) panel.call.handle(data);
 });
 
 client.on("case_ended", (data) => {
   if (data.outcome === "expired") {
     // Waited past the maximum: the request is over. Only a waiting request can expire.
-    if (!state.call && (!state.ticket || !data.ticket_id || data.ticket_id === state.ticket.ticket_id)) {
+    if (!state.inCall && (!state.ticket || !data.ticket_id || data.ticket_id === state.ticket.ticket_id)) {
       requestExpired();
     }
     return;
   }
   if (data.outcome === "cancelled" || data.outcome === "abandoned") {
-    if (!state.call && state.ticket && (!data.ticket_id || data.ticket_id === state.ticket.ticket_id)) {
+    if (!state.inCall && state.ticket && (!data.ticket_id || data.ticket_id === state.ticket.ticket_id)) {
       ticketClosed(data.outcome);
     }
     return;
@@ -347,17 +329,17 @@ client.on("transferred", (data) => {
 client.on("requeued", (data) => backInQueue(data, { key: "kiosk.requeued" }));
 
 client.on("chat", (data) => {
-  if (state.screen !== "in_call" || !state.call || data.case_id !== state.caseId) return;
+  if (state.screen !== "in_call" || !state.inCall || data.case_id !== state.caseId) return;
   chat.receive(data);
 });
 
 client.on("attachment", (data) => {
-  if (state.screen !== "in_call" || !state.call || data.case_id !== state.caseId) return;
+  if (state.screen !== "in_call" || !state.inCall || data.case_id !== state.caseId) return;
   docs.receive(data);
 });
 
 client.on("clerk_away", (data) => {
-  if (!state.call || data.case_id !== state.caseId) return;
+  if (!state.inCall || data.case_id !== state.caseId) return;
   state.clerkAway = Number(data.grace_s) || 0;
   renderClerkAway();
 });
@@ -551,7 +533,7 @@ check.join.addEventListener("click", async () => {
     tell(errorText(answer.error), "error");
     return;
   }
-  if (state.call) return; // answered already: `matched` came first
+  if (state.inCall) return; // answered already: `matched` came first
   state.ticket = {
     ticket_id: answer.ticket_id,
     case_id: answer.case_id,
@@ -675,9 +657,7 @@ function requestExpired() {
 
 /** @param {CitizenMatched} data */
 function startCall(data) {
-  if (state.call) state.call.close();
-  if (state.recorder) state.recorder.close();
-  state.recorder = null;
+  panel.close();
   if (state.consentAsk) state.consentAsk.settle(false);
   state.consentAsk = null;
   chat.clear();
@@ -691,13 +671,8 @@ function startCall(data) {
   renderClerkAway();
   state.clerk = data.clerk || {};
   state.ended = null;
-  state.muted = state.cameraOff = state.focusClerk = false;
-  controls.switchCamera.hidden = true;
-  renderControls();
   renderCallTitle();
   go("in_call");
-  showRemoteScreen(null);
-  ui.share.disabled = true;
   ui.hangUp.disabled = false;
   ui.cameraNote.hidden = true;
 
@@ -713,31 +688,16 @@ function startCall(data) {
         if (stream) for (const track of stream.getTracks()) track.stop();
         return null;
       }
-      if (stream) {
-        ui.localVideo.srcObject = stream;
-        applyTracks();
-        offerCameraSwitch();
-      } else {
-        ui.cameraNote.hidden = false;
-      }
+      if (!stream) ui.cameraNote.hidden = false;
       return stream;
     });
-  state.call = caseCall({
-    caseId,
-    polite: true,
-    iceServers: data.ice_servers,
-    localMedia,
-    emit: (event, payload) => client.request(event, payload),
-    onState: setMediaState,
-    onCamera: (stream) => playStream(ui.remoteVideo, stream, ui.sound),
-    onScreen: showRemoteScreen,
-    onScreenEnded: renderShareButton,
-  });
+  /** @type {(event: string, payload: object) => Promise<import("./common.js").Answer>} */
+  const emit = (event, payload) => client.request(event, payload);
+  const call = panel.open({ caseId, iceServers: data.ice_servers, localMedia, emit });
+  state.inCall = true;
   docs.render(); // a call to send documents in
-  watchLink();
-  const call = state.call;
   consent.then((agreed) => {
-    if (agreed && state.call === call) startRecorder(call, caseId, data.ice_servers, localMedia);
+    if (agreed && panel.call === call) panel.record({ caseId, iceServers: data.ice_servers, localMedia, emit });
   });
 }
 
@@ -785,28 +745,6 @@ function renderConsent() {
   ui.consentChoice.textContent = t(state.recording.policy === "required" ? "consent.required" : "consent.optional");
 }
 
-/**
- * @param {Call} call
- * @param {string} caseId
- * @param {RTCIceServer[]} iceServers
- * @param {Promise<MediaStream | null>} localMedia
- */
-function startRecorder(call, caseId, iceServers, localMedia) {
-  state.recorder = recordCall({
-    call,
-    caseId,
-    iceServers,
-    localMedia,
-    emit: (event, payload) => client.request(event, payload),
-    onChange: renderRecording,
-    current: (recorder) => state.recorder === recorder,
-  });
-}
-
-function renderRecording() {
-  renderRecordingBadge(ui.recBadge, state.recorder);
-}
-
 function renderCallTitle() {
   const clerk = state.clerk || {};
   ui.callTitle.textContent = t("kiosk.callWith", {
@@ -815,207 +753,11 @@ function renderCallTitle() {
   });
 }
 
-/** @param {string} value */
-function setMediaState(value) {
-  state.mediaState = value;
-  ui.mediaState.dataset.state = value;
-  ui.mediaState.textContent = t(`media.${value}`);
-  renderVideoNote();
-  renderShareButton();
-}
-
-/** Never a frozen picture without words: while the video is not through, it is dimmed and says why. */
-function renderVideoNote() {
-  const trouble = state.mediaState !== "connected";
-  const text = trouble ? t(`media.${state.mediaState}`) : state.audioOnly ? t("link.audioNote") : "";
-  ui.stage.dataset.media = trouble ? state.mediaState : state.audioOnly ? "audio" : "connected";
-  ui.videoNote.hidden = !text;
-  ui.videoNote.textContent = text;
-}
-
-// ---- a poor link: sound only ------------------------------------------------------------------------
-
-const link = {
-  notice: $("#link-notice"),
-  text: $("#link-text"),
-  audioOnly: /** @type {HTMLButtonElement} */ ($("#audio-only")),
-  videoAgain: /** @type {HTMLButtonElement} */ ($("#video-again")),
-};
-/** @type {LinkWatch | null} */
-let linkWatch = null;
-
-function watchLink() {
-  if (linkWatch) linkWatch.close();
-  state.linkPoor = state.audioOnly = false;
-  linkWatch = new LinkWatch(
-    () => (state.call ? state.call.pc : null),
-    (poor) => {
-      state.linkPoor = poor;
-      renderLink();
-    },
-  );
-  renderLink();
-}
-
-function stopWatchingLink() {
-  if (linkWatch) linkWatch.close();
-  linkWatch = null;
-  state.linkPoor = state.audioOnly = false;
-  renderLink();
-}
-
-function renderLink() {
-  const shown = state.audioOnly || state.linkPoor;
-  link.notice.hidden = !shown;
-  link.text.textContent = state.audioOnly ? t("link.audio") : shown ? t("link.poor") : "";
-  link.audioOnly.hidden = state.audioOnly;
-  link.videoAgain.hidden = !state.audioOnly;
-  renderVideoNote();
-}
-
-link.audioOnly.addEventListener("click", () => {
-  if (!state.call) return;
-  state.audioOnly = true;
-  state.call.setVideo(false);
-  renderLink();
-});
-link.videoAgain.addEventListener("click", () => {
-  if (!state.call) return;
-  state.audioOnly = false;
-  state.linkPoor = false; // judged afresh once the video flows again
-  state.call.setVideo(true);
-  renderLink();
-});
-
-function renderShareButton() {
-  const call = state.call;
-  ui.share.disabled = !call || state.mediaState !== "connected";
-  ui.share.textContent = t(call && call.sharing ? "kiosk.stopShare" : "kiosk.shareScreen");
-  ui.share.dataset.i18n = call && call.sharing ? "kiosk.stopShare" : "kiosk.shareScreen";
-  ui.share.setAttribute("aria-pressed", String(Boolean(call && call.sharing)));
-}
-
-/** @param {MediaStream | null} stream */
-function showRemoteScreen(stream) {
-  showSharedScreen({ box: ui.remoteScreenBox, stage: ui.stage, video: ui.remoteScreen }, stream);
-  controls.swap.hidden = !stream;
-  if (!stream) state.focusClerk = false;
-  renderControls();
-}
-
-// ---- in the call: microphone, camera, document camera, volume, which picture is large ------------
-
-const controls = {
-  mute: /** @type {HTMLButtonElement} */ ($("#mute")),
-  camera: /** @type {HTMLButtonElement} */ ($("#camera-toggle")),
-  switchCamera: /** @type {HTMLButtonElement} */ ($("#switch-camera")),
-  swap: /** @type {HTMLButtonElement} */ ($("#swap-view")),
-  volume: /** @type {HTMLInputElement} */ ($("#volume")),
-};
-
-/** Our own camera and microphone as the call sends them (and the recorder), once open. */
-function localStream() {
-  return state.call ? state.call.camera : null;
-}
-
-/** Muting or turning the camera off sends silence or black: the connection and the recording go on. */
-function applyTracks() {
-  const stream = localStream();
-  if (!stream) return;
-  for (const track of stream.getAudioTracks()) track.enabled = !state.muted;
-  for (const track of stream.getVideoTracks()) track.enabled = !state.cameraOff;
-}
-
-/**
- * @param {HTMLButtonElement} button
- * @param {boolean} pressed
- * @param {string} key its words
- */
-function setToggle(button, pressed, key) {
-  button.setAttribute("aria-pressed", String(pressed));
-  button.textContent = t(key);
-  button.dataset.i18n = key;
-}
-
-function renderControls() {
-  setToggle(controls.mute, state.muted, state.muted ? "call.unmute" : "call.mute");
-  setToggle(controls.camera, state.cameraOff, state.cameraOff ? "call.cameraOn" : "call.cameraOff");
-  setToggle(controls.swap, state.focusClerk, state.focusClerk ? "call.viewScreen" : "call.viewClerk");
-  ui.stage.classList.toggle("focus-clerk", state.focusClerk);
-}
-
-/** A kiosk with a second (document) camera offers to switch to it. */
-async function offerCameraSwitch() {
-  const devices = await navigator.mediaDevices.enumerateDevices().catch(() => []);
-  controls.switchCamera.hidden = devices.filter((d) => d.kind === "videoinput").length < 2 || !localStream();
-}
-
-async function switchCamera() {
-  const call = state.call;
-  const stream = localStream();
-  if (!call || !stream) return;
-  const old = stream.getVideoTracks()[0];
-  const cameras = (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind === "videoinput");
-  if (cameras.length < 2) return;
-  const current = old ? old.getSettings().deviceId : undefined;
-  const next = cameras[(cameras.findIndex((d) => d.deviceId === current) + 1) % cameras.length];
-  controls.switchCamera.disabled = true;
-  try {
-    const fresh = (
-      await navigator.mediaDevices.getUserMedia({
-        video: { deviceId: { exact: next.deviceId }, width: { ideal: 640 }, height: { ideal: 480 } },
-      })
-    ).getVideoTracks()[0];
-    if (state.call !== call) {
-      fresh.stop();
-      return;
-    }
-    fresh.enabled = !state.cameraOff;
-    if (old) {
-      await call.replaceTrack(old, fresh);
-      if (state.recorder) await state.recorder.replaceTrack(old, fresh);
-      stream.removeTrack(old);
-      old.stop();
-    }
-    stream.addTrack(fresh);
-    ui.localVideo.srcObject = stream;
-  } catch (err) {
-    tell(t("err.media", { msg: (err instanceof Error && err.message) || String(err) }), "error");
-  } finally {
-    controls.switchCamera.disabled = false;
-  }
-}
-
-controls.mute.addEventListener("click", () => {
-  state.muted = !state.muted;
-  applyTracks();
-  renderControls();
-});
-controls.camera.addEventListener("click", () => {
-  state.cameraOff = !state.cameraOff;
-  applyTracks();
-  renderControls();
-});
-controls.switchCamera.addEventListener("click", switchCamera);
-controls.swap.addEventListener("click", () => {
-  state.focusClerk = !state.focusClerk;
-  renderControls();
-});
-controls.volume.addEventListener("input", () => {
-  ui.remoteVideo.volume = Number(controls.volume.value) / 100;
-});
-
-ui.share.addEventListener("click", async () => {
-  if (!state.call) return;
-  await toggleShare(state.call, ui.share, (msg) => tell(t("err.media", { msg }), "error"));
-  renderShareButton();
-});
-
 ui.hangUp.addEventListener("click", async () => {
-  const call = state.call;
-  if (!call || !state.caseId) return;
+  const call = panel.call;
+  if (!call || !state.inCall || !state.caseId) return;
   if (!window.confirm(t("kiosk.hangUpConfirm"))) return;
-  if (state.call !== call) return; // the call ended while the question was open (transferred, re-queued)
+  if (panel.call !== call) return; // the call ended while the question was open (transferred, re-queued)
   ui.hangUp.disabled = true;
   const answer = await client.request("hang_up", { case_id: state.caseId });
   ui.hangUp.disabled = false;
@@ -1033,13 +775,9 @@ function renderClerkAway() {
 }
 
 function closeCall() {
-  stopWatchingLink();
-  if (state.call) state.call.close();
-  state.call = null;
+  panel.close();
+  state.inCall = false;
   state.callToken = null;
-  if (state.recorder) state.recorder.close();
-  state.recorder = null;
-  renderRecording();
   if (state.consentAsk) state.consentAsk.settle(false);
   state.consentAsk = null;
   ui.consent.hidden = true;
@@ -1047,10 +785,6 @@ function closeCall() {
   docs.clear(); // and its documents
   state.clerkAway = null;
   renderClerkAway();
-  ui.localVideo.srcObject = null;
-  ui.remoteVideo.srcObject = null;
-  showRemoteScreen(null);
-  ui.sound.hidden = true;
 }
 
 /** @param {string} outcome */
@@ -1167,8 +901,7 @@ setLargeText(session.get(TEXT_KEY) === "large");
  * kiosk's own provisioning token (the page's chat, documents and choices are cleared by startOver / goMatter). */
 function forgetCitizen() {
   setLargeText(false);
-  controls.volume.value = "100";
-  ui.remoteVideo.volume = 1;
+  panel.resetVolume();
   if (lang() !== "zh") setLang("zh");
   try {
     sessionStorage.clear();
@@ -1222,7 +955,8 @@ if (kioskToken) {
 
 // ---- language --------------------------------------------------------------------------------
 
-onChange(() => {
+/** The screen shown, from `state`, in the language chosen (the language switch renders it again). */
+function render() {
   renderWhere();
   renderMatters();
   if (state.matter) renderProvince();
@@ -1230,31 +964,31 @@ onChange(() => {
   if (state.ticket) showWaiting();
   if (state.screen === "in_call") {
     renderCallTitle();
-    setMediaState(state.mediaState);
+    panel.render();
     renderClerkAway();
     chat.render();
     docs.render();
-    renderControls();
-    renderLink();
     if (state.consentAsk) renderConsent();
-    renderRecording();
   }
   if (state.screen === "rating") renderRating();
   if (state.screen === "done") renderDone();
   const key = ui.conn.dataset.key;
   if (key && key !== "conn.refused") ui.conn.textContent = t(key);
   if (ui.error.dataset.key && !ui.error.hidden) ui.error.textContent = t(ui.error.dataset.key);
-});
+}
+
+onChange(render);
 
 window.rvwDebug = {
-  pc: () => (state.call ? state.call.pc : null),
+  pc: () => (panel.call ? panel.call.pc : null),
   state: () => state.screen,
+  go: (/** @type {any} */ next) => go(next), // for tests of the transition table: a refused move returns false
   caseId: () => state.caseId || (state.ended && state.ended.case_id) || null,
   ticketId: () => (state.ticket ? state.ticket.ticket_id : null),
-  call: () => state.call,
-  recorder: () => (state.recorder ? state.recorder.state : null),
-  local: () => localStream(),
-  link: () => (linkWatch ? { poor: linkWatch.poor, sample: linkWatch.sample } : null),
+  call: () => panel.call,
+  recorder: () => (panel.recorder ? panel.recorder.state : null),
+  local: () => panel.local,
+  link: () => (panel.linkWatch ? { poor: panel.linkWatch.poor, sample: panel.linkWatch.sample } : null),
 };
 
 renderWhere();
