@@ -206,21 +206,25 @@ class Decline(Command):
 
 @dataclass(frozen=True)
 class EndCase(Command):
-    """The clerk ends a call with its outcome, or records the outcome of one the citizen hung up."""
+    """The clerk ends a call with its outcome (with ``wrap_up``: and writes it up before the next citizen), or
+    records the outcome of one in wrap-up (the citizen hung up, or the clerk ended it with ``wrap_up``)."""
 
     name: ClassVar[str] = "end_case"
     clerk_id: str
     case_id: str
     outcome: str
     notes: str = ""
+    wrap_up: bool = False
 
     def apply(self, router: Router, now: float) -> tuple[dict[str, Any], list[Event]]:
         if self.case_id not in router.cases:
             clerk = router.clerks.get(self.clerk_id)
-            if clerk is not None and clerk.wrap_up_case == self.case_id:
+            # (`wrap_up` again, a second press of "end the call", is not a write-up: it finds no call open.)
+            if clerk is not None and clerk.wrap_up_case == self.case_id and not self.wrap_up:
                 events = router.finish_wrap_up(now, self.clerk_id, self.case_id, self.outcome, self.notes)
                 return {"case_id": self.case_id, "wrapped_up": True}, events
-        return {"case_id": self.case_id}, router.end_case(now, self.clerk_id, self.case_id, self.outcome, self.notes)
+        events = router.end_case(now, self.clerk_id, self.case_id, self.outcome, self.notes, wrap_up=self.wrap_up)
+        return {"case_id": self.case_id, **({"wrap_up": True} if self.wrap_up else {})}, events
 
 
 @dataclass(frozen=True)

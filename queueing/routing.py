@@ -637,14 +637,23 @@ class Router:
         return events
 
     def end_case(
-        self, now: float, clerk_id: str, case_id: str, outcome: str = "resolved", notes: str = ""
+        self,
+        now: float,
+        clerk_id: str,
+        case_id: str,
+        outcome: str = "resolved",
+        notes: str = "",
+        *,
+        wrap_up: bool = False,
     ) -> list[Event]:
+        """The clerk ends the call with its outcome. With ``wrap_up`` the clerk is not free yet: they write the
+        case up (no offers meanwhile) and finish it with ``finish_wrap_up``, as after a citizen's hang-up."""
         case = self.cases.get(case_id)
         if case is None:
             raise RoutingError("not_found", "no such open case")
         if case.clerk_id != clerk_id:
             raise RoutingError("forbidden", "this case belongs to another clerk")
-        return self._close_case(now, case, by="clerk", outcome=outcome, notes=notes)
+        return self._close_case(now, case, by="clerk", outcome=outcome, notes=notes, wrap_up=wrap_up)
 
     def finish_wrap_up(
         self, now: float, clerk_id: str, case_id: str, outcome: str = "resolved", notes: str = ""
@@ -1207,7 +1216,9 @@ class Router:
         if self.case_by_citizen.get(case.citizen_id) == case.case_id:
             del self.case_by_citizen[case.citizen_id]
 
-    def _close_case(self, now: float, case: ActiveCase, *, by: str, outcome: str, notes: str) -> list[Event]:
+    def _close_case(
+        self, now: float, case: ActiveCase, *, by: str, outcome: str, notes: str, wrap_up: bool = False
+    ) -> list[Event]:
         self._drop_case(case)
         events: list[Event] = [
             CaseClosed(case.case_id, case.ticket_id, case.citizen_id, case.clerk_id, by, outcome, notes, now)
@@ -1216,9 +1227,10 @@ class Router:
         if clerk is not None:
             clerk.case_id = None
             clerk.gone_since = None
-            if by == "citizen":
+            if by == "citizen" or wrap_up:
                 clerk.wrap_up_case = case.case_id
-                events.append(ClerkChanged(clerk.clerk_id, clerk.status, "citizen_ended"))
+                reason = "citizen_ended" if by == "citizen" else "clerk_ended"
+                events.append(ClerkChanged(clerk.clerk_id, clerk.status, reason))
             else:
                 events += self._freed(now, clerk, "case_ended")
         return events

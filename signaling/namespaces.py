@@ -586,8 +586,9 @@ class ClerkNamespace(CallSide):
         return dict(result.reply)
 
     async def end_case(self, conn: Conn, msg: EndCaseMsg) -> dict[str, Any]:
-        await self.hub.submit(EndCase(conn.subject, msg.case_id, msg.outcome, msg.notes))
-        return {"case_id": msg.case_id}
+        result = await self.hub.submit(EndCase(conn.subject, msg.case_id, msg.outcome, msg.notes, msg.wrap_up))
+        # With `wrap_up` the clerk writes the case up next (no offers) and sends `end_case` again to finish it.
+        return {"case_id": msg.case_id, **({"wrap_up": True} if result.reply.get("wrap_up") else {})}
 
     async def transfer(self, conn: Conn, msg: TransferCase) -> dict[str, Any]:
         hub = self.hub

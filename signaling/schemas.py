@@ -132,6 +132,7 @@ class EndCase(Wire):
     case_id: Id
     outcome: Literal["resolved", "referred", "unresolved"]
     notes: Annotated[str, StringConstraints(max_length=MAX_NOTES_CHARS), NoNul] = ""
+    wrap_up: bool = False  # end the call, and write the case up before the next citizen
 
 
 class Empty(Wire):

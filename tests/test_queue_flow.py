@@ -234,6 +234,41 @@ async def test_citizen_hangs_up_and_clerk_wraps_up(server: Server, manual_clock:
     assert (await c.call("rate", {"case_id": ack["case_id"], "level": 2, "comment": ""}))["ok"] is True
 
 
+async def test_clerk_ends_the_call_then_writes_it_up(server: Server, manual_clock: ManualClock) -> None:
+    """``end_case`` with ``wrap_up``: the call ends for the citizen at once (who may rate), the clerk is in wrap-up
+    and offered nobody until the second ``end_case``, whose outcome and notes are the case's; the write-up's time
+    counts in the handling time."""
+    await server.add_user("boss", "supervisor", "310000", [])
+    clerk = await clerk_on_duty(server, "clerk_w")
+    c = await citizen(server)
+    ack = await ask(c)
+    offer = await clerk.wait_for("offer")
+    assert (await clerk.call("accept", {"ticket_id": offer["ticket_id"]}))["ok"] is True
+    await c.wait_for("matched")
+    manual_clock.advance(40)
+    ended = await clerk.call("end_case", {"case_id": ack["case_id"], "outcome": "resolved", "wrap_up": True})
+    assert ended == {"ok": True, "case_id": ack["case_id"], "wrap_up": True}
+    assert (await c.wait_for("case_ended"))["outcome"] == "resolved"
+    assert (await clerk.wait_for("status", lambda d: d["reason"] == "clerk_ended"))["status"] == "wrap_up"
+    assert (await c.call("rate", {"case_id": ack["case_id"], "level": 5, "comment": ""}))["ok"] is True
+    # While writing up, the clerk is offered nobody; the call itself is over (no second wrap-up, no transfer).
+    other = await citizen(server, {"channel": "web", "region": "310104"})
+    waiting = await ask(other)
+    again = await clerk.call_raw("end_case", {"case_id": ack["case_id"], "outcome": "resolved", "wrap_up": True})
+    assert again["error"]["code"] == "not_found"
+    moved = await clerk.call_raw("transfer", {"case_id": ack["case_id"], "target_region": "320000", "note": "x"})
+    assert moved["ok"] is False
+    manual_clock.advance(25)
+    assert not clerk.seen("offer")
+    done = await clerk.call("end_case", {"case_id": ack["case_id"], "outcome": "referred", "notes": "转区社保中心"})
+    assert done == {"ok": True, "case_id": ack["case_id"]}
+    assert (await clerk.wait_for("offer"))["ticket_id"] == waiting["ticket_id"]
+    record = await record_of(server, ack["case_id"])
+    assert (record["outcome"], record["notes"]) == ("referred", "转区社保中心")
+    assert [e for e, _ in await timeline(server, ack["case_id"])][-3:] == ["ended", "rated", "wrapped_up"]
+    assert record["wrapped_at"] is not None and record["wrapped_at"] > record["ended_at"]
+
+
 async def test_resumes_tell_the_other_side(server: Server, manual_clock: ManualClock) -> None:
     clerk = await clerk_on_duty(server, "clerk_a")
     kiosk = Client(server, "/citizen")

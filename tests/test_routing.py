@@ -104,6 +104,26 @@ def test_accept_rules() -> None:
     assert r.clerks[other].status == "busy"
 
 
+def test_a_clerk_may_end_the_call_and_write_it_up_first() -> None:
+    """Pure core: ``end_case(wrap_up=True)`` closes the case but keeps the clerk in wrap-up, offered nobody, until
+    ``finish_wrap_up``; without it the clerk is free (and offered the next citizen) at once."""
+    r = Router()
+    r.set_clerk(0, "a", "310000", ["s"], "available")
+    req(r, 1, 1)
+    r.accept(2, "a", "T1")
+    events = r.end_case(30, "a", "C1", "resolved", wrap_up=True)
+    assert "C1" not in r.cases
+    assert [(e.status, e.reason) for e in events if isinstance(e, ClerkChanged)] == [("wrap_up", "clerk_ended")]
+    assert offers(req(r, 31, 2)) == []  # writing up: nobody is offered
+    with pytest.raises(RoutingError):
+        r.end_case(32, "a", "C1")  # the call is over already
+    events = r.finish_wrap_up(50, "a", "C1", "referred", "notes")
+    assert offers(events) == [("T2", "a")]  # free: the waiting citizen is offered at once
+    r.accept(51, "a", "T2")
+    events = r.end_case(60, "a", "C2", "resolved")
+    assert [(e.status, e.reason) for e in events if isinstance(e, ClerkChanged)] == [("available", "case_ended")]
+
+
 def test_one_open_request_per_citizen_and_cancel_rules() -> None:
     r = Router()
     req(r, 0, 1)

@@ -78,6 +78,7 @@ const ui = {
   endForm: /** @type {HTMLFormElement} */ ($("#end-form")),
   notes: /** @type {HTMLTextAreaElement} */ ($("#case-notes")),
   endButton: /** @type {HTMLButtonElement} */ ($("#end-case")),
+  endCall: /** @type {HTMLButtonElement} */ ($("#end-call")),
   history: $("#history-list"),
   noHistory: $("#no-history"),
   chatList: $("#chat-list"),
@@ -117,6 +118,8 @@ const state = {
   localMedia: null, // the call's camera promise (the recorder sends the same stream)
   /** @type {{matter: string, province: string} | null} */
   transfer: null, // while the transfer form is open
+  /** @type {"citizen" | "clerk" | "resumed"} */
+  wrapBy: "citizen", // who ended the call being written up
   /** @type {ReturnType<typeof setInterval> | undefined} */
   ticker: undefined,
   shownStatus: "", // the status shown, and since when (performance.now()): the time in status
@@ -221,6 +224,14 @@ function render() {
   // In the write-up the call is over: no video, controls or chat box; the lines stay for the notes.
   for (const node of [ui.stage, ui.callActions, ui.mediaState, ui.controls, ui.chatForm]) node.hidden = !live;
   ui.citizenEnded.hidden = phase !== "wrap_up";
+  // The write-up: who ended the call, and the form's button says that it sends the outcome (the call is over).
+  const ended = state.wrapBy === "citizen" ? "console.citizenEnded" : "console.wrapUp";
+  ui.citizenEnded.dataset.i18n = ended;
+  ui.citizenEnded.textContent = t(ended);
+  ui.endCall.hidden = !live;
+  const submit = phase === "wrap_up" ? "console.wrapSubmit" : "console.endSubmit";
+  ui.endButton.dataset.i18n = submit;
+  ui.endButton.textContent = t(submit);
   ui.reconnect.disabled = !panel.call;
   renderMe();
   renderStatus();
@@ -313,14 +324,14 @@ function connect() {
   client.on("case_ended", (data) => {
     if (data.outcome !== "citizen_ended") return;
     if (state.case && data.case_id === state.case.case_id && state.phase === "in_call") {
-      citizenHungUp();
+      wrapUp("citizen");
     } else if (!state.case && data.resumed) {
       // The page was reloaded while a write-up was pending: bring the form back.
       state.case = { case_id: data.case_id, ticket_id: "", citizen: {}, matter_code: "" };
       ui.endForm.reset();
       ui.notes.value = "";
       ui.endButton.disabled = false;
-      citizenHungUp();
+      wrapUp("resumed");
     }
   });
   client.on("consent", (data) => {
@@ -749,19 +760,49 @@ function closeCall() {
   renderConsent();
 }
 
-function citizenHungUp() {
+/**
+ * The call is over and the case is written up (the status shows the wrap-up's time); the server offers no new
+ * citizen until the outcome is sent.
+ * @param {"citizen" | "clerk" | "resumed"} by  who ended the call (resumed: a reloaded console, we do not know)
+ */
+function wrapUp(by) {
   closeCall();
   closeTransfer();
-  go("wrap_up"); // the server offers no new citizen while this write-up is pending
+  state.wrapBy = by;
+  go("wrap_up");
   ui.notes.focus();
 }
+
+function chosenOutcome() {
+  const checked = ui.endForm.querySelector("input[name=outcome]:checked");
+  return (checked instanceof HTMLInputElement && checked.value) || "resolved";
+}
+
+// "End the call, then write it up": the citizen's call ends now (they may rate it), the outcome chosen so far is
+// the case's until the write-up is sent.
+ui.endCall.addEventListener("click", async () => {
+  const c = state.case;
+  if (!c || state.phase !== "in_call") return;
+  ui.endCall.disabled = true;
+  const answer = await send("end_case", {
+    case_id: c.case_id,
+    outcome: chosenOutcome(),
+    notes: ui.notes.value.trim().slice(0, 2000),
+    wrap_up: true,
+  });
+  ui.endCall.disabled = false;
+  if (!answer.ok) {
+    say(ui.error, errorText(answer.error, true), "error");
+    return;
+  }
+  if (state.case === c && state.phase === "in_call") wrapUp("clerk");
+});
 
 ui.endForm.addEventListener("submit", async (event) => {
   event.preventDefault();
   const c = state.case;
   if (!c) return;
-  const checked = ui.endForm.querySelector("input[name=outcome]:checked");
-  const outcome = (checked instanceof HTMLInputElement && checked.value) || "resolved";
+  const outcome = chosenOutcome();
   ui.endButton.disabled = true;
   const answer = await send("end_case", {
     case_id: c.case_id,
