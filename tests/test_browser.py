@@ -3,7 +3,8 @@
 A clerk logs in on /console and goes available, a kiosk asks for help, the clerk accepts, and both
 pages' RTCPeerConnections must decode video; then the kiosk shares its screen, the clerk ends the
 case, the kiosk rates it, and the case record shows it all. Another case is transferred from the
-console to another province, and the kiosk waits for that province's clerk with the same case number.
+console to another province, and the kiosk waits for that province's clerk with the same case number. axe-core
+finds no serious violation on the console in wrap-up, with the transfer form open, and at a refused log-in.
 
 Screenshots of every page are kept in test-artifacts/screenshots (RVW_SCREENSHOTS=/some/dir to put them elsewhere).
 """
@@ -20,6 +21,7 @@ from typing import Any
 import playwright.async_api as playwright_api
 import pytest
 
+from tests.a11y import check_accessible
 from tests.conftest import KIOSK_TOKEN, PASSWORD, Server
 from tests.helpers import clerk_on_duty
 
@@ -285,6 +287,10 @@ async def test_citizen_hangs_up_and_the_clerk_wraps_up(live_server: Server) -> N
         try:
             console = await Tab.open(browser, live_server.base_url, "/console", "console")
             tabs.append(console)
+            # The console's transition function refuses a move its flow does not allow: no call before log-in.
+            assert await console.page.evaluate("() => window.rvwDebug.go('in_call')") is False
+            assert await console.debug("state") == "login"
+            assert await console.page.locator("#case-panel").is_hidden()
             await log_in(console, "clerk3")
             await console.page.locator("#conn-status[data-state=online]").wait_for()
             await console.page.locator("[data-set-status=available]").click()
@@ -309,6 +315,16 @@ async def test_citizen_hangs_up_and_the_clerk_wraps_up(live_server: Server) -> N
             await console.page.locator("#citizen-ended").wait_for(state="visible")
             assert await console.debug("pc") is None
             await console.page.locator("#my-status[data-status=wrap_up]").wait_for()
+            await check_accessible(console.page, "console in wrap-up, the end form")
+            # A write-up cannot turn into a call (the server offers nobody until it is sent), nor the rating screen
+            # back into waiting: both pages refuse, and stay as they were.
+            assert await console.page.evaluate("() => window.rvwDebug.go('in_call')") is False
+            assert await console.debug("state") == "wrap_up"
+            assert await console.page.locator("#citizen-ended").is_visible()
+            assert await console.page.locator("#stage").is_hidden()
+            assert await kiosk.page.evaluate("() => window.rvwDebug.go('waiting')") is False
+            assert await kiosk.debug("state") == "rating"
+            assert await kiosk.page.locator("#screen-waiting").is_hidden()
             await console.screenshot("console-wrap-up")
 
             await console.page.locator("#outcome-referred").check()
@@ -375,6 +391,7 @@ async def test_clerk_transfers_the_case_to_another_province(live_server: Server)
             await console.page.locator("#transfer-province").select_option("320000")
             await console.page.locator("#transfer-note").fill(note)
             assert "江苏" in await console.page.locator("#transfer-summary").inner_text()
+            await check_accessible(console.page, "console with the transfer form")
             await console.screenshot("console-transfer")
             await console.page.locator("#transfer-submit").click()
 
@@ -459,6 +476,7 @@ async def test_english_switch_and_wrong_password(live_server: Server) -> None:
             await error.wait_for(state="visible")
             assert await error.inner_text() == "Wrong username or password."
             assert await console.page.locator("#desk").is_hidden()
+            await check_accessible(console.page, "console log-in error, in English")
             await console.screenshot("console-login-error")
 
             # In Chinese too, after switching back.

@@ -6,7 +6,8 @@ consent, a chat line each way, a picture and a PDF uploaded, and real aiortc pee
 few seconds (the clerk's starting a second later), then the end and a 差评. An auditor then opens the page: the
 facts, the conversation (as text, never markup), the documents, the rating with its follow-up and the timeline
 are there in words, and the citizen's and the clerk's camera play side by side under one play button, each at its
-own offset. The page's reads are in the audit log; a clerk is told the page is not for them.
+own offset. axe-core finds no serious violation on the page, in Chinese and in English (tests/a11y.py). The page's
+reads are in the audit log; a clerk is told the page is not for them.
 
 Set RVW_SCREENSHOTS=/some/dir to keep the screenshots.
 """
@@ -25,6 +26,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests.a11y import check_accessible
 from tests.conftest import KIOSK_TOKEN, Client, Server, start_server, stop_server
 from tests.helpers import ask, clerk_on_duty
 from tests.test_browser import Tab, chromium, log_in, poll
@@ -265,6 +267,7 @@ async def test_an_auditor_reads_the_case_and_plays_both_sides(rec_server: Server
             assert paused["player"]["playing"] is False
             await asyncio.sleep(0.3)
             assert (await media())["citizen"]["currentTime"] == pytest.approx(paused["citizen"]["currentTime"])
+            await check_accessible(page, "case page, paused")
 
             # English: the page re-renders its words; the players are the same elements, where they were.
             await page.evaluate("() => { window.kept = document.querySelector('#player-stage video'); }")
@@ -280,6 +283,7 @@ async def test_an_auditor_reads_the_case_and_plays_both_sides(rec_server: Server
             )["consent"] == ("Answer about recording")
             assert await page.evaluate("() => window.kept === document.querySelector('#player-stage video')")
             assert (await media())["player"]["position"] == pytest.approx(paused["player"]["position"])
+            await check_accessible(page, "case page in English")
             await tab.screenshot("case-page-en")
 
             # A case that is not there is said so.

@@ -13,18 +13,17 @@ Screenshots of every screen go to test-artifacts/screenshots (or RVW_SCREENSHOTS
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.a11y import check_accessible
 from tests.conftest import KIOSK_TOKEN, Server
 from tests.test_browser import CHROMIUM_ARGS, MATTER, TARGET, Tab, _is, chromium, log_in, poll
 
 pytestmark = pytest.mark.browser
 
 KIOSK_VIEWPORT = {"width": 1080, "height": 1920}
-AXE = Path(__file__).resolve().parent.parent / "web" / "node_modules" / "axe-core" / "axe.min.js"
 
 # Every visible element with text of its own, and every visible control, measured as laid out.
 MEASURE_JS = """
@@ -66,15 +65,6 @@ MEASURE_JS = """
 }
 """
 
-SERIOUS_JS = """
-async () => {
-  const result = await axe.run(document, { resultTypes: ["violations"] });
-  return result.violations
-    .filter((v) => v.impact === "serious" || v.impact === "critical")
-    .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).slice(0, 3).join(", ")}`);
-}
-"""
-
 FONT_JS = "(sel) => parseFloat(getComputedStyle(document.querySelector(sel)).fontSize)"
 
 PLAYING_JS = "(video) => video.videoWidth > 0 && !video.paused"
@@ -94,7 +84,6 @@ async def kiosk_tab(browser: Any, base_url: str, path: str, *, clock: bool = Fal
         viewport=KIOSK_VIEWPORT,
         permissions=["camera", "microphone"] if devices else [],
         locale="zh-CN",
-        bypass_csp=True,  # axe-core is added as a script of the test, not of the page
     )
     page = await context.new_page()
     if clock:
@@ -113,15 +102,12 @@ async def check_screen(tab: Tab, label: str) -> dict[str, Any]:
     assert measured["cramped"] == [], (label, measured["cramped"])
     assert measured["tiny"] == [], (label, measured["tiny"])
     assert len(measured["next"]) == 1 and measured["next"][0].startswith(("下一步", "Next")), (label, measured)
-    if not await tab.page.evaluate("() => typeof axe === 'object'"):
-        await tab.page.add_script_tag(path=str(AXE))
-    assert await tab.page.evaluate(SERIOUS_JS) == [], label
+    await check_accessible(tab.page, label)
     await tab.screenshot(f"kiosk-1080x1920-{label}")
     return dict(measured)
 
 
 async def test_every_kiosk_screen_is_elder_friendly_at_1080x1920(live_server: Server) -> None:
-    assert AXE.exists(), "web/node_modules/axe-core is installed by .ci/setup (npm ci)"
     await live_server.add_user("clerk_layout", "clerk", "310000", ["social_insurance"], name="周敏")
     tabs: list[Tab] = []
     async with chromium() as browser:
@@ -347,7 +333,6 @@ async def test_the_same_page_on_a_phone_and_in_landscape(
                 base_url=live_server.base_url,
                 viewport={"width": width, "height": height},
                 permissions=["camera", "microphone"],
-                bypass_csp=True,  # axe-core is added as a script of the test
                 is_mobile=width < 600,
                 has_touch=width < 600,
             )
@@ -370,9 +355,7 @@ async def test_the_same_page_on_a_phone_and_in_landscape(
                 assert await page.evaluate(OVERFLOW_JS, width) <= 0, step
                 measured = await page.evaluate(MEASURE_JS)
                 assert measured["small"] == [] and measured["tiny"] == [], (step, measured)
-                if not await page.evaluate("() => typeof axe === 'object'"):
-                    await page.add_script_tag(path=str(AXE))
-                assert await page.evaluate(SERIOUS_JS) == [], step
+                await check_accessible(page, step)
                 await tab.screenshot(f"kiosk-{label}-{step}")
             await page.locator("#cancel-ticket").click()
             assert [e for t in tabs for e in t.errors] == []

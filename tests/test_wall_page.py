@@ -13,6 +13,9 @@ asking the server), and closes it with one; the case record then has its `follow
 contact due time (a day on, logged in again) the complaint nobody called back is marked overdue, in words,
 and listed first; the one already contacted is not.
 
+On each wall as shown (red row and alerts, English, the move form, the refused follow-up form, an overdue
+complaint) axe-core finds no serious violation (tests/a11y.py).
+
 Set RVW_SCREENSHOTS=/some/dir to keep a screenshot of the walls.
 """
 
@@ -30,6 +33,7 @@ import pytest
 from queueing.clock import ManualClock
 from recordings.workdays import WorkCalendar
 from server.config import Settings
+from tests.a11y import check_accessible
 from tests.conftest import Server, start_server, stop_server
 from tests.helpers import ask, citizen, clerk_on_duty, matched_case
 from tests.test_browser import Tab, chromium, log_in, poll
@@ -134,12 +138,14 @@ async def test_the_wall_follows_a_waiting_citizen(server: Server, manual_clock: 
             for chart in ("#chart-sl", "#chart-arrivals"):
                 width, height = await poll(partial(drawn, wall, chart), f"{chart} drawn", 10)
                 assert width > 100 and height > 100, (chart, width, height)
+            await check_accessible(page, "wall with a red row and alerts")
             await wall.screenshot("wall-red")
 
             # English on request: the same wall, re-rendered.
             await page.locator("#lang-switch").click()
             await row.locator(".level-mark").filter(has_text="breached").wait_for()
             assert await clerk_row.locator(".status-pill").inner_text() == "Available"
+            await check_accessible(page, "wall in English")
             await wall.screenshot("wall-english")
             await page.locator("#lang-switch").click()
             await row.locator(".level-mark").filter(has_text="已超时").wait_for()
@@ -165,6 +171,7 @@ async def test_the_wall_follows_a_waiting_citizen(server: Server, manual_clock: 
             assert await page.locator("#move-matter").input_value() == MATTER  # kept: Jiangsu serves it
             await page.locator("#move-note").fill("参保地在江苏")
             assert "江苏" in await page.locator("#move-summary").inner_text()
+            await check_accessible(page, "wall with the move form")
             await wall.screenshot("wall-move")
             await page.locator("#move-submit").click()
             await notice.filter(has_text=f"已将排队 {ticket} 转到江苏").wait_for()
@@ -390,6 +397,7 @@ async def test_a_complaint_is_followed_up_from_the_wall(server: Server, manual_c
                 await page.locator("#followup-submit").click()
                 await page.locator("#followup-error").filter(has_text="请填写跟进情况").wait_for()
                 assert await note.get_attribute("aria-invalid") == "true"
+            await check_accessible(page, "wall with the follow-up form refused")
             await wall.screenshot("wall-followup-note")
             assert not [m for m in sent if "close_followup" in m], sent
             assert await row.is_visible()
@@ -456,6 +464,7 @@ async def test_a_complaint_is_followed_up_from_the_wall(server: Server, manual_c
                 third,
             ]
             await shows(title, "差评待跟进（2，已超期 1）", "the heading with one overdue")
+            await check_accessible(page, "wall with an overdue follow-up")
             await wall.screenshot("wall-followups-overdue")
             await page.locator("#lang-switch").click()
             await shows(title, "Complaints to follow up (2, 1 overdue)", "the heading in English")
