@@ -51,6 +51,21 @@ class MediaIndex(_Writes):
             )
             return True
 
+    async def consent_answer(self, case_id: str) -> tuple[bool, float] | None:
+        """The citizen's answer about recording in a case and when it was given (None: not given yet)."""
+        async with self.sessions() as session:
+            row = (
+                await session.execute(
+                    select(CaseEvent.at, CaseEvent.detail)
+                    .where(CaseEvent.case_id == case_id, CaseEvent.event == "consent")
+                    .order_by(CaseEvent.id)
+                    .limit(1)
+                )
+            ).first()
+        if row is None:
+            return None
+        return bool((row.detail or {}).get("recording")), row.at.timestamp()
+
     async def consent_of(self, case_id: str) -> bool | None:
         async with self.sessions() as session:
             case = await session.get(Case, case_id)

@@ -552,6 +552,16 @@ class ClerkNamespace(CallSide):
                 to=conn.sid,
                 ignore_queue=True,
             )
+            # And the citizen's answer about recording, if given: the console shows it and knows whether to record.
+            policy = hub.settings.recording
+            answer = await hub.media.consent_answer(case["case_id"]) if policy != "off" else None
+            if answer is not None:
+                await self.emit(
+                    "consent",
+                    messages.consent(case["case_id"], answer[0], policy, answer[1]),
+                    to=conn.sid,
+                    ignore_queue=True,
+                )
         if state["wrap_up_case"] is not None:
             await self.emit(
                 "case_ended",

@@ -177,6 +177,12 @@ async def test_consent_comes_first_and_is_told_to_the_clerk(rec_server: Server) 
         assert ack["error"]["code"] == "conflict"
         assert (await citizen.call("consent", {"case_id": case_id, "recording": False}))["ok"] is True
         assert clerk.seen("consent") == []  # the same answer again is not told twice
+        # A console reloaded mid-case gets its case back and, with it, the answer given meanwhile.
+        await clerk.close()
+        clerk = Client(server, "/clerk")
+        await clerk.connect({"token": await server.login("clerk_a")})
+        assert (await clerk.wait_for("matched"))["resumed"] is True
+        assert await clerk.wait_for("consent") == told
         _, audit = await staff(server)
         status, record = await server.get_json(f"/api/cases/{case_id}", audit)
         assert status == 200
