@@ -80,6 +80,11 @@ def _secure(request: web.Request, resp: web.StreamResponse | web.HTTPException) 
         if _compressible(request, resp):
             resp.enable_compression()
             resp.headers["Vary"] = "Accept-Encoding"
+    elif _page(resp):
+        # The pages themselves (Jinja2 templates): no secret is in them (log-ins are cookies, a kiosk's token is in
+        # its storage), so compressing them gives nothing away.
+        resp.enable_compression()
+        resp.headers["Vary"] = "Accept-Encoding"
 
 
 # A conditional or partial request may be answered 304 or 206 by the file response itself, which must not be
@@ -93,6 +98,16 @@ def _compressible(request: web.Request, resp: web.StreamResponse) -> bool:
         and not resp.prepared
         and request.path.endswith((".js", ".css", ".mjs"))
         and not any(h in request.headers for h in _NOT_COMPRESSED_WITH)
+    )
+
+
+def _page(resp: web.StreamResponse | web.HTTPException) -> bool:
+    return (
+        isinstance(resp, web.Response)
+        and not isinstance(resp, web.HTTPException)
+        and resp.status == 200
+        and not resp.prepared
+        and resp.content_type == "text/html"
     )
 
 

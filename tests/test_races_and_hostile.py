@@ -526,3 +526,12 @@ async def test_static_files_go_compressed_and_are_checked_on_every_load(server: 
             assert resp.headers["Cache-Control"] == "no-cache"
         async with http.get(server.base_url + "/api/matters") as resp:
             assert resp.headers["Cache-Control"] == "no-store"
+        # The pages go compressed too (they went as they were before).
+        async with http.get(server.base_url + "/kiosk", headers={"Accept-Encoding": "gzip"}) as resp:
+            assert resp.status == 200 and resp.headers["Content-Encoding"] == "gzip", resp.headers
+            assert resp.headers["Vary"] == "Accept-Encoding"
+            page = zlib.decompress(await resp.read(), wbits=47).decode()
+        assert 'id="ask-help"' in page
+        async with http.get(server.base_url + "/kiosk", skip_auto_headers=plain) as resp:
+            assert resp.status == 200 and "Content-Encoding" not in resp.headers
+            assert 'id="ask-help"' in await resp.text()
