@@ -8,6 +8,9 @@ violation with an offer listed, nor in the call, in Chinese and in English (test
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import pytest
 
 from tests.a11y import check_accessible
@@ -55,11 +58,27 @@ async def test_a_shift_at_the_console(live_server: Server) -> None:
             console = Tab(context, page, "console")
             tabs.append(console)
             await page.goto("/console")
+            # "Available" pressed before the console's connection is up (its first request held here) is not lost
+            # to a "not connected" error: it is sent once the connection is up.
+            held: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+            async def hold_first(route: Any) -> None:
+                if not held.done():
+                    held.set_result(route)
+                    return
+                await route.continue_()
+
+            await page.route("**/socket.io/**", hold_first)
             await log_in(console, "clerk_shift")
-            await page.locator("#conn-status[data-state=online]").wait_for()
-            assert await page.locator("#ring-toggle").get_attribute("aria-pressed") == "true"
+            first_request = await held
             await page.locator("[data-set-status=available]").click()
+            assert await page.locator("#conn-status").get_attribute("data-state") != "online"
+            await first_request.continue_()
+            await page.unroute("**/socket.io/**")
+            await page.locator("#conn-status[data-state=online]").wait_for()
             await page.locator("#my-status[data-status=available]").wait_for()
+            assert await page.locator("#console-error").is_hidden()
+            assert await page.locator("#ring-toggle").get_attribute("aria-pressed") == "true"
             # The time in status counts up.
             first = int(await page.locator("#status-time").get_attribute("data-seconds") or -1)
             await poll(lambda: _seconds_past(console, first), "the time in status counts", 5)

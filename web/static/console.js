@@ -286,7 +286,8 @@ function connect() {
       connStatus("conn.online", "online");
       // The server set us offline when the connection dropped; come back as we were (still on break while writing
       // up a case the citizen hung up: the server keeps the clerk in wrap-up, without offers, until it is sent).
-      if (connection.again && state.wanted !== "offline") setStatus(state.wanted);
+      // A status chosen before the first connection was up is sent now too.
+      if (state.wanted !== "offline") setStatus(state.wanted);
     } else if (connection.state === "moving") {
       connStatus("conn.moving", "lost");
     } else if (connection.state === "lost") {
@@ -418,8 +419,17 @@ function renderStatus() {
   }
 }
 
-/** @param {string} status */
+/**
+ * Ask the server for a status. Before the connection is up (just logged in) or while it is down, the choice is kept
+ * and sent as soon as it is up: a press is never lost to a "not connected" error.
+ * @param {string} status
+ */
 async function setStatus(status) {
+  if (!state.client || !state.client.socket.connected) {
+    state.wanted = status;
+    renderStatus();
+    return { ok: false, error: { code: "network", message: "not connected yet: sent once connected" } };
+  }
   const answer = await send("set_status", { status });
   if (answer.ok) {
     state.wanted = status;
