@@ -9,6 +9,7 @@ import json
 import os
 import secrets
 import shutil
+import socket
 import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -16,12 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import asyncpg
 import pytest
 import redis.asyncio as aioredis
 import socketio
 from aiohttp import web
 from redis.exceptions import RedisError
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from queueing.clock import Clock, ManualClock
 from recordings.db import make_engine
@@ -205,6 +208,47 @@ async def start_server(tmp_path: Path, clock: Clock | None = None, **overrides: 
     return runner, server
 
 
+def _ephemeral_low() -> int:
+    """The lowest port the kernel hands out on its own (to bind(port 0) and to outgoing connections)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 49152  # IANA's dynamic range, elsewhere
+
+
+_PORTS: list[int] = []  # the ports free_port() handed out in this process
+
+
+def free_port() -> int:
+    """A free port on 127.0.0.1 for a process a test starts (`rvw serve`, `redis-server`), which may die and start
+    again on it. Below the kernel's ephemeral range, so that no outgoing connection (of this test, or of another
+    xdist worker's) can take it while the process is down or not yet up; from a block of ports per worker, and
+    never the same twice in a run, so that two workers, or two processes of one test, never pick the same."""
+    workers = max(int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")), 1)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) % workers if worker[2:].isdigit() else 0
+    low = min(_ephemeral_low(), 32768)
+    block = (low - 10_000) // workers
+    if block < 10:  # an odd ephemeral range: the kernel's choice, as before
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return int(s.getsockname()[1])
+    start = 10_000 + index * block
+    offset = secrets.randbelow(block)  # two runs on one machine start at different places
+    for i in range(block):
+        port = start + (offset + i) % block
+        if port in _PORTS:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _PORTS.append(port)
+        return port
+    raise AssertionError(f"no free port in {start}..{start + block - 1}")
+
+
 PROJECT = Path(__file__).resolve().parent.parent
 OUR_PACKAGES = tuple(str(PROJECT / p) for p in ("server", "signaling", "queueing", "recordings"))
 
@@ -260,8 +304,22 @@ def dumps(data: Any) -> str:
 
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
-# RVW_TEST_PG_URL lets two test runs on one machine use separate databases.
-PG_URL = os.environ.get("RVW_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+
+
+def worker_database(base_url: str, worker: str | None) -> str:
+    """The PostgreSQL database of one pytest-xdist worker: ``test`` becomes ``test_gw0``, ``test_gw1``...
+    (each worker resets its schema before every test that uses it); the base itself without xdist."""
+    if not worker:
+        return base_url
+    url = make_url(base_url)
+    return url.set(database=f"{url.database}_{worker}").render_as_string(hide_password=False)
+
+
+# RVW_TEST_PG_URL lets two test runs on one machine use separate databases (the base of the workers' names).
+PG_URL = worker_database(
+    os.environ.get("RVW_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"),
+    os.environ.get("PYTEST_XDIST_WORKER"),
+)
 
 
 PER_ADDRESS_UNLIMITED = {
@@ -272,8 +330,29 @@ PER_ADDRESS_UNLIMITED = {
 }
 
 
+_PG_CREATED: list[str] = []  # the database checked (and created if missing) once per process
+
+
+async def create_database(url: str) -> None:
+    """Create the database of ``url`` if it is missing (a worker's own, the first time it is used)."""
+    parts = make_url(url)
+    conn = await asyncpg.connect(
+        host=parts.host, port=parts.port or 5432, user=parts.username, password=parts.password, database="postgres"
+    )
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", parts.database):
+            with contextlib.suppress(asyncpg.DuplicateDatabaseError):  # another run created it meanwhile
+                await conn.execute(f'CREATE DATABASE "{parts.database}"')
+    finally:
+        await conn.close()
+
+
 async def reset_postgres() -> None:
-    """An empty schema in the `test` database (tests that use PostgreSQL run one at a time)."""
+    """An empty schema in the test database: `test`, or with pytest-xdist the worker's own `test_gw0`, `test_gw1`...
+    (the tests that use PostgreSQL run one at a time in each worker)."""
+    if PG_URL not in _PG_CREATED:
+        await create_database(PG_URL)
+        _PG_CREATED.append(PG_URL)
     engine = make_engine(PG_URL)
     async with engine.begin() as conn:
         await conn.execute(text("DROP SCHEMA public CASCADE"))

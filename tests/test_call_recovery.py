@@ -66,8 +66,8 @@ def _parents() -> dict[int, int]:
     return parents
 
 
-def _descendants(root: int) -> list[int]:
-    parents = _parents()
+def _descendants(root: int, parents: dict[int, int] | None = None) -> list[int]:
+    parents = _parents() if parents is None else parents
     found, frontier = [], [root]
     while frontier:
         pid = frontier.pop()
@@ -85,12 +85,17 @@ def _cmdline(pid: int) -> str:
 
 
 def browser_mains() -> set[int]:
-    """The main processes of the Chromiums this test process started (through Playwright's driver)."""
-    return {
+    """The main processes of the Chromiums this test process started (through Playwright's driver).
+
+    Not a child of another such process: a main forks its helpers (zygote, crashpad, ...), and a child that has
+    not yet exec'd still shows its parent's command line (a two-worker run once counted one as a second browser)."""
+    parents = _parents()
+    chromiums = {
         pid
-        for pid in _descendants(os.getpid())
+        for pid in _descendants(os.getpid(), parents)
         if "--remote-debugging-pipe" in _cmdline(pid) and "--type=" not in _cmdline(pid)
     }
+    return {pid for pid in chromiums if parents.get(pid) not in chromiums}
 
 
 def network_service(main: int) -> int:

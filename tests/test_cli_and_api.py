@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 import aiohttp
 
 from queueing.clock import ManualClock
-from tests.conftest import Client, Server
+from tests.conftest import Client, Server, free_port
 from tests.helpers import ask, citizen, clerk_on_duty
 
 RVW = [sys.executable, "-m", "server.cli"]
@@ -28,12 +27,6 @@ def env_for(tmp_path: Path) -> dict[str, str]:
 
 def run(args: list[str], env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run(RVW + args, env=env, input=stdin, capture_output=True, text=True, timeout=60, check=False)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def test_cli_adds_users_and_kiosks_then_serves_them(tmp_path: Path) -> None:

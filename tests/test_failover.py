@@ -15,7 +15,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
@@ -33,7 +32,7 @@ from recordings.db import make_engine, make_sessionmaker
 from recordings.migrate import upgrade
 from recordings.store import Directory
 from server.auth import hash_password
-from tests.conftest import PASSWORD, PG_URL, PROJECT, REDIS_URL, Client, Server, reset_postgres
+from tests.conftest import PASSWORD, PG_URL, PROJECT, REDIS_URL, Client, Server, free_port, reset_postgres
 
 RVW = PROJECT / ".venv" / "bin" / "rvw"
 SECRET = "failover-test-secret"
@@ -43,12 +42,6 @@ _HASH = hash_password(PASSWORD)
 
 
 # ---- processes ------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _append_log(path: Path) -> IO[bytes]:
