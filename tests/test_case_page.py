@@ -237,7 +237,9 @@ async def test_an_auditor_reads_the_case_and_plays_both_sides(rec_server: Server
                 ).total_seconds(),
                 abs=0.01,
             )
-            assert later >= CLERK_LATER_S * 0.8, offsets
+            # And the gap is the real one, not nothing: the clerk connected CLERK_LATER_S after the citizen, less the
+            # time the citizen's first frame took to reach the recorder (0.05-0.25 s on a busy machine).
+            assert later > CLERK_LATER_S / 2, offsets
             assert shown["player"]["total"] >= 3.0
 
             # One play button: both play, in step (each at the shared position less its own offset).
