@@ -239,33 +239,28 @@ async def test_clerk_ends_the_call_then_writes_it_up(server: Server, manual_cloc
     and offered nobody until the second ``end_case``, whose outcome and notes are the case's; the write-up's time
     counts in the handling time."""
     await server.add_user("boss", "supervisor", "310000", [])
-    clerk = await clerk_on_duty(server, "clerk_w")
-    c = await citizen(server)
-    ack = await ask(c)
-    offer = await clerk.wait_for("offer")
-    assert (await clerk.call("accept", {"ticket_id": offer["ticket_id"]}))["ok"] is True
-    await c.wait_for("matched")
+    clerk, c, case_id = await matched_case(server, "clerk_w")
     manual_clock.advance(40)
-    ended = await clerk.call("end_case", {"case_id": ack["case_id"], "outcome": "resolved", "wrap_up": True})
-    assert ended == {"ok": True, "case_id": ack["case_id"], "wrap_up": True}
+    ended = await clerk.call("end_case", {"case_id": case_id, "outcome": "resolved", "wrap_up": True})
+    assert ended == {"ok": True, "case_id": case_id, "wrap_up": True}
     assert (await c.wait_for("case_ended"))["outcome"] == "resolved"
     assert (await clerk.wait_for("status", lambda d: d["reason"] == "clerk_ended"))["status"] == "wrap_up"
-    assert (await c.call("rate", {"case_id": ack["case_id"], "level": 5, "comment": ""}))["ok"] is True
+    assert (await c.call("rate", {"case_id": case_id, "level": 5, "comment": ""}))["ok"] is True
     # While writing up, the clerk is offered nobody; the call itself is over (no second wrap-up, no transfer).
     other = await citizen(server, {"channel": "web", "region": "310104"})
     waiting = await ask(other)
-    again = await clerk.call_raw("end_case", {"case_id": ack["case_id"], "outcome": "resolved", "wrap_up": True})
+    again = await clerk.call_raw("end_case", {"case_id": case_id, "outcome": "resolved", "wrap_up": True})
     assert again["error"]["code"] == "not_found"
-    moved = await clerk.call_raw("transfer", {"case_id": ack["case_id"], "target_region": "320000", "note": "x"})
+    moved = await clerk.call_raw("transfer", {"case_id": case_id, "target_region": "320000", "note": "x"})
     assert moved["ok"] is False
     manual_clock.advance(25)
     assert not clerk.seen("offer")
-    done = await clerk.call("end_case", {"case_id": ack["case_id"], "outcome": "referred", "notes": "转区社保中心"})
-    assert done == {"ok": True, "case_id": ack["case_id"]}
+    done = await clerk.call("end_case", {"case_id": case_id, "outcome": "referred", "notes": "转区社保中心"})
+    assert done == {"ok": True, "case_id": case_id}
     assert (await clerk.wait_for("offer"))["ticket_id"] == waiting["ticket_id"]
-    record = await record_of(server, ack["case_id"])
+    record = await record_of(server, case_id)
     assert (record["outcome"], record["notes"]) == ("referred", "转区社保中心")
-    assert [e for e, _ in await timeline(server, ack["case_id"])][-3:] == ["ended", "rated", "wrapped_up"]
+    assert [e for e, _ in await timeline(server, case_id)][-3:] == ["ended", "rated", "wrapped_up"]
     assert record["wrapped_at"] is not None and record["wrapped_at"] > record["ended_at"]
 
 
