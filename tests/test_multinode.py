@@ -223,3 +223,36 @@ async def test_a_burst_of_two_hundred_connections_on_one_node_is_all_taken(two_n
     assert all(c.sio.connected for c in clients)
     online = await a.read_core(lambda r: len(r.citizens_online))
     assert online == 200
+
+
+async def test_a_write_up_after_the_call_holds_across_nodes(two_nodes: tuple[Server, Server]) -> None:
+    """``end_case`` with ``wrap_up`` on node a, the citizen on node b: the citizen's call ends there; the clerk's
+    console moved to node b is still in wrap-up (the shared queue state), offered nobody until the outcome is sent."""
+    a, b = two_nodes
+    await a.add_user("clerk_w2", "clerk", "310000", ["social_insurance"], "周明")
+    clerk = await clerk_on_duty(a, "clerk_w2")
+    kiosk = Client(b, "/citizen")
+    await kiosk.connect({"kiosk_token": KIOSK_TOKEN})
+    await kiosk.wait_for("session")
+    ack = await ask(kiosk)
+    offer = await clerk.wait_for("offer")
+    assert (await clerk.call("accept", {"ticket_id": offer["ticket_id"]}))["ok"] is True
+    await kiosk.wait_for("matched")
+    ended = await clerk.call("end_case", {"case_id": ack["case_id"], "outcome": "resolved", "wrap_up": True})
+    assert ended == {"ok": True, "case_id": ack["case_id"], "wrap_up": True}
+    assert (await kiosk.wait_for("case_ended"))["outcome"] == "resolved"
+    # The console comes back on the other node: still writing up, and a citizen waiting meanwhile is not offered.
+    await clerk.close()
+    clerk = Client(b, "/clerk")
+    await clerk.connect({"token": await b.login("clerk_w2")})
+    assert (await clerk.wait_for("status"))["status"] == "wrap_up"
+    assert (await clerk.wait_for("case_ended"))["resumed"] is True
+    other = Client(a, "/citizen")
+    await other.connect({"channel": "web", "region": "310104"})
+    await other.wait_for("session")
+    waiting = await ask(other)
+    assert not clerk.seen("offer")
+    done = await clerk.call("end_case", {"case_id": ack["case_id"], "outcome": "referred", "notes": "转办"})
+    assert done == {"ok": True, "case_id": ack["case_id"]}
+    assert (await clerk.call("set_status", {"status": "available"}))["ok"] is True
+    assert (await clerk.wait_for("offer"))["ticket_id"] == waiting["ticket_id"]
